@@ -1,0 +1,47 @@
+# crm_security: PGXS build.  The control file is the one source of the version.
+EXTENSION  = crm_security
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = $(EXTENSION)
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+HEADERS    = $(wildcard src/*.h)
+
+# The install script is built from its numbered pieces, in order.
+SQL_PIECES = $(sort $(wildcard sql/[0-9][0-9]_*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(wildcard sql/$(EXTENSION)--*--*.sql)
+
+PG_CONFIG ?= pg_config
+PKG_CONFIG ?= pkg-config
+
+PG_CPPFLAGS = -DCRM_SECURITY_VERSION="\"$(EXTVERSION)\"" $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+SHLIB_LINK  = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+# `make WERROR=1` (what `make test` and CI use) turns every warning into an error.
+PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+ifdef WERROR
+PG_CFLAGS  += -Werror
+endif
+
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(OBJS): $(HEADERS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(EXTENSION).control
+	( echo '-- crm_security $(EXTVERSION): generated from sql/[0-9][0-9]_*.sql, do not edit'; \
+	  for f in $(SQL_PIECES); do echo; echo "-- $$f"; cat $$f; done ) > $@
+
+.PHONY: test demo demo-stop bench
+test:
+	bash test/run.sh
+
+demo:
+	bash test/demo.sh start
+
+demo-stop:
+	bash test/demo.sh stop
+
+bench:
+	bash test/bench.sh

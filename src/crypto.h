@@ -1,0 +1,48 @@
+/*
+ * crypto.h
+ *		JOSE algorithms and the crypto primitives under them.
+ */
+#ifndef CRM_CRYPTO_H
+#define CRM_CRYPTO_H
+
+#include <openssl/evp.h>
+
+typedef enum CrmAlgFamily
+{
+	CRM_ALG_HMAC,				/* HS256/384/512 */
+	CRM_ALG_RSA,				/* RS256/384/512: RSASSA-PKCS1-v1_5 */
+	CRM_ALG_RSAPSS,				/* PS256/384/512: RSASSA-PSS, salt = hash length */
+	CRM_ALG_ECDSA,				/* ES256/384/512: raw r||s */
+	CRM_ALG_EDDSA				/* EdDSA / Ed25519 */
+} CrmAlgFamily;
+
+typedef struct CrmAlg
+{
+	const char *name;			/* JOSE name, e.g. "RS256" */
+	CrmAlgFamily family;
+	const char *md_name;		/* digest, NULL for EdDSA */
+	int			ec_nid;			/* curve for ECDSA */
+	int			ec_bytes;		/* size of r and of s for ECDSA */
+	int			id;				/* index into the table; aliases share it */
+} CrmAlg;
+
+#define CRM_NUM_ALGS 13
+
+/* The algorithm named `name` (case-sensitive, as JOSE), or NULL. */
+extern const CrmAlg *crm_alg_lookup(const char *name);
+
+/* The digest of an algorithm, fetched once per process. */
+extern const EVP_MD *crm_alg_md(const CrmAlg *alg);
+
+/* HMAC with a digest name "sha256", "sha384" or "sha512"; out must hold 64 bytes. */
+extern void crm_hmac(const EVP_MD *md, const unsigned char *key, size_t keylen,
+					 const unsigned char *data, size_t datalen,
+					 unsigned char *out, unsigned int *outlen);
+
+/* SHA-256 of data into out[32]. */
+extern void crm_sha256(const void *data, size_t len, unsigned char *out);
+
+/* Lowercase hex of len bytes, palloc'd. */
+extern char *crm_hex(const unsigned char *data, size_t len);
+
+#endif							/* CRM_CRYPTO_H */

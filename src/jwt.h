@@ -1,0 +1,48 @@
+/*
+ * jwt.h
+ *		Compact JWT/JWS verification and signing, for the SQL functions and the claim context.
+ */
+#ifndef CRM_JWT_H
+#define CRM_JWT_H
+
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+#include "keys.h"
+
+typedef struct JwtVerifyOptions
+{
+	const CrmAlg **algorithms;	/* allowed algorithms, NULL: whatever the key allows */
+	int			nalgorithms;
+	const char *audience;		/* NULL: not checked */
+	const char *issuer;			/* NULL: not checked */
+	double		leeway;			/* seconds, >= 0 */
+	bool		require_exp;
+	TimestampTz now;
+} JwtVerifyOptions;
+
+/* Defaults: any algorithm the key allows, no aud/iss check, no leeway, now(). */
+extern void jwt_options_init(JwtVerifyOptions *opts);
+
+/* Parse a text[] of algorithm names (22023 for an unknown name or "none"). */
+extern void jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs);
+
+/*
+ * Verify a compact JWT with the keys of `keys` and check its claims; return the claims.
+ * Every failure raises SQLSTATE 28000 with a detail saying why.  When `key_used` is not
+ * NULL it receives the key that verified the signature.
+ */
+extern Jsonb *jwt_verify_token(const char *token, int len, CrmKeySet *keys,
+							   const JwtVerifyOptions *opts, const CrmKey **key_used);
+
+/* Verify a compact JWS (any payload, no claim checks); return the payload. */
+extern bytea *jws_verify_token(const char *jws, int len, CrmKeySet *keys,
+							   const CrmKey **key_used);
+
+/* Sign claims (a JSON object) into a compact JWT; `header` may add members. */
+extern text *jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *header);
+
+/* Refuse a token longer than crm_security.max_token_length (28000). */
+extern void jwt_check_length(int len);
+
+#endif							/* CRM_JWT_H */

@@ -1,0 +1,86 @@
+/*
+ * keys.h
+ *		Signing and verification keys: HMAC secrets, PEM, JWK and JWKS.
+ */
+#ifndef CRM_KEYS_H
+#define CRM_KEYS_H
+
+#include "utils/jsonb.h"
+
+#include "crypto.h"
+
+typedef enum CrmKeyType
+{
+	CRM_KEY_OCT,				/* HMAC secret */
+	CRM_KEY_RSA,
+	CRM_KEY_EC,
+	CRM_KEY_OKP					/* Ed25519 */
+} CrmKeyType;
+
+/* One parsed key.  Owned by the CrmKeySet it was parsed into. */
+typedef struct CrmKey
+{
+	CrmKeyType	type;
+	EVP_PKEY   *pkey;			/* RSA, EC, OKP */
+	unsigned char *secret;		/* oct: the secret, wiped when freed */
+	int			secret_len;
+	bool		is_private;		/* can sign */
+	bool		pss_only;		/* an RSASSA-PSS key: PS* only */
+	int			ec_nid;			/* EC: the curve */
+	char	   *kid;			/* NULL when the key has none */
+	const CrmAlg *bound_alg;	/* a JWK "alg" or the key store's algorithm */
+	bool		unusable;		/* a JWK "alg" we do not know: matches nothing */
+	bool		may_verify;		/* from JWK "use" / "key_ops" */
+	bool		may_sign;
+} CrmKey;
+
+/* A set of keys: one key, or every key of a JWKS or of the key store. */
+typedef struct CrmKeySet
+{
+	int			nkeys;
+	CrmKey	  **keys;
+	bool		select_by_kid;	/* a JWKS: a token's kid picks the key */
+	char	   *skipped_detail; /* why the first skipped JWKS member was unusable */
+	MemoryContext mcxt;			/* owns everything above */
+} CrmKeySet;
+
+typedef enum CrmKeyUse
+{
+	CRM_KEY_FOR_VERIFY,
+	CRM_KEY_FOR_SIGN
+} CrmKeyUse;
+
+/*
+ * Parse a key given as text (HMAC secret or PEM) or jsonb (JWK or JWKS) into a new set in
+ * its own memory context below `parent`.  Invalid keys raise SQLSTATE 28000 with a detail.
+ * Free with keys_free_set(), which also frees the OpenSSL objects and wipes secrets.
+ */
+extern CrmKeySet *keys_parse_text(const char *data, int len, MemoryContext parent);
+extern CrmKeySet *keys_parse_jsonb(Jsonb *jwk, MemoryContext parent);
+extern void keys_free_set(CrmKeySet *set);
+
+/*
+ * The same, cached per backend by a digest of the input, so that using one key many times
+ * costs only the cryptography.  The set stays valid until the next call of these functions.
+ */
+extern CrmKeySet *keys_cached_text(text *key);
+extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk);
+
+/* Whether `key` may be used with `alg` for `use` (family, curve, size, JWK alg/use/key_ops). */
+extern bool keys_allows(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
+
+/* Raise 28000 explaining why `key` cannot be used with `alg` for `use`, if it cannot. */
+extern void keys_check(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
+
+/*
+ * Raw signatures.  keys_verify returns false for any wrong or malformed signature;
+ * keys_sign returns the signature in JOSE form (ECDSA: r||s) as palloc'd bytes.
+ * Both require keys_allows() to hold.
+ */
+extern bool keys_verify(const CrmKey *key, const CrmAlg *alg,
+						const unsigned char *msg, size_t msglen,
+						const unsigned char *sig, size_t siglen);
+extern bytea *keys_sign(const CrmKey *key, const CrmAlg *alg,
+						const unsigned char *msg, size_t msglen);
+
+#endif							/* CRM_KEYS_H */

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make bench: build, install into a private copy of PostgreSQL, start a throwaway cluster
+# and run every test/bench/*.sh against it.  Each prints its own figures; ratios are
+# always against a baseline measured in the same run.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+ensure_deps
+WORK=$(mktemp -d /tmp/crm_security_bench.XXXXXX)
+chmod 755 "$WORK"
+trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
+make -C "$CRM_ROOT" -s >/dev/null || die "build failed"
+private_install "$WORK/inst"
+start_cluster "$WORK/pg" "max_parallel_workers_per_gather = 0"
+export CRM_ROOT CRM_WORK=$WORK PG_BIN
+as_pg "$PG_BIN/psql" -X -q -d postgres -c "CREATE DATABASE crm_bench" >/dev/null
+as_pg "$PG_BIN/psql" -X -q -d crm_bench -c "CREATE EXTENSION crm_security; CREATE EXTENSION pgcrypto" >/dev/null
+export PGDATABASE=crm_bench
+echo "crm_security benchmarks, $(date -u +%Y-%m-%d), $(nproc) cores, $(openssl version)"
+for b in "$CRM_ROOT"/test/bench/*.sh; do
+    [ -z "${CRM_ONLY:-}" ] || [[ "$(basename "$b")" == *"$CRM_ONLY"* ]] || continue
+    echo
+    echo "## $(basename "$b" .sh)"
+    bash "$b" || echo "(benchmark $(basename "$b") failed)"
+done
