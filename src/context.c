@@ -200,8 +200,10 @@ ctx_xact_callback(XactEvent event, void *arg)
 			/*
 			 * A token set with plain SET (not LOCAL) would survive the commit; erase it, so
 			 * that the next transaction (another client, behind a pooler) starts without.
+			 * Not in a parallel worker: it restores the leader's settings in a transaction
+			 * of its own, whose commit must keep them.
 			 */
-			if (ctx_token != NULL && ctx_token[0] != '\0')
+			if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker())
 				(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
 										 GUC_ACTION_SET, true, 0, false);
 			break;
