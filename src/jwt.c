@@ -48,6 +48,62 @@ typedef struct JwtParts
 	char	   *kid;
 } JwtParts;
 
+/*
+ * Headers repeat from token to token (same alg, kid, typ), so the outcome of checking one
+ * is kept, keyed by its exact base64url text.
+ */
+#define JWT_HEADER_CACHE_SIZE 8
+#define JWT_HEADER_CACHE_MAX 256
+
+typedef struct JwtHeaderCacheEntry
+{
+	int			len;			/* 0: empty slot */
+	char		seg[JWT_HEADER_CACHE_MAX];
+	const CrmAlg *alg;
+	char	   *kid;			/* in TopMemoryContext, or NULL */
+} JwtHeaderCacheEntry;
+
+static JwtHeaderCacheEntry jwt_header_cache[JWT_HEADER_CACHE_SIZE];
+static int	jwt_header_cache_next = 0;
+
+static bool
+jwt_header_cache_lookup(const char *seg, int len, JwtParts *parts)
+{
+	int			i;
+
+	if (len > JWT_HEADER_CACHE_MAX)
+		return false;
+	for (i = 0; i < JWT_HEADER_CACHE_SIZE; i++)
+	{
+		JwtHeaderCacheEntry *e = &jwt_header_cache[i];
+
+		if (e->len == len && memcmp(e->seg, seg, len) == 0)
+		{
+			parts->alg = e->alg;
+			parts->kid = e->kid;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+jwt_header_cache_add(const char *seg, int len, const JwtParts *parts)
+{
+	JwtHeaderCacheEntry *e;
+
+	if (len > JWT_HEADER_CACHE_MAX)
+		return;
+	e = &jwt_header_cache[jwt_header_cache_next];
+	jwt_header_cache_next = (jwt_header_cache_next + 1) % JWT_HEADER_CACHE_SIZE;
+	if (e->kid)
+		pfree(e->kid);
+	e->kid = parts->kid ? MemoryContextStrdup(TopMemoryContext, parts->kid) : NULL;
+	e->alg = parts->alg;
+	memcpy(e->seg, seg, len);
+	e->len = len;
+}
+
 static void
 jwt_refuse(const char *what, const char *detail)
 {
@@ -114,7 +170,7 @@ jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs)
  * may be empty; everything else must not be.
  */
 static void
-jwt_split(const char *token, int len, const char *what, JwtParts *parts)
+jwt_split(const char *token, int len, const char *what, bool want_header, JwtParts *parts)
 {
 	const char *dot1,
 			   *dot2;
@@ -147,6 +203,8 @@ jwt_split(const char *token, int len, const char *what, JwtParts *parts)
 		jwt_refuse(what, "The header segment is empty.");
 	if (parts->sig_b64_len == 0)
 		jwt_refuse(what, "The signature segment is empty.");
+	if (!want_header && jwt_header_cache_lookup(token, dot1 - token, parts))
+		return;
 
 	hbytes = b64url_decode_palloc(token, dot1 - token, &hlen);
 	if (hbytes == NULL)
@@ -173,6 +231,7 @@ jwt_split(const char *token, int len, const char *what, JwtParts *parts)
 	parts->kid = json_member_string(&parts->header->root, "kid", &ok);
 	if (!ok)
 		jwt_refuse(what, "The header member \"kid\" is not a string.");
+	jwt_header_cache_add(token, dot1 - token, parts);
 }
 
 /*
@@ -352,7 +411,7 @@ jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 	const char *why;
 	Jsonb	   *claims;
 
-	jwt_split(token, len, "token", &parts);
+	jwt_split(token, len, "token", false, &parts);
 	key = jwt_verify_signature(&parts, keys, opts, "token");
 	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
 	if (payload == NULL)
@@ -374,7 +433,7 @@ jws_verify_token(const char *jws, int len, CrmKeySet *keys, const CrmKey **key_u
 	bytea	   *payload;
 	int			plen;
 
-	jwt_split(jws, len, "JWS", &parts);
+	jwt_split(jws, len, "JWS", false, &parts);
 	key = jwt_verify_signature(&parts, keys, NULL, "JWS");
 	payload = palloc(VARHDRSZ + B64URL_DEC_LEN(parts.payload_b64_len));
 	plen = b64url_decode(parts.payload_b64, parts.payload_b64_len,
@@ -626,7 +685,7 @@ crm_jwt_decode(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	jwt_split(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), "token", &parts);
+	jwt_split(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), "token", true, &parts);
 	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
 	if (payload == NULL)
 		jwt_refuse("token", "The payload is not valid base64url.");

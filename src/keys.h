@@ -33,6 +33,7 @@ typedef struct CrmKey
 	bool		may_verify;		/* from JWK "use" / "key_ops" */
 	bool		may_sign;
 	EVP_PKEY_CTX *vctx[CRM_NUM_ALGS];	/* verification contexts, made on first use */
+	EVP_MAC_CTX *mac_ctx[3];	/* oct: HMAC-SHA256/384/512 keyed with the secret */
 } CrmKey;
 
 /* A set of keys: one key, or every key of a JWKS or of the key store. */

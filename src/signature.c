@@ -136,8 +136,9 @@ keys_verify(const CrmKey *key, const CrmAlg *alg,
 				unsigned char mac[EVP_MAX_MD_SIZE];
 				unsigned int maclen;
 
-				crm_hmac(crm_alg_md(alg), key->secret, key->secret_len, msg, msglen,
-						 mac, &maclen);
+				crm_hmac_keyed(&((CrmKey *) key)->mac_ctx[crm_md_slot(crm_alg_md(alg))],
+							   crm_alg_md(alg), key->secret, key->secret_len, msg, msglen,
+							   mac, &maclen);
 				ok = siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
 				OPENSSL_cleanse(mac, sizeof(mac));
 				return ok;
