@@ -201,10 +201,12 @@ jwt_split(const char *token, int len, const char *what, bool want_header, JwtPar
 
 	if (dot1 == token)
 		jwt_refuse(what, "The header segment is empty.");
-	if (parts->sig_b64_len == 0)
-		jwt_refuse(what, "The signature segment is empty.");
 	if (!want_header && jwt_header_cache_lookup(token, dot1 - token, parts))
+	{
+		if (parts->sig_b64_len == 0)
+			jwt_refuse(what, "The signature segment is empty.");
 		return;
+	}
 
 	hbytes = b64url_decode_palloc(token, dot1 - token, &hlen);
 	if (hbytes == NULL)
@@ -232,6 +234,8 @@ jwt_split(const char *token, int len, const char *what, bool want_header, JwtPar
 	if (!ok)
 		jwt_refuse(what, "The header member \"kid\" is not a string.");
 	jwt_header_cache_add(token, dot1 - token, parts);
+	if (parts->sig_b64_len == 0)
+		jwt_refuse(what, "The signature segment is empty.");
 }
 
 /*
