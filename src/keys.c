@@ -346,6 +346,20 @@ keys_parse_text(const char *data, int len, MemoryContext parent)
 	return set;
 }
 
+CrmKeySet *
+keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, MemoryContext parent)
+{
+	CrmKeySet  *set = keys_new_set(parent);
+	const char *why = keys_adopt_pkey(keys_add(set), pkey, is_private);
+
+	if (why != NULL)
+	{
+		keys_free_set(set);
+		invalid_key(why);
+	}
+	return set;
+}
+
 /* ----------------------------------------------------------------
  * JWK and JWKS
  * ----------------------------------------------------------------

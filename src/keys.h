@@ -61,6 +61,9 @@ extern CrmKeySet *keys_parse_text(const char *data, int len, MemoryContext paren
 extern CrmKeySet *keys_parse_jsonb(Jsonb *jwk, MemoryContext parent);
 extern void keys_free_set(CrmKeySet *set);
 
+/* A one-key set that takes ownership of an EVP_PKEY (freed with the set, also on error). */
+extern CrmKeySet *keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, MemoryContext parent);
+
 /*
  * The same, cached per backend by a digest of the input, so that using one key many times
  * costs only the cryptography.  The set stays valid until the next call of these functions.
