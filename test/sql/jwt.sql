@@ -62,6 +62,9 @@ SELECT crm_security.jwt_verify(repeat('x', 70000), :'secret');
 SELECT crm_security.jwt_verify(NULL, :'secret');
 SELECT crm_security.jwt_verify(:'tok', NULL::text);
 SELECT crm_security.jwt_decode('garbage');
+-- decoding shows what verification refuses: an unsecured token, a critical header
+SELECT * FROM crm_security.jwt_decode('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1c2VyLTEifQ.');
+SELECT header FROM crm_security.jwt_decode('eyJhbGciOiJIUzI1NiIsImNyaXQiOlsiZXhwIl19.e30.c2ln');
 SELECT crm_security.jwt_decode(NULL) IS NULL AS strict;
 SET crm_security.max_token_length = 100;
 SET crm_security.max_token_length = 256;
