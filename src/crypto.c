@@ -59,6 +59,21 @@ crm_alg_lookup(const char *name)
 	return NULL;
 }
 
+const CrmAlg *
+crm_alg_from_arg(const char *name)
+{
+	const CrmAlg *alg = crm_alg_lookup(name);
+
+	if (alg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized signature algorithm \"%s\"", name),
+				 pg_strcasecmp(name, "none") == 0 ?
+				 errdetail("Unsecured (\"none\") tokens and signatures are never accepted or made.") :
+				 errhint("Use one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA.")));
+	return alg;
+}
+
 static const EVP_MD *
 crm_md_by_name(const char *md_name)
 {

@@ -31,6 +31,9 @@ typedef struct CrmAlg
 /* The algorithm named `name` (case-sensitive, as JOSE), or NULL. */
 extern const CrmAlg *crm_alg_lookup(const char *name);
 
+/* The algorithm named by an argument; 22023 for an unknown name (with a word on "none"). */
+extern const CrmAlg *crm_alg_from_arg(const char *name);
+
 /* The digest of an algorithm, fetched once per process. */
 extern const EVP_MD *crm_alg_md(const CrmAlg *alg);
 

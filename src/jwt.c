@@ -155,13 +155,7 @@ jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the list of allowed algorithms contains a null")));
 		name = TextDatumGetCString(elems[i]);
-		opts->algorithms[i] = crm_alg_lookup(name);
-		if (opts->algorithms[i] == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized signature algorithm \"%s\"", name),
-					 pg_strcasecmp(name, "none") == 0 ?
-					 errdetail("Unsecured (\"none\") tokens are never accepted.") : 0));
+		opts->algorithms[i] = crm_alg_from_arg(name);
 	}
 }
 
@@ -573,6 +567,15 @@ jwt_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errmsg("%s must not be null", name)));
 }
 
+/* The key argument: text (secret or PEM) or jsonb (JWK or JWKS), parsed once per backend. */
+static CrmKeySet *
+jwt_key_arg(FunctionCallInfo fcinfo, int argno, bool jsonb_key)
+{
+	if (jsonb_key)
+		return keys_cached_jsonb(PG_GETARG_JSONB_P(argno));
+	return keys_cached_text(PG_GETARG_TEXT_PP(argno));
+}
+
 /* Options from the SQL arguments (algorithms, audience, issuer, leeway) at 2..5. */
 static void
 jwt_options_from_args(FunctionCallInfo fcinfo, JwtVerifyOptions *opts)
@@ -613,7 +616,7 @@ jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	token = PG_GETARG_TEXT_PP(0);
 	jwt_check_length(VARSIZE_ANY_EXHDR(token));
 	jwt_options_from_args(fcinfo, &opts);
-	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
 	PG_RETURN_JSONB_P(jwt_verify_token(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
 									   keys, &opts, NULL));
 }
@@ -639,20 +642,12 @@ jwt_sign_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 {
 	CrmKeySet  *keys;
 	const CrmAlg *alg;
-	char	   *algname;
 
 	jwt_require_arg(fcinfo, 0, "claims");
 	jwt_require_arg(fcinfo, 1, "key");
 	jwt_require_arg(fcinfo, 2, "algorithm");
-	algname = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	alg = crm_alg_lookup(algname);
-	if (alg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized signature algorithm \"%s\"", algname),
-				 pg_strcasecmp(algname, "none") == 0 ?
-				 errdetail("Unsecured (\"none\") tokens are never made.") : 0));
-	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	alg = crm_alg_from_arg(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
 	PG_RETURN_TEXT_P(jwt_sign_claims(PG_GETARG_JSONB_P(0), sig_signing_key(keys, alg), alg,
 									 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3)));
 }
@@ -717,7 +712,7 @@ jws_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	CrmKeySet  *keys;
 
 	jwt_check_length(VARSIZE_ANY_EXHDR(jws));
-	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
 	PG_RETURN_BYTEA_P(jws_verify_token(VARDATA_ANY(jws), VARSIZE_ANY_EXHDR(jws), keys, NULL));
 }
 

@@ -213,11 +213,7 @@ crm_generate_jwk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	alg = crm_alg_lookup(name);
-	if (alg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized signature algorithm \"%s\"", name)));
+	alg = crm_alg_from_arg(name);
 	set = keygen_for(alg);
 	jwk = jwk_from_key(set->keys[0], true, alg->name,
 					   PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
