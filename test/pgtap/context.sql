@@ -1,6 +1,6 @@
 -- Claim context: set_claim_context, the accessors, the settings and hostile tokens.
 BEGIN;
-SELECT plan(109);
+SELECT plan(112);
 
 CREATE ROLE regress_cx_user;
 
@@ -176,6 +176,27 @@ SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHE
 SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'keyiss_ok'))->>'iss', 'https://idp.example', 'a key''s issuer accepts its tokens');
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'keyiss_bad'))$$, '28000', 'invalid token', 'a key''s issuer refuses another iss');
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'keyiss_none'))$$, '28000', 'invalid token', 'a key''s issuer refuses a token without iss');
+
+-- Every one-character mutation of a valid token, and random garbage, is refused with 28000.
+CREATE FUNCTION pg_temp.refused(t text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM crm_security.set_claim_context(t);
+    RETURN false;
+EXCEPTION WHEN invalid_authorization_specification THEN
+    RETURN true;
+END $$;
+CREATE FUNCTION pg_temp.mutate(t text, pos int, c text) RETURNS text LANGUAGE sql AS $$
+    SELECT overlay(t placing (CASE WHEN substr(t, pos, 1) = c THEN CASE WHEN c = 'A' THEN 'B' ELSE 'A' END ELSE c END) from pos for 1)
+$$;
+SELECT is((SELECT count(*) FROM (SELECT tok FROM tk WHERE name = 'ok') v, generate_series(1, length(v.tok)) AS pos
+            WHERE NOT pg_temp.refused(pg_temp.mutate(v.tok, pos, substr('AQgw-_.z9', 1 + pos % 9, 1)))),
+    0::bigint, 'every one-character change of a valid token is refused');
+SELECT is((SELECT count(*) FROM generate_series(1, 300) AS g
+            WHERE NOT pg_temp.refused(
+                (SELECT string_agg(substr('ABCxyz019-_.', 1 + (random() * 11)::int, 1), '')
+                   FROM generate_series(1, 1 + (random() * 200)::int) WHERE g > 0))),
+    0::bigint, 'random strings of token characters are refused');
+SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'ok'))->>'sub', 'user-1', 'the unmutated token still verifies');
 
 -- Verification settings.
 SET LOCAL crm_security.require_exp = off;
