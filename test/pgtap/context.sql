@@ -1,6 +1,6 @@
 -- Claim context: set_claim_context, the accessors, the settings and hostile tokens.
 BEGIN;
-SELECT plan(112);
+SELECT plan(119);
 
 CREATE ROLE regress_cx_user;
 
@@ -206,6 +206,16 @@ SET LOCAL crm_security.clock_skew = 30;
 SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))->>'sub', 'user-1', 'clock_skew 30 s accepts a token expired 10 s ago');
 SET LOCAL crm_security.clock_skew = '1min';
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired_long'))$$, '28000', 'invalid token', 'clock_skew 1min still refuses a token expired an hour ago');
+SET LOCAL crm_security.clock_skew = '30 seconds';
+SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))->>'sub', 'user-1', 'clock_skew as an interval');
+SET LOCAL crm_security.clock_skew = 'PT30S';
+SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))->>'sub', 'user-1', 'clock_skew as an ISO 8601 duration');
+SET LOCAL crm_security.clock_skew = '5';
+SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))$$, '28000', 'invalid token', 'clock_skew 5 s refuses a token expired 10 s ago');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = 'soon'$$, '22023', NULL, 'a clock_skew that is not an interval is refused');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = '-5'$$, '22023', NULL, 'a negative clock_skew is refused');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = '2 days'$$, '22023', NULL, 'a clock_skew over one day is refused');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = '1 mon'$$, '22023', NULL, 'a clock_skew in months is refused');
 RESET crm_security.clock_skew;
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))$$, '28000', 'invalid token', 'without clock_skew the same token is refused');
 SET LOCAL crm_security.jwt_audience = 'api';
