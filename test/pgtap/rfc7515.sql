@@ -53,7 +53,7 @@ $$;
 -- A leeway that reaches back to one day before A.1's exp.
 CREATE FUNCTION pg_temp.back_to_2011() RETURNS interval
 LANGUAGE sql STABLE AS $$
-    SELECT pg_catalog.make_interval(secs => pg_catalog.extract(epoch FROM pg_catalog.now()) - 1300819380 + 86400)
+    SELECT pg_catalog.make_interval(secs => extract(epoch FROM pg_catalog.now()) - 1300819380 + 86400)
 $$;
 
 -- The JWS Payload of A.1 to A.3 and A.5.
