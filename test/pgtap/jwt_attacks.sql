@@ -295,7 +295,7 @@ SELECT throws_ok(pg_catalog.format('SELECT crm_security.jwt_verify(%L, %L::jsonb
                      pg_temp.tok(pg_catalog.format('{"alg":"HS256","kid":%s}', pg_catalog.to_json(kid)), pg_temp.claims()),
                      pg_catalog.jsonb_build_object('keys', pg_catalog.jsonb_build_array(
                          pg_catalog.jsonb_build_object('kty', 'oct', 'kid', 'k1', 'k', pg_temp.b64u(pg_temp.k('secret')))))),
-                 '28000', NULL, 'kid injection refused: ' || kid)
+                 '28000', NULL, 'kid injection refused: ' || pg_catalog.to_json(kid)::text)
 FROM pg_catalog.unnest(ARRAY['../../../../dev/null', $$' OR '1'='1$$, 'k1'' --', 'k1' || pg_catalog.chr(10)]) AS kid;
 SELECT is(crm_security.jwt_verify(pg_temp.tok('{"alg":"HS256","kid":"k2"}', pg_temp.claims()),
               pg_catalog.jsonb_build_object('keys', pg_catalog.jsonb_build_array(
