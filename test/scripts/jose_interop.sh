@@ -24,7 +24,9 @@ finish() {
     local n
     n=$(wc -l <"$RESULTS")
     echo "1..$n"
-    awk '{ if (sub(/^not ok - /, "")) print "not ok " NR " - " $0; else { sub(/^ok - /, ""); print "ok " NR " - " $0 } }' "$RESULTS"
+    awk '{ if (sub(/^not ok - /, "")) print "not ok " NR " - " $0;
+           else if (sub(/^ok - /, "")) print "ok " NR " - " $0;
+           else print "not ok " NR " - unexpected output: " $0 }' "$RESULTS"
 }
 trap finish EXIT
 
