@@ -47,12 +47,15 @@
 #include "utils/hsearch.h"
 #include "utils/inet.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/datetime.h"
 
 #include "context.h"
 #include "crm_security.h"
@@ -127,8 +130,6 @@ static Oid	audit_purges_relid = InvalidOid;
 static int	audit_fast_path = -1;	/* -1 unknown, 0 no, 1 yes */
 static SPIPlanPtr audit_insert_plan = NULL;
 
-static FmgrInfo audit_to_jsonb_finfo;
-static bool audit_to_jsonb_ready = false;
 
 /* Per-backend, constant: the client address (NULL over a Unix socket). */
 static bool audit_client_addr_known = false;
@@ -147,8 +148,31 @@ typedef struct AuditRelInfo
 	TupleDesc	key_desc;		/* blessed: the primary key columns */
 	int			nrow;
 	AttrNumber *row_attnums;
-	TupleDesc	row_desc;		/* blessed: every stored column */
+	TupleDesc	row_desc;		/* every stored column, for names and types */
+	struct AuditCol *key_cols;
+	struct AuditCol *row_cols;
 } AuditRelInfo;
+
+/* How one column becomes a jsonb value; the same result as to_jsonb() gives. */
+typedef enum AuditColKind
+{
+	AC_TEXT,					/* text, varchar: a string of its bytes */
+	AC_INT,						/* int2, int4, int8: a number */
+	AC_NUMERIC,					/* numeric: a number, NaN and infinities as strings */
+	AC_BOOL,
+	AC_JSONB,					/* embedded as is */
+	AC_DATETIME,				/* date, timestamp, timestamptz: ISO 8601 string */
+	AC_OTHER					/* to_jsonb() of the value */
+} AuditColKind;
+
+typedef struct AuditCol
+{
+	AttrNumber	attnum;
+	Oid			typid;
+	AuditColKind kind;
+	JsonbValue	key;			/* the column name as a jsonb key */
+	FmgrInfo	to_jsonb;		/* AC_OTHER, and NaN/infinite numerics */
+} AuditCol;
 
 static HTAB *audit_rel_cache = NULL;
 
@@ -229,25 +253,6 @@ audit_resolve_rels(void)
 	audit_log_relid = audit_lookup_rel("audit_log");
 }
 
-static void
-audit_prepare_to_jsonb(void)
-{
-	MemoryContext old;
-	FuncExpr   *fexpr;
-
-	if (audit_to_jsonb_ready)
-		return;
-	/* to_jsonb() learns its argument type from the call expression: give it "record". */
-	fmgr_info_cxt(F_TO_JSONB, &audit_to_jsonb_finfo, TopMemoryContext);
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	fexpr = makeFuncExpr(F_TO_JSONB, JSONBOID,
-						 list_make1(makeNullConst(RECORDOID, -1, InvalidOid)),
-						 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-	fmgr_info_set_expr((Node *) fexpr, &audit_to_jsonb_finfo);
-	MemoryContextSwitchTo(old);
-	audit_to_jsonb_ready = true;
-}
-
 /* --------------------------------------------------------------------------------------
  * Canonical forms and hashes
  * --------------------------------------------------------------------------------------
@@ -269,7 +274,11 @@ audit_put_field(StringInfo buf, const char *name, const char *data, int len)
 		appendStringInfoChar(buf, '~');
 	else
 	{
-		appendStringInfo(buf, "%d:", len);
+		char		tmp[MAXINT8LEN + 1];
+		int			n = pg_lltoa(len, tmp);
+
+		tmp[n++] = ':';
+		appendBinaryStringInfo(buf, tmp, n);
 		appendBinaryStringInfo(buf, data, len);
 	}
 }
@@ -277,10 +286,10 @@ audit_put_field(StringInfo buf, const char *name, const char *data, int len)
 static void
 audit_put_int8(StringInfo buf, const char *name, int64 v)
 {
-	char		tmp[32];
+	char		tmp[MAXINT8LEN + 1];
+	int			len = pg_lltoa(v, tmp);
 
-	snprintf(tmp, sizeof(tmp), INT64_FORMAT, v);
-	audit_put_field(buf, name, tmp, strlen(tmp));
+	audit_put_field(buf, name, tmp, len);
 }
 
 /* The text form of one audit_log column value, as docs/audit.md defines it. */
@@ -764,7 +773,181 @@ audit_project_desc(TupleDesc src, const AttrNumber *attnums, int n)
 						   att->atttypmod, att->attndims);
 		TupleDescInitEntryCollation(desc, i + 1, att->attcollation);
 	}
-	return BlessTupleDesc(desc);
+	return desc;
+}
+
+/* jsonb's order of object keys: shorter first, then bytewise. */
+static int
+audit_cmp_cols(const void *a, const void *b)
+{
+	const JsonbValue *ka = &((const AuditCol *) a)->key;
+	const JsonbValue *kb = &((const AuditCol *) b)->key;
+
+	if (ka->val.string.len != kb->val.string.len)
+		return ka->val.string.len < kb->val.string.len ? -1 : 1;
+	return memcmp(ka->val.string.val, kb->val.string.val, ka->val.string.len);
+}
+
+/* Per-column conversion plans, in the memory context cxt (current). */
+static struct AuditCol *
+audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext cxt)
+{
+	AuditCol   *cols = palloc0(sizeof(AuditCol) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src, attnums[i] - 1);
+		AuditCol   *c = &cols[i];
+		FuncExpr   *fexpr;
+
+		c->attnum = attnums[i];
+		c->typid = att->atttypid;
+		c->key.type = jbvString;
+		c->key.val.string.val = pstrdup(NameStr(att->attname));
+		c->key.val.string.len = strlen(c->key.val.string.val);
+		switch (att->atttypid)
+		{
+			case TEXTOID:
+			case VARCHAROID:
+				c->kind = AC_TEXT;
+				break;
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+				c->kind = AC_INT;
+				break;
+			case NUMERICOID:
+				c->kind = AC_NUMERIC;
+				break;
+			case BOOLOID:
+				c->kind = AC_BOOL;
+				break;
+			case JSONBOID:
+				c->kind = AC_JSONB;
+				break;
+			case DATEOID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				c->kind = AC_DATETIME;
+				break;
+			default:
+				c->kind = AC_OTHER;
+				break;
+		}
+		/* to_jsonb() learns its argument type from the call expression. */
+		fmgr_info_cxt(F_TO_JSONB, &c->to_jsonb, cxt);
+		fexpr = makeFuncExpr(F_TO_JSONB, JSONBOID,
+							 list_make1(makeNullConst(att->atttypid, att->atttypmod, att->attcollation)),
+							 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		fmgr_info_set_expr((Node *) fexpr, &c->to_jsonb);
+	}
+	/* In jsonb key order, so that building the object finds its keys already sorted. */
+	qsort(cols, n, sizeof(AuditCol), audit_cmp_cols);
+	return cols;
+}
+
+/* Push a jsonb document as one value: scalars unwrapped, containers as binary. */
+static void
+audit_push_jsonb(JsonbParseState **st, Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, &v))
+			elog(ERROR, "could not extract jsonb scalar");
+	}
+	else
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &jb->root;
+		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* The jsonb object {column: value, ...} of the given columns of a row. */
+static Datum
+audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	slot_getallattrs(slot);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		AuditCol   *c = &cols[i];
+		Datum		d = slot->tts_values[c->attnum - 1];
+		JsonbValue	v;
+
+		pushJsonbValue(&st, WJB_KEY, &c->key);
+		if (slot->tts_isnull[c->attnum - 1])
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+			continue;
+		}
+		switch (c->kind)
+		{
+			case AC_TEXT:
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					v.type = jbvString;
+					v.val.string.val = VARDATA_ANY(t);
+					v.val.string.len = VARSIZE_ANY_EXHDR(t);
+					pushJsonbValue(&st, WJB_VALUE, &v);
+					break;
+				}
+			case AC_INT:
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(c->typid == INT2OID ? (int64) DatumGetInt16(d) :
+												 c->typid == INT4OID ? (int64) DatumGetInt32(d) :
+												 DatumGetInt64(d));
+				pushJsonbValue(&st, WJB_VALUE, &v);
+				break;
+			case AC_NUMERIC:
+				{
+					Numeric		num = DatumGetNumeric(d);
+
+					if (numeric_is_nan(num) || numeric_is_inf(num))
+						audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+					else
+					{
+						v.type = jbvNumeric;
+						v.val.numeric = num;
+						pushJsonbValue(&st, WJB_VALUE, &v);
+					}
+					break;
+				}
+			case AC_BOOL:
+				v.type = jbvBool;
+				v.val.boolean = DatumGetBool(d);
+				pushJsonbValue(&st, WJB_VALUE, &v);
+				break;
+			case AC_JSONB:
+				audit_push_jsonb(&st, DatumGetJsonbP(d));
+				break;
+			case AC_DATETIME:
+				{
+					char		buf[MAXDATELEN + 1];
+
+					/* What to_jsonb() does too. */
+					JsonEncodeDateTime(buf, d, c->typid, NULL);
+					v.type = jbvString;
+					v.val.string.val = pstrdup(buf);
+					v.val.string.len = strlen(buf);
+					pushJsonbValue(&st, WJB_VALUE, &v);
+					break;
+				}
+			case AC_OTHER:
+				audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+				break;
+		}
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
 static AuditRelInfo *
@@ -854,31 +1037,12 @@ audit_rel_info(Relation rel, Trigger *trigger)
 			info->row_attnums[info->nrow++] = att->attnum;
 	}
 	info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
+	info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, info->cxt);
+	info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, info->cxt);
 
 	MemoryContextSwitchTo(old);
 	info->valid = true;
 	return info;
-}
-
-static Datum
-audit_project_jsonb(TupleDesc pdesc, const AttrNumber *attnums, int n, TupleTableSlot *slot)
-{
-	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	HeapTuple	tup;
-	Datum		result;
-
-	slot_getallattrs(slot);
-	for (int i = 0; i < n; i++)
-	{
-		values[i] = slot->tts_values[attnums[i] - 1];
-		nulls[i] = slot->tts_isnull[attnums[i] - 1];
-	}
-	tup = heap_form_tuple(pdesc, values, nulls);
-	result = FunctionCall1(&audit_to_jsonb_finfo, HeapTupleGetDatum(tup));
-	pfree(values);
-	pfree(nulls);
-	return result;
 }
 
 static Datum
@@ -932,27 +1096,21 @@ audit_trigger(PG_FUNCTION_ARGS)
 				 errmsg("audit_trigger() must fire AFTER each row, or AFTER TRUNCATE for each statement"),
 				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
 
-	audit_prepare_to_jsonb();
 	info = audit_rel_info(rel, td->tg_trigger);
 
 	if (TRIGGER_FIRED_BY_INSERT(ev))
 	{
 		audit_entry_init(&e, "row", "INSERT");
-		e.values[AL_RECORD_KEY] = audit_project_jsonb(info->key_desc, info->key_attnums,
-													  info->nkey, td->tg_trigslot);
-		e.values[AL_NEW_ROW] = audit_project_jsonb(info->row_desc, info->row_attnums,
-												   info->nrow, td->tg_trigslot);
+		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
+		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
 		e.nulls[AL_RECORD_KEY] = e.nulls[AL_NEW_ROW] = false;
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(ev))
 	{
 		audit_entry_init(&e, "row", "UPDATE");
-		e.values[AL_RECORD_KEY] = audit_project_jsonb(info->key_desc, info->key_attnums,
-													  info->nkey, td->tg_trigslot);
-		e.values[AL_OLD_ROW] = audit_project_jsonb(info->row_desc, info->row_attnums,
-												   info->nrow, td->tg_trigslot);
-		e.values[AL_NEW_ROW] = audit_project_jsonb(info->row_desc, info->row_attnums,
-												   info->nrow, td->tg_newslot);
+		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
+		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
+		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_newslot);
 		e.values[AL_CHANGED_COLUMNS] = audit_changed_columns(info, td->tg_trigslot,
 															 td->tg_newslot);
 		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = e.nulls[AL_NEW_ROW] = false;
@@ -961,10 +1119,8 @@ audit_trigger(PG_FUNCTION_ARGS)
 	else if (TRIGGER_FIRED_BY_DELETE(ev))
 	{
 		audit_entry_init(&e, "row", "DELETE");
-		e.values[AL_RECORD_KEY] = audit_project_jsonb(info->key_desc, info->key_attnums,
-													  info->nkey, td->tg_trigslot);
-		e.values[AL_OLD_ROW] = audit_project_jsonb(info->row_desc, info->row_attnums,
-												   info->nrow, td->tg_trigslot);
+		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
+		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
 		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = false;
 	}
 	else
@@ -1490,14 +1646,20 @@ audit_seal(PG_FUNCTION_ARGS)
 									   2, types, args, NULL, false, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
+		SPITupleTable *tt;
+		uint64		n;
+
+		/* audit_seal_close() runs queries: keep this batch in locals. */
 		SPI_cursor_fetch(portal, true, AUDIT_FETCH);
-		if (SPI_processed == 0)
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
 			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
+		for (uint64 i = 0; i < n; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			int64		txid = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-			bytea	   *h = DatumGetByteaPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			HeapTuple	tup = tt->vals[i];
+			int64		txid = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			bytea	   *h = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
 
 			if (!open)
 			{
@@ -1514,7 +1676,7 @@ audit_seal(PG_FUNCTION_ARGS)
 			st.b.entry_count++;
 			cur_txid = txid;
 		}
-		SPI_freetuptable(SPI_tuptable);
+		SPI_freetuptable(tt);
 	}
 	SPI_cursor_close(portal);
 	if (open)
