@@ -76,24 +76,26 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION crm_security.audit_protect() IS 'trigger: refuses UPDATE, DELETE and TRUNCATE of the audit tables (purge_audit_log() is the only way to delete entries)';
 REVOKE ALL ON FUNCTION crm_security.audit_protect() FROM PUBLIC;
 
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON crm_security.audit_log
-    FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON crm_security.audit_log
+-- A statement trigger refuses every UPDATE, DELETE and TRUNCATE, even of no rows; a row
+-- trigger also catches changes that fire only row triggers (logical replication apply).
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON crm_security.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_blocks_append_only BEFORE UPDATE OR DELETE ON crm_security.audit_blocks
+CREATE TRIGGER audit_log_append_only_rows BEFORE UPDATE OR DELETE ON crm_security.audit_log
     FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_blocks_no_truncate BEFORE TRUNCATE ON crm_security.audit_blocks
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_purges_append_only BEFORE UPDATE OR DELETE ON crm_security.audit_purges
-    FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_purges_no_truncate BEFORE TRUNCATE ON crm_security.audit_purges
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
-ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only_rows;
+CREATE TRIGGER audit_blocks_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON crm_security.audit_blocks
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
+CREATE TRIGGER audit_blocks_append_only_rows BEFORE UPDATE OR DELETE ON crm_security.audit_blocks
+    FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
 ALTER TABLE crm_security.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_append_only;
-ALTER TABLE crm_security.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_no_truncate;
+ALTER TABLE crm_security.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_append_only_rows;
+CREATE TRIGGER audit_purges_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON crm_security.audit_purges
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
+CREATE TRIGGER audit_purges_append_only_rows BEFORE UPDATE OR DELETE ON crm_security.audit_purges
+    FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
 ALTER TABLE crm_security.audit_purges ENABLE ALWAYS TRIGGER audit_purges_append_only;
-ALTER TABLE crm_security.audit_purges ENABLE ALWAYS TRIGGER audit_purges_no_truncate;
+ALTER TABLE crm_security.audit_purges ENABLE ALWAYS TRIGGER audit_purges_append_only_rows;
 
 -- The row trigger of audited tables.  Anyone may use it: it only records changes that
 -- really happen to a table the caller may put triggers on.

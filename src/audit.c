@@ -1149,12 +1149,12 @@ audit_protect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("audit_protect() must be called as a trigger")));
 
-	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event) &&
-		audit_purging)
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && audit_purging)
 	{
 		audit_resolve_rels();
 		if (RelationGetRelid(td->tg_relation) == audit_log_relid)
-			return PointerGetDatum(td->tg_trigtuple);
+			return TRIGGER_FIRED_FOR_ROW(td->tg_event) ?
+				PointerGetDatum(td->tg_trigtuple) : PointerGetDatum(NULL);
 	}
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -1316,11 +1316,15 @@ audit_enable(PG_FUNCTION_ARGS)
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("cannot exclude primary key column \"%s\"", name),
 							 errdetail("Audit entries identify records by their primary key.")));
-			foreach(lc, excluded)
-				if (strcmp(lfirst(lc), name) == 0)
-					name = NULL;
-			if (name != NULL)
-				excluded = lappend(excluded, name);
+			{
+				bool		dup = false;
+
+				foreach(lc, excluded)
+					if (strcmp(lfirst(lc), name) == 0)
+						dup = true;
+				if (!dup)
+					excluded = lappend(excluded, name);
+			}
 		}
 		index_close(pkrel, AccessShareLock);
 	}
