@@ -1362,14 +1362,16 @@ audit_enable(PG_FUNCTION_ARGS)
 	}
 
 	initStringInfo(&q);
+	if (row_exists)
+		appendStringInfo(&q, "DROP TRIGGER crm_audit_row ON %s; ", qualname);
+	if (trunc_exists)
+		appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s; ", qualname);
 	appendStringInfo(&q,
-					 "DROP TRIGGER IF EXISTS crm_audit_row ON %s; "
-					 "DROP TRIGGER IF EXISTS crm_audit_truncate ON %s; "
 					 "CREATE TRIGGER crm_audit_row AFTER INSERT OR UPDATE OR DELETE ON %s "
 					 "FOR EACH ROW EXECUTE FUNCTION crm_security.audit_trigger(%s); "
 					 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
 					 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
-					 qualname, qualname, qualname, quote_literal_cstr(arg_literal),
+					 qualname, quote_literal_cstr(arg_literal),
 					 qualname, quote_literal_cstr(arg_literal));
 	if (SPI_execute(q.data, false, 0) < 0)
 		elog(ERROR, "could not create audit triggers");
@@ -1426,10 +1428,10 @@ audit_disable(PG_FUNCTION_ARGS)
 	if (row_exists || trunc_exists)
 	{
 		initStringInfo(&q);
-		appendStringInfo(&q,
-						 "DROP TRIGGER IF EXISTS crm_audit_row ON %s; "
-						 "DROP TRIGGER IF EXISTS crm_audit_truncate ON %s",
-						 qualname, qualname);
+		if (row_exists)
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_row ON %s; ", qualname);
+		if (trunc_exists)
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s", qualname);
 		if (SPI_execute(q.data, false, 0) < 0)
 			elog(ERROR, "could not drop audit triggers");
 	}
