@@ -321,10 +321,12 @@ audit_put_value(StringInfo buf, int col, Datum value, bool isnull)
 		case JSONBOID:
 			{
 				Jsonb	   *jb = DatumGetJsonbP(value);
-				char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+				StringInfoData s;
 
-				audit_put_field(buf, name, s, strlen(s));
-				pfree(s);
+				initStringInfo(&s);
+				JsonbToCString(&s, &jb->root, VARSIZE(jb));
+				audit_put_field(buf, name, s.data, s.len);
+				pfree(s.data);
 				break;
 			}
 		case TEXTARRAYOID:
@@ -608,7 +610,8 @@ audit_insert_heap(Relation rel, Datum *values, bool *nulls)
 		index_insert(idx, ivalues, inulls, &tup->t_self, rel,
 					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 					 false, ii);
-		index_close(idx, RowExclusiveLock);
+		/* Keep the lock to the end of the transaction, as the executor does. */
+		index_close(idx, NoLock);
 	}
 	list_free(indexes);
 	heap_freetuple(tup);
