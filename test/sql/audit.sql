@@ -161,6 +161,8 @@ SELECT crm_security.seal_audit_log();
 SELECT crm_security.purge_audit_log('0 seconds');
 SELECT crm_security.verify_audit_log();
 SELECT crm_security.log_event('app.event') IS NOT NULL AS app_can_log;
+SELECT crm_security.enable_audit('regress_audited');
+SELECT crm_security.disable_audit('regress_audited');
 RESET ROLE;
 
 -- sealing, digest, verification
