@@ -33,6 +33,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "tcop/utility.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -130,6 +131,18 @@ static Oid	audit_seq_relid = InvalidOid;
 static Oid	audit_blocks_relid = InvalidOid;
 static Oid	audit_purges_relid = InvalidOid;
 static int	audit_fast_path = -1;	/* -1 unknown, 0 no, 1 yes */
+
+/*
+ * The indexes of audit_log for the fast path, with their IndexInfo (and the access
+ * method's cache in it, e.g. BRIN's descriptor) built once instead of per entry.  Marked
+ * invalid by the relcache callback, rebuilt at the next insert.
+ */
+#define AUDIT_MAX_INDEXES 16
+static bool audit_idx_valid = false;
+static int	audit_nidx = 0;
+static Oid	audit_idx_oids[AUDIT_MAX_INDEXES];
+static IndexInfo *audit_idx_info[AUDIT_MAX_INDEXES];
+static MemoryContext audit_idx_cxt = NULL;
 static SPIPlanPtr audit_insert_plan = NULL;
 
 
@@ -201,9 +214,13 @@ audit_relcache_callback(Datum arg, Oid relid)
 		audit_blocks_relid = InvalidOid;
 		audit_purges_relid = InvalidOid;
 		audit_fast_path = -1;
+		audit_idx_valid = false;
 		/* The plan memory is lost on purpose: a rare event, and freeing here is unsafe. */
 		audit_insert_plan = NULL;
 	}
+	for (int i = 0; i < audit_nidx; i++)
+		if (relid == audit_idx_oids[i])
+			audit_idx_valid = false;
 	if (audit_rel_cache != NULL)
 	{
 		HASH_SEQ_STATUS status;
@@ -439,22 +456,10 @@ audit_bytea(const uint8 *data, int len)
 static const char *
 audit_user_name(Oid roleid)
 {
-	static Oid	cached_oid[2] = {InvalidOid, InvalidOid};
-	static char cached_name[2][NAMEDATALEN];
-	static int	next = 0;
-	char	   *name;
+	/* Not cached: a role renamed in another session must be recorded by its new name. */
+	char	   *name = GetUserNameFromId(roleid, true);
 
-	for (int i = 0; i < 2; i++)
-		if (cached_oid[i] == roleid)
-			return cached_name[i];
-	name = GetUserNameFromId(roleid, true);
-	if (name == NULL)
-		return "?";
-	strlcpy(cached_name[next], name, NAMEDATALEN);
-	cached_oid[next] = roleid;
-	name = cached_name[next];
-	next = 1 - next;
-	return name;
+	return name != NULL ? name : "?";
 }
 
 static void
@@ -568,6 +573,8 @@ audit_check_fast_path(Relation rel)
 			return false;
 	}
 	indexes = RelationGetIndexList(rel);
+	if (list_length(indexes) > AUDIT_MAX_INDEXES)
+		ok = false;
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
@@ -583,19 +590,49 @@ audit_check_fast_path(Relation rel)
 }
 
 static void
-audit_insert_heap(Relation rel, Datum *values, bool *nulls)
+audit_load_indexes(Relation rel)
 {
-	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	List	   *indexes;
 	ListCell   *lc;
+	MemoryContext old;
 
-	simple_heap_insert(rel, tup);
-
+	if (audit_idx_cxt != NULL)
+		MemoryContextDelete(audit_idx_cxt);
+	audit_idx_cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit_log indexes",
+										  ALLOCSET_SMALL_SIZES);
+	audit_nidx = 0;
+	audit_idx_valid = true;
 	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *ii = BuildIndexInfo(idx);
+
+		if (audit_nidx >= AUDIT_MAX_INDEXES)
+			elog(ERROR, "too many indexes on audit_log");
+		/* IndexInfo and whatever the access method caches in it live in our context. */
+		old = MemoryContextSwitchTo(audit_idx_cxt);
+		audit_idx_info[audit_nidx] = BuildIndexInfo(idx);
+		MemoryContextSwitchTo(old);
+		audit_idx_oids[audit_nidx] = lfirst_oid(lc);
+		audit_nidx++;
+		index_close(idx, NoLock);
+	}
+	list_free(indexes);
+}
+
+static void
+audit_insert_heap(Relation rel, Datum *values, bool *nulls)
+{
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+
+	simple_heap_insert(rel, tup);
+
+	if (!audit_idx_valid)
+		audit_load_indexes(rel);
+	for (int i = 0; i < audit_nidx; i++)
+	{
+		Relation	idx = index_open(audit_idx_oids[i], RowExclusiveLock);
+		IndexInfo  *ii = audit_idx_info[i];
 		Datum		ivalues[INDEX_MAX_KEYS];
 		bool		inulls[INDEX_MAX_KEYS];
 
@@ -615,7 +652,6 @@ audit_insert_heap(Relation rel, Datum *values, bool *nulls)
 		/* Keep the lock to the end of the transaction, as the executor does. */
 		index_close(idx, NoLock);
 	}
-	list_free(indexes);
 	heap_freetuple(tup);
 }
 
@@ -1496,10 +1532,17 @@ Datum
 audit_log_event(PG_FUNCTION_ARGS)
 {
 	AuditEntry	e;
-	char	   *action = audit_text_arg(fcinfo, 0, "action", AUDIT_MAX_NAME, true);
-	char	   *rtype = audit_text_arg(fcinfo, 1, "resource type", AUDIT_MAX_NAME, false);
-	char	   *rid = audit_text_arg(fcinfo, 2, "resource id", AUDIT_MAX_RESOURCE_ID, false);
-	char	   *result = audit_text_arg(fcinfo, 3, "result", AUDIT_MAX_NAME, false);
+	char	   *action;
+	char	   *rtype;
+	char	   *rid;
+	char	   *result;
+
+	/* The entry is written below the executor, which would otherwise check this. */
+	PreventCommandIfReadOnly("log_event()");
+	action = audit_text_arg(fcinfo, 0, "action", AUDIT_MAX_NAME, true);
+	rtype = audit_text_arg(fcinfo, 1, "resource type", AUDIT_MAX_NAME, false);
+	rid = audit_text_arg(fcinfo, 2, "resource id", AUDIT_MAX_RESOURCE_ID, false);
+	result = audit_text_arg(fcinfo, 3, "result", AUDIT_MAX_NAME, false);
 
 	audit_entry_init(&e, "event", action);
 	audit_set_text(&e, AL_RESOURCE_TYPE, rtype);

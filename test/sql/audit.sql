@@ -142,6 +142,30 @@ SELECT crm_security.audit_trigger();
 CREATE TRIGGER regress_bad BEFORE INSERT ON regress_audited FOR EACH ROW EXECUTE FUNCTION crm_security.audit_trigger();
 INSERT INTO regress_audited (id, region) VALUES (9, 'x');
 DROP TRIGGER regress_bad ON regress_audited;
+BEGIN READ ONLY;
+SELECT crm_security.log_event('read.only');
+ROLLBACK;
+-- quoted identifiers everywhere
+CREATE SCHEMA "regress audit";
+CREATE TABLE "regress audit"."T""q" ("i d" int PRIMARY KEY, "Col,{x}" text, "se""cret" text);
+SELECT crm_security.enable_audit('"regress audit"."T""q"', ARRAY['se"cret']);
+INSERT INTO "regress audit"."T""q" VALUES (1, 'a', 'hidden');
+UPDATE "regress audit"."T""q" SET "Col,{x}" = 'b', "se""cret" = 'also hidden';
+SELECT table_name, operation, record_key, new_row, changed_columns FROM crm_security.audit_log
+ WHERE table_name = '"regress audit"."T""q"' ORDER BY id;
+SELECT exclude_columns FROM crm_security.audited_tables WHERE table_name = '"regress audit"."T""q"'::regclass;
+DROP SCHEMA "regress audit" CASCADE;
+-- partitioned tables: entries name the partition; moving a row between partitions is a DELETE and an INSERT
+CREATE TABLE regress_audit_parted (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE regress_audit_parted_eu PARTITION OF regress_audit_parted FOR VALUES IN ('eu');
+CREATE TABLE regress_audit_parted_us PARTITION OF regress_audit_parted FOR VALUES IN ('us');
+SELECT crm_security.enable_audit('regress_audit_parted');
+INSERT INTO regress_audit_parted VALUES (1, 'eu');
+UPDATE regress_audit_parted SET region = 'us';
+TRUNCATE regress_audit_parted;
+SELECT table_name, operation, record_key FROM crm_security.audit_log
+ WHERE table_name LIKE 'public.regress_audit_parted%' ORDER BY id;
+DROP TABLE regress_audit_parted;
 -- huge values are audited whole
 INSERT INTO regress_audited (id, region, note) VALUES (3, 'eu', repeat('0123456789', 500000));
 SELECT length(new_row->>'note') AS note_length FROM crm_security.audit_log
