@@ -160,10 +160,9 @@ typedef struct AuditRelInfo
 	char	   *qualname;
 	int			nkey;
 	AttrNumber *key_attnums;
-	TupleDesc	key_desc;		/* blessed: the primary key columns */
 	int			nrow;
 	AttrNumber *row_attnums;
-	TupleDesc	row_desc;		/* every stored column, for names and types */
+	TupleDesc	row_desc;		/* the stored columns, for UPDATE's changed columns */
 	struct AuditCol *key_cols;
 	struct AuditCol *row_cols;
 } AuditRelInfo;
@@ -1062,7 +1061,6 @@ audit_rel_info(Relation rel, Trigger *trigger)
 	for (int i = 0; i < info->nkey; i++)
 		info->key_attnums[i] = pkrel->rd_index->indkey.values[i];
 	index_close(pkrel, AccessShareLock);
-	info->key_desc = audit_project_desc(desc, info->key_attnums, info->nkey);
 
 	info->row_attnums = palloc(sizeof(AttrNumber) * Max(desc->natts, 1));
 	info->nrow = 0;
@@ -1914,7 +1912,7 @@ audit_verify_chain(AuditVerifyResult *r, bool have_digest, int64 digest_id, cons
 	r->bad_block = -1;
 	r->detail = NULL;
 
-	if (SPI_execute("SELECT COALESCE(max(purged_through_block), 0) FROM crm_security.audit_purges",
+	if (SPI_execute("SELECT COALESCE(pg_catalog.max(purged_through_block), 0) FROM crm_security.audit_purges",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read audit purges");
 	purged_through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -2177,7 +2175,7 @@ audit_purge(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	audit_lock();
-	if (SPI_execute("SELECT COALESCE(max(purged_through_block), 0) FROM crm_security.audit_purges",
+	if (SPI_execute("SELECT COALESCE(pg_catalog.max(purged_through_block), 0) FROM crm_security.audit_purges",
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read audit purges");
 	purged_through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -2188,7 +2186,7 @@ audit_purge(PG_FUNCTION_ARGS)
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	if (SPI_execute_with_args("SELECT b.block_id, b.txid_hi FROM crm_security.audit_blocks b "
-							  "WHERE b.block_id > $1 AND b.block_id < COALESCE((SELECT min(block_id) "
+							  "WHERE b.block_id > $1 AND b.block_id < COALESCE((SELECT pg_catalog.min(block_id) "
 							  "FROM crm_security.audit_blocks WHERE block_id > $1 AND sealed_at >= $2), "
 							  "9223372036854775807) ORDER BY b.block_id DESC LIMIT 1",
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
