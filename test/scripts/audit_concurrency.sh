@@ -9,7 +9,7 @@ PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At)
 DIR="$CRM_WORK/audit_concurrency"
 mkdir -p "$DIR"
 
-echo "1..10"
+echo "1..13"
 n=0
 check() {  # check DESCRIPTION COMMAND...: one TAP line
     local desc=$1; shift
@@ -86,5 +86,21 @@ check "several blocks were chained ($(q "SELECT count(*) FROM crm_security.audit
     [ "$(q "SELECT count(*) FROM crm_security.audit_blocks")" -gt 1 ]
 verdict=$(q "SELECT ok || ' ' || detail FROM crm_security.verify_audit_log(crm_security.audit_digest())")
 check "the chain verifies: $verdict" [ "${verdict%% *}" = true ]
+
+# A transaction that writes an entry first and commits last: later transactions commit
+# entries meanwhile, yet nothing may be sealed past the running one.
+"${PSQL[@]}" -d "$DB" -c "SELECT crm_security.log_event('long.running'); SELECT pg_sleep(3)" >/dev/null &
+long=$!
+sleep 1
+q "SELECT crm_security.log_event('after.long')" >/dev/null
+sealed_meanwhile=$(q "SELECT crm_security.seal_audit_log()")
+check "entries committed behind a running transaction wait (sealed $sealed_meanwhile)" \
+    [ "$(q "SELECT count(*) FROM crm_security.audit_log WHERE operation = 'after.long' AND txid < (SELECT max(txid_hi) FROM crm_security.audit_blocks)")" = 0 ]
+wait "$long"
+q "SELECT crm_security.seal_audit_log()" >/dev/null
+check "once it commits, both are sealed" \
+    [ "$(q "SELECT count(*) FROM crm_security.audit_log WHERE operation IN ('long.running', 'after.long') AND txid < (SELECT max(txid_hi) FROM crm_security.audit_blocks)")" = 2 ]
+verdict=$(q "SELECT ok || ' ' || detail FROM crm_security.verify_audit_log(crm_security.audit_digest())")
+check "the chain still verifies: $verdict" [ "${verdict%% *}" = true ]
 
 "$PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE $DB" >/dev/null
