@@ -123,8 +123,7 @@ BEGIN
                                OR r.tenant_id OPERATOR(pg_catalog.=) NEW.tenant_id)) THEN
             RAISE EXCEPTION 'role "%" does not exist', parent
                 USING ERRCODE = '42704',
-                      HINT = CASE WHEN NEW.tenant_id IS NULL
-                                  THEN 'A system role can inherit only from system roles.' END;
+                      HINT = 'A role inherits from system roles and from roles of its own tenant.';
         END IF;
     END LOOP;
     -- Walk up from the new parents; reaching the role itself is a cycle.
