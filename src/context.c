@@ -2,27 +2,677 @@
  * context.c
  *		The claim context of the current transaction.
  *
- * Until the key store and set_claim_context() exist there is never a context, so every
- * caller sees "no context" and falls back as documented.
+ * The context travels as the signed token itself, in the setting crm_security.token, which
+ * set_claim_context() sets transaction-locally.  Settings reach parallel workers (and, with
+ * SET LOCAL, Citus workers), C variables do not.  Every process that reads the context
+ * verifies the token against its own copy of the key store and caches the result for the
+ * rest of the transaction, keyed by the SHA-256 of the token, the key store version and the
+ * verification settings.  Anyone may put a token there, but only a token that verifies
+ * gives a context, which is nothing more than set_claim_context() gives.
+ *
+ * The setting never outlives a transaction: it can only be set from a session (not by
+ * ALTER ROLE/DATABASE SET, the configuration file or connection options), and whatever is
+ * left in it at commit is erased, so even a session-level SET ends with its transaction.
  */
 #include "postgres.h"
 
+#include <openssl/crypto.h>
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
 #include "context.h"
+#include "crm_security.h"
+#include "crypto.h"
+#include "jwt.h"
+
+#define CTX_TOKEN_GUC "crm_security.token"
+#define CTX_CACHE_SIZE 4
+
+/* Settings. */
+static char *ctx_token = NULL;
+static char *ctx_jwt_audience = NULL;
+static char *ctx_jwt_issuer = NULL;
+static int	ctx_clock_skew = 0;
+static bool ctx_require_exp = true;
+static bool ctx_trust_request_claims = false;
+char	   *ctx_tenant_claim = NULL;
+char	   *ctx_role_claim = NULL;
+char	   *ctx_permissions_claim = NULL;
+
+/* Bumped by the assign hooks: every change of the token, of the verification settings. */
+static uint64 ctx_token_gen = 0;
+static uint64 ctx_settings_gen = 0;
+
+/* Verified tokens of this transaction. */
+typedef struct CtxEntry
+{
+	bool		valid;
+	unsigned char hash[32];
+	uint64		settings_gen;
+	uint64		ks_version;
+	Jsonb	   *claims;			/* in ctx_mcxt */
+} CtxEntry;
+
+static MemoryContext ctx_mcxt = NULL;
+static CtxEntry ctx_cache[CTX_CACHE_SIZE];
+static int	ctx_cache_next = 0;
+static int	ctx_current = -1;	/* entry of the token in the setting ... */
+static uint64 ctx_current_gen = 0;	/* ... as of this value of ctx_token_gen */
+
+/* request.jwt.claims, when trusted. */
+static char *ctx_request_text = NULL;
+static Jsonb *ctx_request_claims = NULL;
+
+static void ctx_forget(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Settings
+ * --------------------------------------------------------------------------------------- */
+
+/* A compact JWS: three base64url segments.  Returns a detail for what is wrong, or NULL. */
+static const char *
+ctx_token_syntax(const char *tok, size_t len)
+{
+	size_t		i;
+	int			dots = 0;
+
+	if (len > (size_t) crm_max_token_length)
+		return "The token is longer than crm_security.max_token_length.";
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = tok[i];
+
+		if (c == '.')
+			dots++;
+		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+				   (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return "The token is not three base64url segments.";
+	}
+	if (dots != 2)
+		return "The token is not three base64url segments.";
+	return NULL;
+}
+
+static bool
+ctx_token_check(char **newval, void **extra, GucSource source)
+{
+	const char *detail;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+
+	/*
+	 * Only a session may put a token here, for its current transaction.  A value stored by
+	 * ALTER ROLE/DATABASE SET, in the configuration file or sent as a connection option
+	 * would outlive transactions, so it is refused (ALTER ... SET fails at once).
+	 */
+	if (source != PGC_S_SESSION)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("parameter \"%s\" can only be set within a transaction", CTX_TOKEN_GUC);
+		GUC_check_errhint("Use crm_security.set_claim_context().");
+		return false;
+	}
+	detail = ctx_token_syntax(*newval, strlen(*newval));
+	if (detail != NULL)
+	{
+		/* The default message would quote the value: a token never goes into a message. */
+		GUC_check_errcode(CRM_ERRCODE_INVALID_AUTH);
+		GUC_check_errmsg("invalid token");
+		GUC_check_errdetail("%s", detail);
+		return false;
+	}
+	return true;
+}
+
+static void
+ctx_token_assign(const char *newval, void *extra)
+{
+	ctx_token_gen++;
+}
+
+static const char *
+ctx_token_show(void)
+{
+	return (ctx_token && ctx_token[0]) ? "(token)" : "";
+}
+
+static void
+ctx_settings_assign_str(const char *newval, void *extra)
+{
+	ctx_settings_gen++;
+}
+
+static void
+ctx_settings_assign_int(int newval, void *extra)
+{
+	ctx_settings_gen++;
+}
+
+static void
+ctx_settings_assign_bool(bool newval, void *extra)
+{
+	ctx_settings_gen++;
+}
+
+/* A claim name or dotted path: not empty, no empty segment. */
+static bool
+ctx_claim_path_check(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+	size_t		len;
+
+	if (p == NULL || p[0] == '\0')
+	{
+		GUC_check_errdetail("A claim name cannot be empty.");
+		return false;
+	}
+	len = strlen(p);
+	if (p[0] == '.' || p[len - 1] == '.' || strstr(p, "..") != NULL)
+	{
+		GUC_check_errdetail("A dotted claim path cannot have an empty segment.");
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Transaction boundaries
+ * --------------------------------------------------------------------------------------- */
+
+static void
+ctx_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * A token set with plain SET (not LOCAL) would survive the commit; erase it, so
+			 * that the next transaction (another client, behind a pooler) starts without.
+			 */
+			if (ctx_token != NULL && ctx_token[0] != '\0')
+				(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
+										 GUC_ACTION_SET, true, 0, false);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			ctx_forget();
+			break;
+		default:
+			break;
+	}
+}
+
+/* Drop every verification result: they hold for one transaction only. */
+static void
+ctx_forget(void)
+{
+	int			i;
+
+	for (i = 0; i < CTX_CACHE_SIZE; i++)
+		ctx_cache[i].valid = false;
+	ctx_current = -1;
+	ctx_request_text = NULL;
+	ctx_request_claims = NULL;
+	if (ctx_mcxt)
+		MemoryContextReset(ctx_mcxt);
+}
+
+void
+ctx_init(void)
+{
+	DefineCustomStringVariable(CTX_TOKEN_GUC,
+							   "The signed token that carries the claim context of the current transaction.",
+							   "Set by crm_security.set_claim_context(); honoured only when it verifies.",
+							   &ctx_token, "",
+							   PGC_USERSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   ctx_token_check, ctx_token_assign, ctx_token_show);
+	DefineCustomStringVariable("crm_security.jwt_audience",
+							   "Audience that every context token must name in \"aud\" (empty: not checked).",
+							   NULL, &ctx_jwt_audience, "", PGC_SUSET, 0,
+							   NULL, ctx_settings_assign_str, NULL);
+	DefineCustomStringVariable("crm_security.jwt_issuer",
+							   "Issuer that every context token must name in \"iss\" (empty: not checked).",
+							   NULL, &ctx_jwt_issuer, "", PGC_SUSET, 0,
+							   NULL, ctx_settings_assign_str, NULL);
+	DefineCustomIntVariable("crm_security.clock_skew",
+							"Leeway for the exp and nbf claims of context tokens.",
+							NULL, &ctx_clock_skew, 0, 0, 86400, PGC_SUSET, GUC_UNIT_S,
+							NULL, ctx_settings_assign_int, NULL);
+	DefineCustomBoolVariable("crm_security.require_exp",
+							 "Whether context tokens must carry an exp claim.",
+							 NULL, &ctx_require_exp, true, PGC_SUSET, 0,
+							 NULL, ctx_settings_assign_bool, NULL);
+	DefineCustomStringVariable("crm_security.tenant_claim",
+							   "Claim (or dotted path) that tenant_id() returns.",
+							   NULL, &ctx_tenant_claim, "tenant_id", PGC_SUSET, 0,
+							   ctx_claim_path_check, NULL, NULL);
+	DefineCustomStringVariable("crm_security.role_claim",
+							   "Claim (or dotted path) that app_role() returns.",
+							   NULL, &ctx_role_claim, "role", PGC_SUSET, 0,
+							   ctx_claim_path_check, NULL, NULL);
+	DefineCustomStringVariable("crm_security.permissions_claim",
+							   "Claim (or dotted path) that holds the token's permissions.",
+							   NULL, &ctx_permissions_claim, "permissions", PGC_SUSET, 0,
+							   ctx_claim_path_check, NULL, NULL);
+	DefineCustomBoolVariable("crm_security.trust_request_jwt_claims",
+							 "Use request.jwt.claims as the claim context when no token is set.",
+							 "Only for deployments where PostgREST has verified the token already.",
+							 &ctx_trust_request_claims, false, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	ctx_mcxt = AllocSetContextCreate(TopMemoryContext, "crm_security claim context",
+									 ALLOCSET_SMALL_SIZES);
+	RegisterXactCallback(ctx_xact_callback, NULL);
+	ks_init();
+
+	/*
+	 * A token set before the library was loaded (a placeholder then) may come from an
+	 * earlier transaction, which nothing erased: drop it.
+	 */
+	if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker() &&
+		!InitializingParallelWorker)
+		(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SET, true, WARNING, false);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Verification and the current context
+ * --------------------------------------------------------------------------------------- */
+
+static void
+ctx_verify_options(JwtVerifyOptions *opts)
+{
+	jwt_options_init(opts);
+	opts->audience = (ctx_jwt_audience && ctx_jwt_audience[0]) ? ctx_jwt_audience : NULL;
+	opts->issuer = (ctx_jwt_issuer && ctx_jwt_issuer[0]) ? ctx_jwt_issuer : NULL;
+	opts->leeway = ctx_clock_skew;
+	opts->require_exp = ctx_require_exp;
+}
+
+/* Verify `token` now and remember the result; returns the cache entry. */
+static int
+ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
+{
+	JwtVerifyOptions opts;
+	Jsonb	   *claims;
+	uint64		version;
+	int			slot;
+	MemoryContext old;
+
+	ctx_verify_options(&opts);
+	claims = ks_verify_token(token, (int) len, &opts);
+	version = ks_current_version();
+
+	slot = ctx_cache_next;
+	ctx_cache_next = (ctx_cache_next + 1) % CTX_CACHE_SIZE;
+	if (ctx_current == slot)
+		ctx_current = -1;
+	if (ctx_cache[slot].valid && ctx_cache[slot].claims)
+		pfree(ctx_cache[slot].claims);
+	ctx_cache[slot].valid = false;
+	old = MemoryContextSwitchTo(ctx_mcxt);
+	ctx_cache[slot].claims = (Jsonb *) pnstrdup((const char *) claims, VARSIZE(claims));
+	MemoryContextSwitchTo(old);
+	memcpy(ctx_cache[slot].hash, hash, 32);
+	ctx_cache[slot].settings_gen = ctx_settings_gen;
+	ctx_cache[slot].ks_version = version;
+	ctx_cache[slot].valid = true;
+	return slot;
+}
+
+/* The claims that request.jwt.claims holds, when a superuser chose to trust it. */
+static Jsonb *
+ctx_trusted_request_claims(void)
+{
+	const char *s = GetConfigOption("request.jwt.claims", true, false);
+	JsonLexContext *lex;
+	Jsonb	   *j;
+	MemoryContext old;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	if (ctx_request_text != NULL && strcmp(ctx_request_text, s) == 0)
+		return ctx_request_claims;
+
+	lex = makeJsonLexContextCstringLen(pstrdup(s), strlen(s), GetDatabaseEncoding(), true);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid claim context"),
+				 errdetail("request.jwt.claims is not valid JSON.")));
+	j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid claim context"),
+				 errdetail("request.jwt.claims is not a JSON object.")));
+	old = MemoryContextSwitchTo(ctx_mcxt);
+	ctx_request_text = pstrdup(s);
+	ctx_request_claims = (Jsonb *) pnstrdup((const char *) j, VARSIZE(j));
+	MemoryContextSwitchTo(old);
+	return ctx_request_claims;
+}
+
+/*
+ * The verified claims of the current transaction (owned by this module: do not modify or
+ * free), or NULL.  A token in the setting that does not verify raises 28000.
+ */
+static Jsonb *
+ctx_current_claims(void)
+{
+	size_t		len;
+	unsigned char hash[32];
+	uint64		version;
+	int			i;
+
+	if (ctx_token == NULL || ctx_token[0] == '\0')
+	{
+		/* Without this setting, request.jwt.claims is never read. */
+		if (ctx_trust_request_claims)
+			return ctx_trusted_request_claims();
+		return NULL;
+	}
+
+	/* Fast path: the setting has not changed since its token was verified. */
+	if (ctx_current >= 0 && ctx_current_gen == ctx_token_gen &&
+		ctx_cache[ctx_current].valid &&
+		ctx_cache[ctx_current].settings_gen == ctx_settings_gen)
+		return ctx_cache[ctx_current].claims;
+
+	len = strlen(ctx_token);
+	if (ctx_token_syntax(ctx_token, len) != NULL)
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid claim context"),
+				 errdetail("crm_security.token does not hold a token.")));
+	crm_sha256(ctx_token, len, hash);
+	version = ks_current_version();
+	for (i = 0; i < CTX_CACHE_SIZE; i++)
+	{
+		CtxEntry   *e = &ctx_cache[i];
+
+		if (e->valid && e->settings_gen == ctx_settings_gen && e->ks_version == version &&
+			CRYPTO_memcmp(e->hash, hash, 32) == 0)
+		{
+			ctx_current = i;
+			ctx_current_gen = ctx_token_gen;
+			return e->claims;
+		}
+	}
+	ctx_current = ctx_verify_and_cache(ctx_token, len, hash);
+	ctx_current_gen = ctx_token_gen;
+	return ctx_cache[ctx_current].claims;
+}
+
+static Jsonb *
+ctx_copy(Jsonb *j)
+{
+	return j ? (Jsonb *) pnstrdup((const char *) j, VARSIZE(j)) : NULL;
+}
 
 Jsonb *
 ctx_claims(void)
 {
-	return NULL;
-}
-
-char *
-ctx_claim_text(const char *path)
-{
-	return NULL;
+	return ctx_copy(ctx_current_claims());
 }
 
 const char *
 ctx_actor_type(void)
 {
-	return NULL;
+	/* Only user tokens exist so far; services and API keys will say so in their tokens. */
+	return ctx_current_claims() != NULL ? "user" : NULL;
+}
+
+static char *
+ctx_jsonb_value_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+static void
+ctx_bad_path(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid claim path"),
+			 errdetail("A claim path is a claim name or names joined by dots, none empty.")));
+}
+
+char *
+ctx_jsonb_path_text(Jsonb *claims, const char *path)
+{
+	JsonbContainer *c;
+	JsonbValue *v;
+	JsonbValue	elem;
+	const char *seg;
+	size_t		pathlen = strlen(path);
+
+	if (pathlen == 0 || path[0] == '.' || path[pathlen - 1] == '.' || strstr(path, "..") != NULL)
+		ctx_bad_path();
+	if (claims == NULL)
+		return NULL;
+	c = &claims->root;
+
+	/* A member named by the whole path ("https://example.com/roles") wins. */
+	v = getKeyJsonValueFromContainer(c, path, pathlen, &elem);
+	if (v != NULL)
+		return ctx_jsonb_value_text(v);
+
+	seg = path;
+	for (;;)
+	{
+		const char *end = strchr(seg, '.');
+		size_t		seglen = end ? (size_t) (end - seg) : strlen(seg);
+
+		v = NULL;
+		if (JsonContainerIsObject(c))
+			v = getKeyJsonValueFromContainer(c, seg, seglen, &elem);
+		else if (JsonContainerIsArray(c) && !JsonContainerIsScalar(c) && seglen <= 9)
+		{
+			size_t		i;
+			uint32		idx = 0;
+
+			for (i = 0; i < seglen && seg[i] >= '0' && seg[i] <= '9'; i++)
+				idx = idx * 10 + (seg[i] - '0');
+			if (i == seglen)
+				v = getIthJsonbValueFromContainer(c, idx);
+		}
+		if (v == NULL || end == NULL)
+			return v ? ctx_jsonb_value_text(v) : NULL;
+		if (v->type != jbvBinary)
+			return NULL;
+		c = v->val.binary.data;
+		seg = end + 1;
+	}
+}
+
+char *
+ctx_claim_text(const char *path)
+{
+	return ctx_jsonb_path_text(ctx_current_claims(), path);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * SQL functions
+ * --------------------------------------------------------------------------------------- */
+
+static void
+ctx_set_local(const char *name, const char *value)
+{
+	(void) set_config_option(name, value ? value : "", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/* The compatibility settings that Supabase's auth.*() and PostgREST read. */
+static void
+ctx_set_request_settings(Jsonb *claims)
+{
+	if (claims == NULL)
+	{
+		ctx_set_local("request.jwt.claims", "");
+		ctx_set_local("request.jwt.claim.sub", "");
+		ctx_set_local("request.jwt.claim.role", "");
+		ctx_set_local("request.jwt.claim.email", "");
+		return;
+	}
+	ctx_set_local("request.jwt.claims", JsonbToCString(NULL, &claims->root, VARSIZE(claims)));
+	ctx_set_local("request.jwt.claim.sub", ctx_jsonb_path_text(claims, "sub"));
+	ctx_set_local("request.jwt.claim.role", ctx_jsonb_path_text(claims, "role"));
+	ctx_set_local("request.jwt.claim.email", ctx_jsonb_path_text(claims, "email"));
+}
+
+/* SQL function: set_claim_context(token text) returns jsonb */
+PG_FUNCTION_INFO_V1(crm_set_claim_context);
+Datum
+crm_set_claim_context(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	char	   *token;
+	size_t		len;
+	const char *detail;
+	unsigned char hash[32];
+	int			slot;
+	Jsonb	   *claims;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail("No token was given.")));
+	t = PG_GETARG_TEXT_PP(0);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail("The token is empty.")));
+	jwt_check_length((int) Min(len, (size_t) INT_MAX));
+	token = text_to_cstring(t);
+	detail = ctx_token_syntax(token, len);
+	if (detail != NULL)
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail_internal("%s", detail)));
+
+	/* Verify first: a refused token leaves the context as it was. */
+	crm_sha256(token, len, hash);
+	slot = ctx_verify_and_cache(token, len, hash);
+	claims = ctx_cache[slot].claims;
+
+	ctx_set_local(CTX_TOKEN_GUC, token);
+	ctx_current = slot;
+	ctx_current_gen = ctx_token_gen;
+	ctx_set_request_settings(claims);
+
+	explicit_bzero(token, len);
+	PG_RETURN_JSONB_P(ctx_copy(claims));
+}
+
+/* SQL function: clear_claim_context() returns void */
+PG_FUNCTION_INFO_V1(crm_clear_claim_context);
+Datum
+crm_clear_claim_context(PG_FUNCTION_ARGS)
+{
+	ctx_set_local(CTX_TOKEN_GUC, "");
+	ctx_set_request_settings(NULL);
+	PG_RETURN_VOID();
+}
+
+/* SQL function: claims() returns jsonb */
+PG_FUNCTION_INFO_V1(crm_claims);
+Datum
+crm_claims(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *j = ctx_claims();
+
+	if (j == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(j);
+}
+
+static Datum
+ctx_return_text(FunctionCallInfo fcinfo, char *s)
+{
+	if (s == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(s));
+}
+
+/* SQL function: claim(path text) returns text */
+PG_FUNCTION_INFO_V1(crm_claim);
+Datum
+crm_claim(PG_FUNCTION_ARGS)
+{
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	return ctx_return_text(fcinfo, ctx_claim_text(path));
+}
+
+/* SQL function: user_id() returns text */
+PG_FUNCTION_INFO_V1(crm_user_id);
+Datum
+crm_user_id(PG_FUNCTION_ARGS)
+{
+	return ctx_return_text(fcinfo, ctx_claim_text("sub"));
+}
+
+/* SQL function: tenant_id() returns text */
+PG_FUNCTION_INFO_V1(crm_tenant_id);
+Datum
+crm_tenant_id(PG_FUNCTION_ARGS)
+{
+	return ctx_return_text(fcinfo, ctx_claim_text(ctx_tenant_claim));
+}
+
+/* SQL function: app_role() returns text */
+PG_FUNCTION_INFO_V1(crm_app_role);
+Datum
+crm_app_role(PG_FUNCTION_ARGS)
+{
+	return ctx_return_text(fcinfo, ctx_claim_text(ctx_role_claim));
+}
+
+/* SQL function: actor_type() returns text */
+PG_FUNCTION_INFO_V1(crm_actor_type);
+Datum
+crm_actor_type(PG_FUNCTION_ARGS)
+{
+	const char *a = ctx_actor_type();
+
+	if (a == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(a));
 }

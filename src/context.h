@@ -16,4 +16,25 @@ extern char *ctx_claim_text(const char *path);
 /* "user", "service", "api_key", or NULL when there is no context. */
 extern const char *ctx_actor_type(void);
 
+/*
+ * One claim of `claims` by a dotted path ("app_metadata.tenant_id"; a member whose name is
+ * the whole path wins; a number selects an array element), as text (strings without
+ * quotes, objects and arrays as JSON), or NULL when absent or JSON null.
+ */
+extern char *ctx_jsonb_path_text(Jsonb *claims, const char *path);
+
+/* Settings naming claims: crm_security.tenant_claim, role_claim, permissions_claim. */
+extern char *ctx_tenant_claim;
+extern char *ctx_role_claim;
+extern char *ctx_permissions_claim;
+
+/* Module initialisation (settings, callbacks), from _PG_init. */
+extern void ctx_init(void);
+
+/* Key store (keystore.c). */
+struct JwtVerifyOptions;
+extern void ks_init(void);
+extern uint64 ks_current_version(void);
+extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts);
+
 #endif							/* CRM_CONTEXT_H */

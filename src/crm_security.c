@@ -29,6 +29,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	crypto_init();
+	ctx_init();
 	permission_init();
 
 	MarkGUCPrefixReserved("crm_security");

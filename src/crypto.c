@@ -1,12 +1,262 @@
 /*
  * crypto.c
- *		Crypto primitives: HMAC, digests, constant-time comparison, random bytes.
+ *		JOSE algorithm table, HMAC, digests, constant-time comparison, random bytes.
  */
 #include "postgres.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/rand.h>
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
 #include "crm_security.h"
+#include "crypto.h"
+
+/* The 13 JOSE algorithms, plus the RFC 9864 name Ed25519 as an alias of EdDSA. */
+static const CrmAlg crm_algs[] = {
+	{"HS256", CRM_ALG_HMAC, "SHA256", 0, 0, 0},
+	{"HS384", CRM_ALG_HMAC, "SHA384", 0, 0, 1},
+	{"HS512", CRM_ALG_HMAC, "SHA512", 0, 0, 2},
+	{"RS256", CRM_ALG_RSA, "SHA256", 0, 0, 3},
+	{"RS384", CRM_ALG_RSA, "SHA384", 0, 0, 4},
+	{"RS512", CRM_ALG_RSA, "SHA512", 0, 0, 5},
+	{"PS256", CRM_ALG_RSAPSS, "SHA256", 0, 0, 6},
+	{"PS384", CRM_ALG_RSAPSS, "SHA384", 0, 0, 7},
+	{"PS512", CRM_ALG_RSAPSS, "SHA512", 0, 0, 8},
+	{"ES256", CRM_ALG_ECDSA, "SHA256", NID_X9_62_prime256v1, 32, 9},
+	{"ES384", CRM_ALG_ECDSA, "SHA384", NID_secp384r1, 48, 10},
+	{"ES512", CRM_ALG_ECDSA, "SHA512", NID_secp521r1, 66, 11},
+	{"EdDSA", CRM_ALG_EDDSA, NULL, 0, 0, 12},
+	{"Ed25519", CRM_ALG_EDDSA, NULL, 0, 0, 12},
+};
+
+/* Digests and HMAC contexts, fetched once per process. */
+static EVP_MD *crm_md_cache[3];
+static EVP_MAC_CTX *crm_hmac_ctx[3];
+
+static int
+md_slot(const char *md_name)
+{
+	if (strcmp(md_name, "SHA256") == 0)
+		return 0;
+	if (strcmp(md_name, "SHA384") == 0)
+		return 1;
+	return 2;
+}
+
+const CrmAlg *
+crm_alg_lookup(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(crm_algs); i++)
+		if (strcmp(crm_algs[i].name, name) == 0)
+			return &crm_algs[i];
+	return NULL;
+}
+
+static const EVP_MD *
+crm_md_by_name(const char *md_name)
+{
+	int			slot = md_slot(md_name);
+
+	if (crm_md_cache[slot] == NULL)
+	{
+		crm_md_cache[slot] = EVP_MD_fetch(NULL, md_name, NULL);
+		if (crm_md_cache[slot] == NULL)
+			elog(ERROR, "EVP_MD_fetch(%s) failed", md_name);
+	}
+	return crm_md_cache[slot];
+}
+
+const EVP_MD *
+crm_alg_md(const CrmAlg *alg)
+{
+	return alg->md_name ? crm_md_by_name(alg->md_name) : NULL;
+}
+
+/*
+ * One HMAC context per digest, keyed anew for every call: setting the digest once saves a
+ * provider fetch per call.
+ */
+static EVP_MAC_CTX *
+crm_hmac_context(const EVP_MD *md)
+{
+	const char *name = EVP_MD_get0_name(md);
+	int			slot = md_slot(EVP_MD_is_a(md, "SHA256") ? "SHA256" :
+							   EVP_MD_is_a(md, "SHA384") ? "SHA384" : "SHA512");
+
+	if (crm_hmac_ctx[slot] == NULL)
+	{
+		EVP_MAC   *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC_CTX *ctx;
+		OSSL_PARAM	params[2];
+
+		if (mac == NULL)
+			elog(ERROR, "EVP_MAC_fetch(HMAC) failed");
+		ctx = EVP_MAC_CTX_new(mac);
+		EVP_MAC_free(mac);
+		if (ctx == NULL)
+			elog(ERROR, "EVP_MAC_CTX_new() failed");
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) name, 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (!EVP_MAC_CTX_set_params(ctx, params))
+		{
+			EVP_MAC_CTX_free(ctx);
+			elog(ERROR, "EVP_MAC_CTX_set_params() failed");
+		}
+		crm_hmac_ctx[slot] = ctx;
+	}
+	return crm_hmac_ctx[slot];
+}
+
+void
+crm_hmac(const EVP_MD *md, const unsigned char *key, size_t keylen,
+		 const unsigned char *data, size_t datalen,
+		 unsigned char *out, unsigned int *outlen)
+{
+	static const unsigned char empty_key[1] = {0};
+	EVP_MAC_CTX *ctx = crm_hmac_context(md);
+	size_t		len = 0;
+
+	/* A non-NULL pointer even for an empty key: NULL means "keep the previous key". */
+	if (!EVP_MAC_init(ctx, keylen > 0 ? key : empty_key, keylen, NULL) ||
+		!EVP_MAC_update(ctx, data, datalen) ||
+		!EVP_MAC_final(ctx, out, &len, EVP_MAX_MD_SIZE))
+		elog(ERROR, "HMAC computation failed");
+	*outlen = (unsigned int) len;
+}
+
+void
+crm_sha256(const void *data, size_t len, unsigned char *out)
+{
+	unsigned int outlen;
+
+	if (!EVP_Digest(data, len, out, &outlen, crm_md_by_name("SHA256"), NULL))
+		elog(ERROR, "EVP_Digest() failed");
+}
+
+char *
+crm_hex(const unsigned char *data, size_t len)
+{
+	static const char hexdigits[] = "0123456789abcdef";
+	char	   *out = palloc(len * 2 + 1);
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+	{
+		out[2 * i] = hexdigits[data[i] >> 4];
+		out[2 * i + 1] = hexdigits[data[i] & 0xf];
+	}
+	out[len * 2] = '\0';
+	return out;
+}
 
 void
 crypto_init(void)
 {
+}
+
+/* The digest for an hmac() algorithm argument: sha256, sha384 or sha512. */
+static const EVP_MD *
+hmac_md_from_arg(text *algorithm)
+{
+	char	   *name = text_to_cstring(algorithm);
+
+	if (pg_strcasecmp(name, "sha256") == 0)
+		return crm_md_by_name("SHA256");
+	if (pg_strcasecmp(name, "sha384") == 0)
+		return crm_md_by_name("SHA384");
+	if (pg_strcasecmp(name, "sha512") == 0)
+		return crm_md_by_name("SHA512");
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized HMAC algorithm \"%s\"", name),
+			 errhint("Use sha256, sha384 or sha512.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+static Datum
+hmac_common(const char *data, int datalen, const char *key, int keylen, text *algorithm)
+{
+	const EVP_MD *md = hmac_md_from_arg(algorithm);
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen;
+	bytea	   *result;
+
+	crm_hmac(md, (const unsigned char *) key, keylen,
+			 (const unsigned char *) data, datalen, mac, &maclen);
+	result = palloc(VARHDRSZ + maclen);
+	SET_VARSIZE(result, VARHDRSZ + maclen);
+	memcpy(VARDATA(result), mac, maclen);
+	return PointerGetDatum(result);
+}
+
+/* SQL function: hmac(data bytea, key bytea, algorithm text) returns bytea */
+PG_FUNCTION_INFO_V1(crm_hmac_bytea);
+Datum
+crm_hmac_bytea(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	bytea	   *key = PG_GETARG_BYTEA_PP(1);
+
+	return hmac_common(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+					   VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), PG_GETARG_TEXT_PP(2));
+}
+
+/* SQL function: hmac(data text, key text, algorithm text) returns bytea */
+PG_FUNCTION_INFO_V1(crm_hmac_text);
+Datum
+crm_hmac_text(PG_FUNCTION_ARGS)
+{
+	text	   *data = PG_GETARG_TEXT_PP(0);
+	text	   *key = PG_GETARG_TEXT_PP(1);
+
+	return hmac_common(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+					   VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), PG_GETARG_TEXT_PP(2));
+}
+
+/*
+ * SQL function: secure_compare(a bytea, b bytea) returns boolean
+ * (also for text).  The time taken depends on the lengths only, never on the contents.
+ */
+PG_FUNCTION_INFO_V1(crm_secure_compare);
+Datum
+crm_secure_compare(PG_FUNCTION_ARGS)
+{
+	bytea	   *a = PG_GETARG_BYTEA_PP(0);
+	bytea	   *b = PG_GETARG_BYTEA_PP(1);
+	size_t		alen = VARSIZE_ANY_EXHDR(a);
+	size_t		blen = VARSIZE_ANY_EXHDR(b);
+
+	if (alen != blen)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(CRYPTO_memcmp(VARDATA_ANY(a), VARDATA_ANY(b), alen) == 0);
+}
+
+#define RANDOM_BYTES_MAX (1024 * 1024)
+
+/* SQL function: random_bytes(n int) returns bytea */
+PG_FUNCTION_INFO_V1(crm_random_bytes);
+Datum
+crm_random_bytes(PG_FUNCTION_ARGS)
+{
+	int32		n = PG_GETARG_INT32(0);
+	bytea	   *result;
+
+	if (n < 1 || n > RANDOM_BYTES_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of random bytes must be between 1 and %d", RANDOM_BYTES_MAX)));
+	result = palloc(VARHDRSZ + n);
+	SET_VARSIZE(result, VARHDRSZ + n);
+	if (RAND_bytes((unsigned char *) VARDATA(result), n) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+	PG_RETURN_BYTEA_P(result);
 }

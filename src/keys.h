@@ -32,6 +32,7 @@ typedef struct CrmKey
 	bool		unusable;		/* a JWK "alg" we do not know: matches nothing */
 	bool		may_verify;		/* from JWK "use" / "key_ops" */
 	bool		may_sign;
+	EVP_PKEY_CTX *vctx[CRM_NUM_ALGS];	/* verification contexts, made on first use */
 } CrmKey;
 
 /* A set of keys: one key, or every key of a JWKS or of the key store. */
@@ -66,8 +67,14 @@ extern void keys_free_set(CrmKeySet *set);
 extern CrmKeySet *keys_cached_text(text *key);
 extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk);
 
+/* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
+extern const char *keys_type_name(const CrmKey *key);
+
 /* Whether `key` may be used with `alg` for `use` (family, curve, size, JWK alg/use/key_ops). */
 extern bool keys_allows(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
+
+/* Why `key` cannot be used with `alg` for `use` (a sentence), or NULL when it can. */
+extern const char *keys_refusal(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
 
 /* Raise 28000 explaining why `key` cannot be used with `alg` for `use`, if it cannot. */
 extern void keys_check(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
@@ -82,5 +89,8 @@ extern bool keys_verify(const CrmKey *key, const CrmAlg *alg,
 						const unsigned char *sig, size_t siglen);
 extern bytea *keys_sign(const CrmKey *key, const CrmAlg *alg,
 						const unsigned char *msg, size_t msglen);
+
+/* The one key of a set that may sign with alg (28000 when none or several can). */
+extern const CrmKey *sig_signing_key(CrmKeySet *set, const CrmAlg *alg);
 
 #endif							/* CRM_KEYS_H */

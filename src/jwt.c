@@ -1,0 +1,672 @@
+/*
+ * jwt.c
+ *		Compact JWT and JWS: verification with claim checks, signing, decoding.
+ *
+ * The order of the checks matters: the length limit comes before any decoding, the
+ * header is parsed and its algorithm checked against the key before the signature is
+ * computed, and the payload is parsed only after the signature verified, so unverified
+ * input reaches as little code as possible.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "b64url.h"
+#include "crm_security.h"
+#include "json_util.h"
+#include "jwt.h"
+#include "keys.h"
+
+/* At most this many keys are tried for one token (a JWKS without kid). */
+#define JWT_MAX_CANDIDATES 64
+
+/* A token split into its parts, header decoded and checked. */
+typedef struct JwtParts
+{
+	const char *token;
+	int			signing_input_len;	/* header.payload */
+	const char *payload_b64;
+	int			payload_b64_len;
+	const char *sig_b64;
+	int			sig_b64_len;
+	Jsonb	   *header;
+	const CrmAlg *alg;
+	char	   *kid;
+} JwtParts;
+
+static void
+jwt_refuse(const char *what, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(CRM_ERRCODE_INVALID_AUTH),
+			 errmsg("invalid %s", what),
+			 errdetail_internal("%s", detail)));
+}
+
+void
+jwt_check_length(int len)
+{
+	if (len > crm_max_token_length)
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail("The token is %d bytes long; crm_security.max_token_length allows %d.",
+						   len, crm_max_token_length)));
+}
+
+void
+jwt_options_init(JwtVerifyOptions *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->now = GetCurrentTransactionStartTimestamp();
+}
+
+void
+jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	deconstruct_array(algs, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the list of allowed algorithms is empty")));
+	opts->algorithms = palloc(sizeof(CrmAlg *) * n);
+	opts->nalgorithms = n;
+	for (i = 0; i < n; i++)
+	{
+		char	   *name;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the list of allowed algorithms contains a null")));
+		name = TextDatumGetCString(elems[i]);
+		opts->algorithms[i] = crm_alg_lookup(name);
+		if (opts->algorithms[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized signature algorithm \"%s\"", name),
+					 pg_strcasecmp(name, "none") == 0 ?
+					 errdetail("Unsecured (\"none\") tokens are never accepted.") : 0));
+	}
+}
+
+/*
+ * Split a compact token into three segments, decode and check its header.  JWS payloads
+ * may be empty; everything else must not be.
+ */
+static void
+jwt_split(const char *token, int len, const char *what, JwtParts *parts)
+{
+	const char *dot1,
+			   *dot2;
+	unsigned char *hbytes;
+	int			hlen;
+	const char *why;
+	bool		ok;
+	char	   *alg;
+	int			ndots = 0;
+	int			i;
+
+	memset(parts, 0, sizeof(*parts));
+	jwt_check_length(len);
+	for (i = 0; i < len; i++)
+		if (token[i] == '.')
+			ndots++;
+	if (ndots != 2)
+		jwt_refuse(what, psprintf("A compact %s has three segments separated by dots; this one has %d.",
+								  what, ndots + 1));
+	dot1 = memchr(token, '.', len);
+	dot2 = memchr(dot1 + 1, '.', len - (dot1 + 1 - token));
+	parts->token = token;
+	parts->signing_input_len = dot2 - token;
+	parts->payload_b64 = dot1 + 1;
+	parts->payload_b64_len = dot2 - (dot1 + 1);
+	parts->sig_b64 = dot2 + 1;
+	parts->sig_b64_len = len - (dot2 + 1 - token);
+
+	if (dot1 == token)
+		jwt_refuse(what, "The header segment is empty.");
+	if (parts->sig_b64_len == 0)
+		jwt_refuse(what, "The signature segment is empty.");
+
+	hbytes = b64url_decode_palloc(token, dot1 - token, &hlen);
+	if (hbytes == NULL)
+		jwt_refuse(what, "The header is not valid base64url.");
+	parts->header = json_parse_object((char *) hbytes, hlen, &why);
+	if (parts->header == NULL)
+		jwt_refuse(what, psprintf("The header is not an acceptable JSON object: %s", why));
+
+	alg = json_member_string(&parts->header->root, "alg", &ok);
+	if (!ok)
+		jwt_refuse(what, "The header member \"alg\" is not a string.");
+	if (alg == NULL)
+		jwt_refuse(what, "The header has no \"alg\" member.");
+	if (pg_strcasecmp(alg, "none") == 0)
+		jwt_refuse(what, "Unsecured tokens (\"alg\": \"none\") are never accepted.");
+	parts->alg = crm_alg_lookup(alg);
+	if (parts->alg == NULL)
+		jwt_refuse(what, psprintf("The algorithm \"%.32s\" is not supported.", alg));
+
+	if (json_member(&parts->header->root, "crit") != NULL)
+		jwt_refuse(what, "The header lists critical extensions (\"crit\"), and none is supported.");
+	if (json_member(&parts->header->root, "b64") != NULL)
+		jwt_refuse(what, "Unencoded payloads (\"b64\") are not supported.");
+	parts->kid = json_member_string(&parts->header->root, "kid", &ok);
+	if (!ok)
+		jwt_refuse(what, "The header member \"kid\" is not a string.");
+}
+
+/*
+ * Check the algorithm against the allowlist, pick the candidate keys and verify the
+ * signature with them; returns the key that verified.
+ */
+static const CrmKey *
+jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *opts,
+					 const char *what)
+{
+	const CrmAlg *alg = parts->alg;
+	const CrmKey *candidates[JWT_MAX_CANDIDATES];
+	int			ncand = 0;
+	bool		kid_seen = false;
+	const char *refusal = NULL;
+	unsigned char *sig;
+	int			siglen;
+	int			i;
+
+	if (opts != NULL && opts->algorithms != NULL)
+	{
+		bool		allowed = false;
+
+		for (i = 0; i < opts->nalgorithms; i++)
+			if (opts->algorithms[i]->id == alg->id)
+				allowed = true;
+		if (!allowed)
+			jwt_refuse(what, psprintf("The algorithm \"%s\" is not allowed.", alg->name));
+	}
+
+	for (i = 0; i < keys->nkeys && ncand < JWT_MAX_CANDIDATES; i++)
+	{
+		const CrmKey *key = keys->keys[i];
+		const char *why;
+
+		if (keys->select_by_kid && parts->kid != NULL &&
+			(key->kid == NULL || strcmp(key->kid, parts->kid) != 0))
+			continue;
+		kid_seen = true;
+		why = keys_refusal(key, alg, CRM_KEY_FOR_VERIFY);
+		if (why == NULL)
+			candidates[ncand++] = key;
+		else if (refusal == NULL)
+			refusal = why;
+	}
+	if (ncand == 0)
+	{
+		if (keys->select_by_kid && parts->kid != NULL && !kid_seen)
+			jwt_refuse(what, "No key has the token's \"kid\".");
+		if (refusal != NULL)
+			jwt_refuse(what, refusal);
+		jwt_refuse(what, psprintf("No key can verify algorithm \"%s\".", alg->name));
+	}
+
+	sig = b64url_decode_palloc(parts->sig_b64, parts->sig_b64_len, &siglen);
+	if (sig == NULL)
+		jwt_refuse(what, "The signature is not valid base64url.");
+	for (i = 0; i < ncand; i++)
+		if (keys_verify(candidates[i], alg, (const unsigned char *) parts->token,
+						parts->signing_input_len, sig, siglen))
+			return candidates[i];
+	jwt_refuse(what, "The signature does not match.");
+	return NULL;				/* keep compiler quiet */
+}
+
+/* A numeric claim as seconds, or refuse the token. */
+static bool
+jwt_numeric_claim(Jsonb *claims, const char *name, double *value)
+{
+	JsonbValue *v = json_member(&claims->root, name);
+
+	if (v == NULL)
+		return false;
+	if (v->type != jbvNumeric)
+		jwt_refuse("token", psprintf("The \"%s\" claim is not a number.", name));
+	*value = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+												NumericGetDatum(v->val.numeric)));
+	if (isnan(*value))
+		jwt_refuse("token", psprintf("The \"%s\" claim is not a number.", name));
+	return true;
+}
+
+/* A Unix time as text for messages, when it is a plausible time. */
+static const char *
+jwt_time_text(double t)
+{
+	if (t < -1e10 || t > 1e11)
+		return "a time out of range";
+	return timestamptz_to_str((TimestampTz) ((t - ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC));
+}
+
+static bool
+jwt_aud_contains(JsonbValue *aud, const char *audience, bool *wellformed)
+{
+	size_t		alen = strlen(audience);
+	bool		found = false;
+
+	*wellformed = true;
+	if (aud->type == jbvString)
+		return aud->val.string.len == alen && memcmp(aud->val.string.val, audience, alen) == 0;
+	if (aud->type == jbvBinary && JsonContainerIsArray(aud->val.binary.data))
+	{
+		JsonbIterator *it = JsonbIteratorInit(aud->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (v.type != jbvString)
+				*wellformed = false;
+			else if (v.val.string.len == alen && memcmp(v.val.string.val, audience, alen) == 0)
+				found = true;
+		}
+		return found;
+	}
+	*wellformed = false;
+	return false;
+}
+
+static void
+jwt_check_claims(Jsonb *claims, const JwtVerifyOptions *opts)
+{
+	double		now = (double) opts->now / USECS_PER_SEC +
+		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	double		t;
+	JsonbValue *v;
+	bool		wellformed;
+
+	if (jwt_numeric_claim(claims, "exp", &t))
+	{
+		if (now >= t + opts->leeway)
+			jwt_refuse("token", psprintf("The token expired at %s.", jwt_time_text(t)));
+	}
+	else if (opts->require_exp)
+		jwt_refuse("token", "The token has no \"exp\" claim.");
+	if (jwt_numeric_claim(claims, "nbf", &t) && now + opts->leeway < t)
+		jwt_refuse("token", psprintf("The token is not valid before %s.", jwt_time_text(t)));
+	(void) jwt_numeric_claim(claims, "iat", &t);
+
+	v = json_member(&claims->root, "iss");
+	if (v != NULL && v->type != jbvString)
+		jwt_refuse("token", "The \"iss\" claim is not a string.");
+	if (opts->issuer != NULL &&
+		(v == NULL || v->val.string.len != strlen(opts->issuer) ||
+		 memcmp(v->val.string.val, opts->issuer, v->val.string.len) != 0))
+		jwt_refuse("token", "The token's issuer is not the expected issuer.");
+
+	v = json_member(&claims->root, "sub");
+	if (v != NULL && v->type != jbvString)
+		jwt_refuse("token", "The \"sub\" claim is not a string.");
+
+	v = json_member(&claims->root, "aud");
+	if (v != NULL)
+	{
+		bool		found = jwt_aud_contains(v, opts->audience ? opts->audience : "", &wellformed);
+
+		if (!wellformed)
+			jwt_refuse("token", "The \"aud\" claim is not a string or an array of strings.");
+		if (opts->audience != NULL && !found)
+			jwt_refuse("token", psprintf("The token's audience does not include \"%s\".",
+										 opts->audience));
+	}
+	else if (opts->audience != NULL)
+		jwt_refuse("token", "The token has no \"aud\" claim.");
+}
+
+Jsonb *
+jwt_verify_token(const char *token, int len, CrmKeySet *keys,
+				 const JwtVerifyOptions *opts, const CrmKey **key_used)
+{
+	JwtParts	parts;
+	const CrmKey *key;
+	unsigned char *payload;
+	int			plen;
+	const char *why;
+	Jsonb	   *claims;
+
+	jwt_split(token, len, "token", &parts);
+	key = jwt_verify_signature(&parts, keys, opts, "token");
+	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
+	if (payload == NULL)
+		jwt_refuse("token", "The payload is not valid base64url.");
+	claims = json_parse_object((char *) payload, plen, &why);
+	if (claims == NULL)
+		jwt_refuse("token", psprintf("The payload is not an acceptable JSON object: %s", why));
+	jwt_check_claims(claims, opts);
+	if (key_used)
+		*key_used = key;
+	return claims;
+}
+
+bytea *
+jws_verify_token(const char *jws, int len, CrmKeySet *keys, const CrmKey **key_used)
+{
+	JwtParts	parts;
+	const CrmKey *key;
+	bytea	   *payload;
+	int			plen;
+
+	jwt_split(jws, len, "JWS", &parts);
+	key = jwt_verify_signature(&parts, keys, NULL, "JWS");
+	payload = palloc(VARHDRSZ + B64URL_DEC_LEN(parts.payload_b64_len));
+	plen = b64url_decode(parts.payload_b64, parts.payload_b64_len,
+						 (unsigned char *) VARDATA(payload));
+	if (plen < 0)
+		jwt_refuse("JWS", "The payload is not valid base64url.");
+	SET_VARSIZE(payload, VARHDRSZ + plen);
+	if (key_used)
+		*key_used = key;
+	return payload;
+}
+
+/* Append one member "name":value of a header being built. */
+static void
+jwt_header_member(StringInfo hdr, const char *name, JsonbValue *v)
+{
+	Jsonb	   *jb = JsonbValueToJsonb(v);
+
+	if (hdr->len > 1)
+		appendStringInfoChar(hdr, ',');
+	json_append_string(hdr, name, strlen(name));
+	appendStringInfoChar(hdr, ':');
+	json_append_compact(hdr, &jb->root);
+}
+
+text *
+jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *header)
+{
+	StringInfoData hdr,
+				payload,
+				tok;
+	JsonbValue	v;
+	bytea	   *sig;
+	char	   *b64;
+
+	if (!JB_ROOT_IS_OBJECT(claims) || JB_ROOT_IS_SCALAR(claims))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("claims must be a JSON object")));
+	if (header != NULL && (!JB_ROOT_IS_OBJECT(header) || JB_ROOT_IS_SCALAR(header)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("header must be a JSON object")));
+	keys_check(key, alg, CRM_KEY_FOR_SIGN);
+
+	initStringInfo(&hdr);
+	appendStringInfoChar(&hdr, '{');
+	v.type = jbvString;
+	v.val.string.val = (char *) alg->name;
+	v.val.string.len = strlen(alg->name);
+	jwt_header_member(&hdr, "alg", &v);
+	if (header == NULL || json_member(&header->root, "typ") == NULL)
+	{
+		v.val.string.val = "JWT";
+		v.val.string.len = 3;
+		jwt_header_member(&hdr, "typ", &v);
+	}
+	if (key->kid != NULL && (header == NULL || json_member(&header->root, "kid") == NULL))
+	{
+		v.val.string.val = key->kid;
+		v.val.string.len = strlen(key->kid);
+		jwt_header_member(&hdr, "kid", &v);
+	}
+	if (header != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&header->root);
+		JsonbIteratorToken t;
+		JsonbValue	k;
+		char	   *name = NULL;
+
+		while ((t = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (t == WJB_KEY)
+				name = pnstrdup(k.val.string.val, k.val.string.len);
+			else if (t == WJB_VALUE)
+			{
+				if (strcmp(name, "alg") == 0)
+				{
+					if (k.type != jbvString || k.val.string.len != strlen(alg->name) ||
+						memcmp(k.val.string.val, alg->name, k.val.string.len) != 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("header \"alg\" does not match the signing algorithm \"%s\"",
+										alg->name)));
+					continue;
+				}
+				if (strcmp(name, "crit") == 0 || strcmp(name, "b64") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("header member \"%s\" is not supported", name)));
+				jwt_header_member(&hdr, name, &k);
+			}
+		}
+	}
+	appendStringInfoChar(&hdr, '}');
+
+	initStringInfo(&payload);
+	json_append_compact(&payload, &claims->root);
+
+	initStringInfo(&tok);
+	b64 = b64url_encode_palloc((unsigned char *) hdr.data, hdr.len);
+	appendStringInfoString(&tok, b64);
+	appendStringInfoChar(&tok, '.');
+	b64 = b64url_encode_palloc((unsigned char *) payload.data, payload.len);
+	appendStringInfoString(&tok, b64);
+	sig = keys_sign(key, alg, (unsigned char *) tok.data, tok.len);
+	appendStringInfoChar(&tok, '.');
+	b64 = b64url_encode_palloc((unsigned char *) VARDATA(sig), VARSIZE(sig) - VARHDRSZ);
+	appendStringInfoString(&tok, b64);
+
+	if (tok.len > crm_max_token_length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the signed token would be %d bytes long, more than crm_security.max_token_length (%d)",
+						tok.len, crm_max_token_length)));
+	return cstring_to_text_with_len(tok.data, tok.len);
+}
+
+/* ----------------------------------------------------------------
+ * SQL functions
+ * ----------------------------------------------------------------
+ */
+
+static void
+jwt_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null", name)));
+}
+
+/* Options from the SQL arguments (algorithms, audience, issuer, leeway) at 2..5. */
+static void
+jwt_options_from_args(FunctionCallInfo fcinfo, JwtVerifyOptions *opts)
+{
+	jwt_options_init(opts);
+	if (!PG_ARGISNULL(2))
+		jwt_options_set_algorithms(opts, PG_GETARG_ARRAYTYPE_P(2));
+	if (!PG_ARGISNULL(3))
+		opts->audience = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (!PG_ARGISNULL(4))
+		opts->issuer = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (!PG_ARGISNULL(5))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(5);
+
+		opts->leeway = (double) iv->time / USECS_PER_SEC +
+			(double) iv->day * SECS_PER_DAY + (double) iv->month * DAYS_PER_MONTH * SECS_PER_DAY;
+		if (opts->leeway < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("leeway must not be negative")));
+	}
+}
+
+static Datum
+jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
+{
+	JwtVerifyOptions opts;
+	text	   *token;
+	CrmKeySet  *keys;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail("No token was given.")));
+	jwt_require_arg(fcinfo, 1, "key");
+	token = PG_GETARG_TEXT_PP(0);
+	jwt_check_length(VARSIZE_ANY_EXHDR(token));
+	jwt_options_from_args(fcinfo, &opts);
+	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	PG_RETURN_JSONB_P(jwt_verify_token(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
+									   keys, &opts, NULL));
+}
+
+/* SQL function: jwt_verify(token text, key text, algorithms text[], audience text, issuer text, leeway interval) returns jsonb */
+PG_FUNCTION_INFO_V1(crm_jwt_verify_text);
+Datum
+crm_jwt_verify_text(PG_FUNCTION_ARGS)
+{
+	return jwt_verify_sql(fcinfo, false);
+}
+
+/* SQL function: jwt_verify(token text, key jsonb, algorithms text[], audience text, issuer text, leeway interval) returns jsonb */
+PG_FUNCTION_INFO_V1(crm_jwt_verify_jsonb);
+Datum
+crm_jwt_verify_jsonb(PG_FUNCTION_ARGS)
+{
+	return jwt_verify_sql(fcinfo, true);
+}
+
+static Datum
+jwt_sign_sql(FunctionCallInfo fcinfo, bool jsonb_key)
+{
+	CrmKeySet  *keys;
+	const CrmAlg *alg;
+	char	   *algname;
+
+	jwt_require_arg(fcinfo, 0, "claims");
+	jwt_require_arg(fcinfo, 1, "key");
+	jwt_require_arg(fcinfo, 2, "algorithm");
+	algname = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	alg = crm_alg_lookup(algname);
+	if (alg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized signature algorithm \"%s\"", algname),
+				 pg_strcasecmp(algname, "none") == 0 ?
+				 errdetail("Unsecured (\"none\") tokens are never made.") : 0));
+	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	PG_RETURN_TEXT_P(jwt_sign_claims(PG_GETARG_JSONB_P(0), sig_signing_key(keys, alg), alg,
+									 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3)));
+}
+
+/* SQL function: jwt_sign(claims jsonb, key text, algorithm text, header jsonb) returns text */
+PG_FUNCTION_INFO_V1(crm_jwt_sign_text);
+Datum
+crm_jwt_sign_text(PG_FUNCTION_ARGS)
+{
+	return jwt_sign_sql(fcinfo, false);
+}
+
+/* SQL function: jwt_sign(claims jsonb, key jsonb, algorithm text, header jsonb) returns text */
+PG_FUNCTION_INFO_V1(crm_jwt_sign_jsonb);
+Datum
+crm_jwt_sign_jsonb(PG_FUNCTION_ARGS)
+{
+	return jwt_sign_sql(fcinfo, true);
+}
+
+/* SQL function: jwt_decode(token text) returns table(header jsonb, payload jsonb, signature bytea) */
+PG_FUNCTION_INFO_V1(crm_jwt_decode);
+Datum
+crm_jwt_decode(PG_FUNCTION_ARGS)
+{
+	text	   *token = PG_GETARG_TEXT_PP(0);
+	JwtParts	parts;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	unsigned char *payload;
+	int			plen;
+	const char *why;
+	Jsonb	   *claims;
+	bytea	   *sig;
+	int			siglen;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	jwt_split(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), "token", &parts);
+	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
+	if (payload == NULL)
+		jwt_refuse("token", "The payload is not valid base64url.");
+	claims = json_parse_object((char *) payload, plen, &why);
+	if (claims == NULL)
+		jwt_refuse("token", psprintf("The payload is not an acceptable JSON object: %s", why));
+	sig = palloc(VARHDRSZ + B64URL_DEC_LEN(parts.sig_b64_len));
+	siglen = b64url_decode(parts.sig_b64, parts.sig_b64_len, (unsigned char *) VARDATA(sig));
+	if (siglen < 0)
+		jwt_refuse("token", "The signature is not valid base64url.");
+	SET_VARSIZE(sig, VARHDRSZ + siglen);
+	values[0] = JsonbPGetDatum(parts.header);
+	values[1] = JsonbPGetDatum(claims);
+	values[2] = PointerGetDatum(sig);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+static Datum
+jws_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
+{
+	text	   *jws = PG_GETARG_TEXT_PP(0);
+	CrmKeySet  *keys;
+
+	jwt_check_length(VARSIZE_ANY_EXHDR(jws));
+	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	PG_RETURN_BYTEA_P(jws_verify_token(VARDATA_ANY(jws), VARSIZE_ANY_EXHDR(jws), keys, NULL));
+}
+
+/* SQL function: jws_verify(jws text, key jsonb) returns bytea */
+PG_FUNCTION_INFO_V1(crm_jws_verify_jsonb);
+Datum
+crm_jws_verify_jsonb(PG_FUNCTION_ARGS)
+{
+	return jws_verify_sql(fcinfo, true);
+}
+
+/* SQL function: jws_verify(jws text, key text) returns bytea */
+PG_FUNCTION_INFO_V1(crm_jws_verify_text);
+Datum
+crm_jws_verify_text(PG_FUNCTION_ARGS)
+{
+	return jws_verify_sql(fcinfo, false);
+}
