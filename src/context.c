@@ -295,6 +295,19 @@ ctx_init(void)
  * Verification and the current context
  * --------------------------------------------------------------------------------------- */
 
+/* A palloc'd copy of a Jsonb (or NULL). */
+static Jsonb *
+ctx_copy(Jsonb *j)
+{
+	Jsonb	   *c;
+
+	if (j == NULL)
+		return NULL;
+	c = palloc(VARSIZE(j));
+	memcpy(c, j, VARSIZE(j));
+	return c;
+}
+
 static void
 ctx_verify_options(JwtVerifyOptions *opts)
 {
@@ -327,7 +340,7 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 		pfree(ctx_cache[slot].claims);
 	ctx_cache[slot].valid = false;
 	old = MemoryContextSwitchTo(ctx_mcxt);
-	ctx_cache[slot].claims = (Jsonb *) pnstrdup((const char *) claims, VARSIZE(claims));
+	ctx_cache[slot].claims = ctx_copy(claims);
 	MemoryContextSwitchTo(old);
 	memcpy(ctx_cache[slot].hash, hash, 32);
 	ctx_cache[slot].settings_gen = ctx_settings_gen;
@@ -364,7 +377,7 @@ ctx_trusted_request_claims(void)
 				 errdetail("request.jwt.claims is not a JSON object.")));
 	old = MemoryContextSwitchTo(ctx_mcxt);
 	ctx_request_text = pstrdup(s);
-	ctx_request_claims = (Jsonb *) pnstrdup((const char *) j, VARSIZE(j));
+	ctx_request_claims = ctx_copy(j);
 	MemoryContextSwitchTo(old);
 	return ctx_request_claims;
 }
@@ -418,12 +431,6 @@ ctx_current_claims(void)
 	ctx_current = ctx_verify_and_cache(ctx_token, len, hash);
 	ctx_current_gen = ctx_token_gen;
 	return ctx_cache[ctx_current].claims;
-}
-
-static Jsonb *
-ctx_copy(Jsonb *j)
-{
-	return j ? (Jsonb *) pnstrdup((const char *) j, VARSIZE(j)) : NULL;
 }
 
 Jsonb *

@@ -16,7 +16,6 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
-#include "common/jsonapi.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -29,6 +28,8 @@
 
 #include "context.h"
 #include "crm_security.h"
+#include "b64url.h"
+#include "json_util.h"
 #include "jwt.h"
 #include "keys.h"
 
@@ -272,126 +273,6 @@ ks_parsed_key(KsKey *k)
 	return k->parsed->keys[0];
 }
 
-/*
- * Decoding of the token header, only to pick keys.  jwt_verify_token() checks the whole
- * token again; this only has to be right for tokens that it will accept.
- */
-typedef struct KsHeaderState
-{
-	int			depth;
-	bool		root_is_object;
-	int			field;			/* 1: alg, 2: kid, 0: another member */
-	char	   *alg;
-	char	   *kid;
-	bool		alg_seen;
-	bool		kid_seen;
-	bool		duplicate;
-} KsHeaderState;
-
-static void
-ks_hdr_object_start(void *state)
-{
-	KsHeaderState *s = state;
-
-	if (s->depth == 0)
-		s->root_is_object = true;
-	s->depth++;
-}
-
-static void
-ks_hdr_depth_down(void *state)
-{
-	((KsHeaderState *) state)->depth--;
-}
-
-static void
-ks_hdr_depth_up(void *state)
-{
-	((KsHeaderState *) state)->depth++;
-}
-
-static void
-ks_hdr_field_start(void *state, char *fname, bool isnull)
-{
-	KsHeaderState *s = state;
-
-	s->field = 0;
-	if (s->depth != 1)
-		return;
-	if (strcmp(fname, "alg") == 0)
-	{
-		s->duplicate |= s->alg_seen;
-		s->alg_seen = true;
-		s->alg = NULL;
-		s->field = 1;
-	}
-	else if (strcmp(fname, "kid") == 0)
-	{
-		s->duplicate |= s->kid_seen;
-		s->kid_seen = true;
-		s->kid = NULL;
-		s->field = 2;
-	}
-}
-
-static void
-ks_hdr_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	KsHeaderState *s = state;
-
-	if (s->depth != 1 || s->field == 0 || tokentype != JSON_TOKEN_STRING)
-		return;
-	if (s->field == 1)
-		s->alg = token;
-	else
-		s->kid = token;
-}
-
-static int
-ks_b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decode unpadded base64url; NULL when malformed. */
-static char *
-ks_b64url_decode(const char *in, int len, int *outlen)
-{
-	char	   *out = palloc(len * 3 / 4 + 1);
-	int			n = 0, bits = 0, i;
-	uint32		acc = 0;
-
-	if (len % 4 == 1)
-		return NULL;
-	for (i = 0; i < len; i++)
-	{
-		int			v = ks_b64url_value((unsigned char) in[i]);
-
-		if (v < 0)
-			return NULL;
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			out[n++] = (char) ((acc >> bits) & 0xFF);
-		}
-	}
-	out[n] = '\0';
-	*outlen = n;
-	return out;
-}
-
 static void
 ks_refuse(const char *detail)
 {
@@ -421,11 +302,13 @@ Jsonb *
 ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 {
 	const char *dot;
-	char	   *hdr;
+	unsigned char *hdr;
 	int			hdrlen;
-	KsHeaderState hs;
-	JsonSemAction sem;
-	JsonLexContext *lex;
+	Jsonb	   *header;
+	const char *why;
+	char	   *algname;
+	char	   *kid;
+	bool		ok;
 	const CrmAlg *alg;
 	CrmKeySet	set;
 	KsKey	  **cand;
@@ -436,42 +319,33 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 	jwt_check_length(len);
 	ks_current_version();
 
+	/* The header only picks the keys; jwt_verify_token() checks the whole token. */
 	dot = memchr(token, '.', len);
 	if (dot == NULL)
 		ks_refuse("The token is not three base64url segments.");
-	hdr = ks_b64url_decode(token, dot - token, &hdrlen);
+	hdr = b64url_decode_palloc(token, dot - token, &hdrlen);
 	if (hdr == NULL)
-		ks_refuse("The token header is not base64url.");
-
-	memset(&hs, 0, sizeof(hs));
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &hs;
-	sem.object_start = ks_hdr_object_start;
-	sem.object_end = ks_hdr_depth_down;
-	sem.array_start = ks_hdr_depth_up;
-	sem.array_end = ks_hdr_depth_down;
-	sem.object_field_start = ks_hdr_field_start;
-	sem.scalar = ks_hdr_scalar;
-	lex = makeJsonLexContextCstringLen(hdr, hdrlen, PG_UTF8, true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !hs.root_is_object)
-		ks_refuse("The token header is not a JSON object.");
-	if (hs.duplicate)
-		ks_refuse("The token header names \"alg\" or \"kid\" twice.");
-	if (hs.alg == NULL)
-		ks_refuse("The token header has no \"alg\" string.");
-	alg = crm_alg_lookup(hs.alg);
+		ks_refuse("The header is not valid base64url.");
+	header = json_parse_object((char *) hdr, hdrlen, &why);
+	if (header == NULL)
+		ks_refuse(psprintf("The header is not an acceptable JSON object: %s", why));
+	algname = json_member_string(&header->root, "alg", &ok);
+	if (!ok || algname == NULL)
+		ks_refuse("The header has no \"alg\" string.");
+	alg = crm_alg_lookup(algname);
 	if (alg == NULL)
 		ks_refuse("The token's algorithm is not accepted.");
-	if (hs.kid_seen && hs.kid == NULL)
-		ks_refuse("The token's \"kid\" is not a string.");
+	kid = json_member_string(&header->root, "kid", &ok);
+	if (!ok)
+		ks_refuse("The header member \"kid\" is not a string.");
 
 	cand = palloc(sizeof(KsKey *) * (ks_nkeys + 1));
-	if (hs.kid != NULL)
+	if (kid != NULL)
 	{
 		KsKey	   *k = NULL;
 
 		for (i = 0; i < ks_nkeys; i++)
-			if (strcmp(ks_keys[i].kid, hs.kid) == 0)
+			if (strcmp(ks_keys[i].kid, kid) == 0)
 				k = &ks_keys[i];
 		if (k == NULL)
 			ks_refuse("No key of the key store has the token's key ID.");
