@@ -74,7 +74,10 @@ BEGIN
     IF typ IS NULL THEN
         RAISE EXCEPTION 'column "%" of "%" does not exist', tenant_column, tbl USING ERRCODE = '42703';
     END IF;
-    typ := pg_catalog.getbasetype(typ);
+    -- A domain compares as its base type.
+    WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid = typ) = 'd' LOOP
+        typ := (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = typ);
+    END LOOP;
     CASE typ
         WHEN 'pg_catalog.uuid'::regtype THEN
             val := 'crm_security.tenant_id_uuid()';
@@ -103,8 +106,11 @@ BEGIN
                                 col, val, col, floor);
 
     -- A partition queried directly is not protected by its parent's policies.
-    FOR part IN SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
-                 WHERE pg_catalog.get_rel_relkind(t.relid) IN ('r', 'p') LOOP
+    FOR part IN SELECT tbl
+                 UNION
+                SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
+                  JOIN pg_catalog.pg_class c ON c.oid = t.relid
+                 WHERE c.relkind IN ('r', 'p') LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
         EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
         FOREACH pol IN ARRAY crm_security._isolation_policy_names() LOOP
@@ -142,11 +148,14 @@ BEGIN
     IF tbl IS NULL THEN
         RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
     END IF;
-    IF pg_catalog.get_rel_relkind(tbl) NOT IN ('r', 'p') THEN
+    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
     END IF;
-    FOR part IN SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
-                 WHERE pg_catalog.get_rel_relkind(t.relid) IN ('r', 'p') LOOP
+    FOR part IN SELECT tbl
+                 UNION
+                SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
+                  JOIN pg_catalog.pg_class c ON c.oid = t.relid
+                 WHERE c.relkind IN ('r', 'p') LOOP
         FOREACH pol IN ARRAY crm_security._isolation_policy_names() LOOP
             EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON %s', pol, part);
         END LOOP;
