@@ -17,6 +17,13 @@ LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION crm_security.tenant_id_bigint() IS
 'the context''s tenant as bigint; NULL without a context or when the claim is not a decimal bigint';
 
+CREATE FUNCTION crm_security.tenant_id_text()
+RETURNS text
+AS 'MODULE_PATHNAME', 'crm_tenant_id_text'
+LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION crm_security.tenant_id_text() IS
+'the context''s tenant as text for text columns; NULL without a context or when the claim is empty';
+
 CREATE FUNCTION crm_security.tenant_id_int()
 RETURNS integer
 AS 'MODULE_PATHNAME', 'crm_tenant_id_int'
@@ -92,7 +99,7 @@ BEGIN
             val := 'crm_security.tenant_id_int()';
             floor := '(-32768)::smallint';
         WHEN 'pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype THEN
-            val := 'crm_security.tenant_id()';
+            val := 'crm_security.tenant_id_text()';
             floor := '''''::text';
         ELSE
             RAISE EXCEPTION 'unsupported tenant column type %', pg_catalog.format_type(typ, NULL)
@@ -113,8 +120,9 @@ BEGIN
                  WHERE c.relkind IN ('r', 'p') LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
         EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
-        FOREACH pol IN ARRAY crm_security._isolation_policy_names() LOOP
-            EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON %s', pol, part);
+        FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p
+                    WHERE p.polrelid = part AND p.polname = ANY (crm_security._isolation_policy_names()) LOOP
+            EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part);
         END LOOP;
         EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s)',
                                   part, reader);
@@ -156,8 +164,9 @@ BEGIN
                 SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
                   JOIN pg_catalog.pg_class c ON c.oid = t.relid
                  WHERE c.relkind IN ('r', 'p') LOOP
-        FOREACH pol IN ARRAY crm_security._isolation_policy_names() LOOP
-            EXECUTE pg_catalog.format('DROP POLICY IF EXISTS %I ON %s', pol, part);
+        FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p
+                    WHERE p.polrelid = part AND p.polname = ANY (crm_security._isolation_policy_names()) LOOP
+            EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part);
         END LOOP;
         -- Other policies keep row level security on; the table stays as closed as they make it.
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = part) THEN

@@ -152,3 +152,16 @@ crm_tenant_id_int(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32((int32) v);
 }
+
+/* SQL function: tenant_id_text() returns text */
+PG_FUNCTION_INFO_V1(crm_tenant_id_text);
+Datum
+crm_tenant_id_text(PG_FUNCTION_ARGS)
+{
+	char	   *t = iso_tenant_text();
+
+	/* An empty tenant is no tenant: it must not match rows whose tenant was left empty. */
+	if (t == NULL || t[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(t));
+}
