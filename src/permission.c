@@ -342,7 +342,6 @@ typedef struct PermList
 	int			n;
 	int			cap;
 	char	  **perms;
-	int		   *lens;
 } PermList;
 
 /* Add a copy of s to the list when it is well-formed; malformed ones are dropped. */
@@ -355,11 +354,8 @@ perm_list_add(PermList *l, const char *s, int len)
 	{
 		l->cap = l->cap ? l->cap * 2 : 16;
 		l->perms = l->perms ? repalloc(l->perms, l->cap * sizeof(char *)) : palloc(l->cap * sizeof(char *));
-		l->lens = l->lens ? repalloc(l->lens, l->cap * sizeof(int)) : palloc(l->cap * sizeof(int));
 	}
-	l->perms[l->n] = pnstrdup(s, len);
-	l->lens[l->n] = len;
-	l->n++;
+	l->perms[l->n++] = pnstrdup(s, len);
 }
 
 /* The permissions claim: a JSON array of strings, or one string of space-separated ones. */
@@ -500,8 +496,9 @@ perm_effective(void)
 	{
 		if (j > 0 && strcmp(perm_cache.perms[j - 1], l.perms[i]) == 0)
 			continue;
+		/* Well-formed permissions hold no NUL byte. */
 		perm_cache.perms[j] = pstrdup(l.perms[i]);
-		perm_cache.lens[j] = l.lens[i];
+		perm_cache.lens[j] = (int) strlen(l.perms[i]);
 		j++;
 	}
 	perm_cache.n = j;
