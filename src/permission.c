@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -37,9 +38,6 @@
 #include "crm_security.h"
 #include "permission.h"
 
-/* crm_security.permissions_claim, when this module defines it. */
-static char *perm_claim_setting = NULL;
-
 /*
  * Bumped whenever the role tables may have changed (our trigger, a relcache invalidation
  * of those tables, an aborted subtransaction), so that the cache below is recomputed.
@@ -53,6 +51,8 @@ static Oid	perm_grants_relid = InvalidOid;
  * local transaction id, the generation, the claims of the context and the two settings
  * that select claims.
  */
+typedef struct PermSet PermSet;
+
 typedef struct PermCache
 {
 	bool		valid;
@@ -65,6 +65,7 @@ typedef struct PermCache
 	int			n;
 	char	  **perms;			/* sorted, distinct, well-formed */
 	int		   *lens;
+	PermSet    *set;			/* the same, for matching */
 	MemoryContext cxt;
 } PermCache;
 
@@ -168,18 +169,207 @@ perm_match(const char *g, int glen, const char *r, int rlen)
 	}
 }
 
+/*
+ * A granted list prepared for many checks: exact permissions (no "*" segment, no final
+ * "manage") in an open-addressing hash table, since such a grant matches only the equal
+ * string; wildcard patterns in a list; a lone "*" as a flag.  Checking is then one hash
+ * probe plus the (usually few) patterns, whatever the number of grants.
+ */
+typedef struct PermSetEntry
+{
+	const char *s;				/* NULL: empty slot */
+	int			len;
+	uint32		hash;
+} PermSetEntry;
+
+struct PermSet
+{
+	bool		all;			/* a lone "*" */
+	uint32		mask;			/* table size - 1 */
+	PermSetEntry *table;
+	int			npatterns;
+	const char **patterns;
+	int		   *patlens;
+};
+
+/* Whether a well-formed g is a wildcard pattern rather than an exact permission. */
+static bool
+perm_is_pattern(const char *g, int glen, int nseg)
+{
+	int			i;
+
+	for (i = 0; i < glen; i++)
+		if (g[i] == '*')
+			return true;
+	return nseg >= 2 && glen >= 7 && memcmp(g + glen - 7, ":manage", 7) == 0;
+}
+
+/*
+ * Build a set from `n` strings (the malformed ones are left out: they never match).  The
+ * strings must outlive the set; everything is allocated in the current memory context.
+ */
+static PermSet *
+permset_build(const char **strs, const int *lens, int n)
+{
+	PermSet    *ps = palloc0(sizeof(PermSet));
+	uint32		size = 8;
+	int			i;
+
+	while (size < (uint32) n * 2)
+		size <<= 1;
+	ps->mask = size - 1;
+	ps->table = palloc0(size * sizeof(PermSetEntry));
+	ps->patterns = palloc(Max(n, 1) * sizeof(char *));
+	ps->patlens = palloc(Max(n, 1) * sizeof(int));
+	for (i = 0; i < n; i++)
+	{
+		const char *g = strs[i];
+		int			glen = lens[i];
+		int			nseg = perm_segments(g, glen);
+		uint32		h,
+					slot;
+
+		if (nseg == 0)
+			continue;
+		if (glen == 1 && g[0] == '*')
+		{
+			ps->all = true;
+			continue;
+		}
+		if (perm_is_pattern(g, glen, nseg))
+		{
+			ps->patterns[ps->npatterns] = g;
+			ps->patlens[ps->npatterns] = glen;
+			ps->npatterns++;
+			continue;
+		}
+		h = hash_bytes((const unsigned char *) g, glen);
+		for (slot = h & ps->mask; ps->table[slot].s != NULL; slot = (slot + 1) & ps->mask)
+		{
+			if (ps->table[slot].hash == h && ps->table[slot].len == glen &&
+				memcmp(ps->table[slot].s, g, glen) == 0)
+				break;
+		}
+		ps->table[slot].s = g;
+		ps->table[slot].len = glen;
+		ps->table[slot].hash = h;
+	}
+	return ps;
+}
+
+/* Whether the set holds the well-formed `r`. */
+static bool
+permset_match(const PermSet *ps, const char *r, int rlen)
+{
+	uint32		h,
+				slot;
+	int			i;
+
+	if (ps->all)
+		return true;
+	h = hash_bytes((const unsigned char *) r, rlen);
+	for (slot = h & ps->mask; ps->table[slot].s != NULL; slot = (slot + 1) & ps->mask)
+	{
+		if (ps->table[slot].hash == h && ps->table[slot].len == rlen &&
+			memcmp(ps->table[slot].s, r, rlen) == 0)
+			return true;
+	}
+	for (i = 0; i < ps->npatterns; i++)
+		if (perm_match(ps->patterns[i], ps->patlens[i], r, rlen))
+			return true;
+	return false;
+}
+
+/*
+ * Per call site (fn_extra) memory of the last granted array: a constant array, as in a
+ * policy or a WHERE clause, is prepared into a PermSet once and then probed per row.  The
+ * key is the array's bytes, since a per-row array may reuse the same address.  The set is
+ * built the second time the same array is seen, so that an array that changes on every
+ * row costs only the linear scan and one copy.
+ */
+typedef struct PermFnCache
+{
+	MemoryContext cxt;
+	char	   *bytes;
+	Size		len;
+	PermSet    *set;
+} PermFnCache;
+
+static PermSet *
+perm_fn_set(FunctionCallInfo fcinfo, ArrayType *granted)
+{
+	PermFnCache *c = (PermFnCache *) fcinfo->flinfo->fn_extra;
+	Size		len = VARSIZE(granted);
+	MemoryContext old;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PermFnCache));
+		c->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "crm_security permission set",
+									   ALLOCSET_SMALL_SIZES);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->bytes != NULL && c->len == len && memcmp(c->bytes, granted, len) == 0)
+	{
+		if (c->set == NULL)
+		{
+			array_iter	it;
+			int			nitems = ArrayGetNItems(ARR_NDIM(granted), ARR_DIMS(granted));
+			const char **strs;
+			int		   *lens;
+			int			n = 0,
+						i;
+			ArrayType  *copy = (ArrayType *) c->bytes;
+
+			old = MemoryContextSwitchTo(c->cxt);
+			strs = palloc(Max(nitems, 1) * sizeof(char *));
+			lens = palloc(Max(nitems, 1) * sizeof(int));
+			/* Point into our copy of the array, which lives as long as the set. */
+			array_iter_setup(&it, (AnyArrayType *) copy);
+			for (i = 0; i < nitems; i++)
+			{
+				bool		isnull;
+				Datum		d = array_iter_next(&it, &isnull, i, -1, false, TYPALIGN_INT);
+
+				if (isnull)
+					continue;
+				strs[n] = VARDATA_ANY(DatumGetPointer(d));
+				lens[n] = VARSIZE_ANY_EXHDR(DatumGetPointer(d));
+				n++;
+			}
+			c->set = permset_build(strs, lens, n);
+			MemoryContextSwitchTo(old);
+		}
+		return c->set;
+	}
+	/* A different array: remember it, and scan this one linearly. */
+	MemoryContextReset(c->cxt);
+	c->set = NULL;
+	c->bytes = MemoryContextAlloc(c->cxt, len);
+	memcpy(c->bytes, granted, len);
+	c->len = len;
+	return NULL;
+}
+
+static void
+perm_check_array(ArrayType *a)
+{
+	if (ARR_ELEMTYPE(a) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("permissions must be a text array")));
+}
+
 /* Whether any element of the text[] `granted` satisfies the well-formed `r`. */
 static bool
-perm_array_matches(ArrayType *granted, const char *r, int rlen)
+perm_array_matches(ArrayType *granted, const PermSet *set, const char *r, int rlen)
 {
 	array_iter	it;
 	int			nitems = ArrayGetNItems(ARR_NDIM(granted), ARR_DIMS(granted));
 	int			i;
 
-	if (ARR_ELEMTYPE(granted) != TEXTOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("permissions must be a text array")));
+	if (set != NULL)
+		return permset_match(set, r, rlen);
 	array_iter_setup(&it, (AnyArrayType *) granted);
 	for (i = 0; i < nitems; i++)
 	{
@@ -232,9 +422,10 @@ crm_has_permission(PG_FUNCTION_ARGS)
 	const char *rs = VARDATA_ANY(r);
 	int			rl = VARSIZE_ANY_EXHDR(r);
 
+	perm_check_array(granted);
 	if (perm_segments(rs, rl) == 0)
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(perm_array_matches(granted, rs, rl));
+	PG_RETURN_BOOL(perm_array_matches(granted, perm_fn_set(fcinfo, granted), rs, rl));
 }
 
 /*
@@ -243,16 +434,16 @@ crm_has_permission(PG_FUNCTION_ARGS)
  * an empty list).  A NULL or malformed required element is never held.
  */
 static bool
-perm_array_holds(ArrayType *granted, ArrayType *required, bool all)
+perm_array_holds(FunctionCallInfo fcinfo, ArrayType *granted, ArrayType *required, bool all)
 {
 	array_iter	it;
 	int			nitems;
 	int			i;
+	PermSet    *set;
 
-	if (ARR_ELEMTYPE(required) != TEXTOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("permissions must be a text array")));
+	perm_check_array(granted);
+	perm_check_array(required);
+	set = perm_fn_set(fcinfo, granted);
 	nitems = ArrayGetNItems(ARR_NDIM(required), ARR_DIMS(required));
 	array_iter_setup(&it, (AnyArrayType *) required);
 	for (i = 0; i < nitems; i++)
@@ -267,7 +458,7 @@ perm_array_holds(ArrayType *granted, ArrayType *required, bool all)
 			const char *rs = VARDATA_ANY(t);
 			int			rl = VARSIZE_ANY_EXHDR(t);
 
-			held = perm_segments(rs, rl) > 0 && perm_array_matches(granted, rs, rl);
+			held = perm_segments(rs, rl) > 0 && perm_array_matches(granted, set, rs, rl);
 		}
 		if (all && !held)
 			return false;
@@ -282,7 +473,7 @@ PG_FUNCTION_INFO_V1(crm_has_any_permission);
 Datum
 crm_has_any_permission(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(perm_array_holds(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), false));
+	PG_RETURN_BOOL(perm_array_holds(fcinfo, PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), false));
 }
 
 /* SQL function: has_all_permissions(granted text[], required text[]) returns boolean */
@@ -290,18 +481,17 @@ PG_FUNCTION_INFO_V1(crm_has_all_permissions);
 Datum
 crm_has_all_permissions(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(perm_array_holds(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), true));
+	PG_RETURN_BOOL(perm_array_holds(fcinfo, PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), true));
 }
 
 /* ---------------------------------------------------------------------------------------
  * Effective permissions of the context
  */
 
+/* A claim-naming setting of the context module, or its default when unset. */
 static const char *
-perm_setting(const char *name, const char *dflt)
+perm_setting(const char *v, const char *dflt)
 {
-	const char *v = GetConfigOption(name, true, false);
-
 	return (v != NULL && v[0] != '\0') ? v : dflt;
 }
 
@@ -447,8 +637,8 @@ static PermCache *
 perm_effective(void)
 {
 	Jsonb	   *claims = ctx_claims();
-	const char *pclaim = perm_setting("crm_security.permissions_claim", "permissions");
-	const char *tclaim = perm_setting("crm_security.tenant_claim", "tenant_id");
+	const char *pclaim = perm_setting(ctx_permissions_claim, "permissions");
+	const char *tclaim = perm_setting(ctx_tenant_claim, "tenant_id");
 	Size		clen = claims ? VARSIZE(claims) : 0;
 	MemoryContext old;
 	PermList	l = {0};
@@ -502,6 +692,7 @@ perm_effective(void)
 		j++;
 	}
 	perm_cache.n = j;
+	perm_cache.set = permset_build((const char **) perm_cache.perms, perm_cache.lens, j);
 	perm_cache.claims = clen ? palloc(clen) : NULL;
 	if (clen)
 		memcpy(perm_cache.claims, claims, clen);
@@ -519,16 +710,9 @@ perm_effective(void)
 bool
 perm_context_can(const char *required, int len)
 {
-	PermCache  *c;
-	int			i;
-
 	if (perm_segments(required, len) == 0)
 		return false;
-	c = perm_effective();
-	for (i = 0; i < c->n; i++)
-		if (perm_match(c->perms[i], c->lens[i], required, len))
-			return true;
-	return false;
+	return permset_match(perm_effective()->set, required, len);
 }
 
 /* SQL function: permissions() returns text[] */
@@ -634,19 +818,7 @@ perm_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 permission_init(void)
 {
-	/*
-	 * The claim setting belongs to API.md section 3; define it unless the context module
-	 * already did (a placeholder from an earlier SET does not count).
-	 */
-	if (GetConfigOption("crm_security.permissions_claim", true, false) == NULL ||
-		(GetConfigOptionFlags("crm_security.permissions_claim", true) & GUC_CUSTOM_PLACEHOLDER))
-		DefineCustomStringVariable("crm_security.permissions_claim",
-								   "Claim (a dotted path) holding the token's permissions.",
-								   "A JSON array of strings, or one string of space-separated permissions.",
-								   &perm_claim_setting,
-								   "permissions",
-								   PGC_SUSET, 0,
-								   NULL, NULL, NULL);
+	/* crm_security.permissions_claim is defined by the context module (context.c). */
 	CacheRegisterRelcacheCallback(perm_relcache_callback, (Datum) 0);
 	RegisterSubXactCallback(perm_subxact_callback, NULL);
 }

@@ -70,6 +70,20 @@ SELECT count(*) AS cases,
 -- has_permission agrees with permission_matches on every case
 SELECT count(*) AS disagreements FROM perm_cases
  WHERE crm_security.has_permission(ARRAY[granted], required) IS DISTINCT FROM expected;
+-- a list checked many times is prepared once (hash of exact grants plus patterns): it must
+-- agree with matching one by one, for every required permission of the cases
+SELECT count(*) AS set_disagreements
+  FROM perm_cases c, (SELECT array_agg(granted) AS arr FROM perm_cases) g
+ WHERE crm_security.has_permission(g.arr, c.required)
+       IS DISTINCT FROM (SELECT bool_or(crm_security.permission_matches(x.granted, c.required)) FROM perm_cases x);
+SELECT count(*) AS set_disagreements_per_case
+  FROM perm_cases c, (SELECT array_agg(granted) FILTER (WHERE granted <> '*') AS arr FROM perm_cases) g
+ WHERE crm_security.has_permission(g.arr, c.required)
+       IS DISTINCT FROM (SELECT bool_or(crm_security.permission_matches(x.granted, c.required))
+                           FROM perm_cases x WHERE x.granted <> '*');
+SELECT r, crm_security.has_permission('{crm:a:read,crm:b:manage,crm:c:*,x}', r) AS held
+  FROM (VALUES ('crm:a:read'), ('crm:a:write'), ('crm:b:purge'), ('crm:c:z'), ('x'), ('y'), ('crm:b'),
+               ('crm:a:read:x')) AS v(r);
 -- well-formedness
 SELECT p, crm_security.permission_valid(p) FROM (VALUES ('crm:contacts:read'), ('*'), ('*:*'),
   ('crm:dea*'), ('a::b'), (''), ('a b'), ('manage')) AS v(p);
