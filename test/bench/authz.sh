@@ -109,14 +109,6 @@ n=$((ROUNDS * TENANTS))
 printf 'tenant query, median per query: baseline %.3f ms, isolated %.3f ms, ratio %.3f (target <= 1.10)\n' \
     "$(echo "$total_base / $n" | bc -l)" "$(echo "$total_iso / $n" | bc -l)" "$(echo "$total_iso / $total_base" | bc -l)"
 
-# Per transaction, set_claim_context included (what an application pays per request).
-b=$("${PSQL[@]}" -At -c "SELECT bench_ms(format('SELECT count(*), sum(amount) FROM bench_contacts WHERE tenant_id = %L', '$T7'), 300)")
-i=$("${PSQL[@]}" -U bench_app -At <<SQL
-SELECT bench_ms(format('SELECT crm_security.set_claim_context(%L) IS NOT NULL, (SELECT count(*) FROM bench_contacts)', '$(token $T7)'), 300);
-SQL
-)
-printf 'with set_claim_context in the same statement: baseline %.3f ms, isolated %.3f ms, ratio %.3f\n' "$b" "$i" "$(echo "$i / $b" | bc -l)"
-
 echo
 echo "has_permission over 50 granted permissions against = ANY, one check per row of 1,000,000"
 echo "(required permission computed from the row, so nothing is folded at plan time; 49 of 60 match)"
