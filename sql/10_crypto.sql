@@ -62,3 +62,26 @@ AS 'MODULE_PATHNAME', 'crm_sign_message_jsonb'
 LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm_security.sign_message(text, jsonb, bytea) IS
 'raw JOSE signature (ECDSA as r||s) with a private JWK';
+
+-- Keys as JWK (additions to API.md section 1: making and publishing keys in SQL)
+
+CREATE FUNCTION crm_security.generate_jwk(algorithm text, kid text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crm_generate_jwk'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION crm_security.generate_jwk(text, text) IS
+'a new private JWK for algorithm (RSA 2048, EC P-256/384/521, Ed25519, or an HMAC secret as long as the hash), bound to it with "alg"';
+
+CREATE FUNCTION crm_security.jwk_public(jwk jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crm_jwk_public'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_security.jwk_public(jsonb) IS
+'the public JWK of a private JWK (kid and alg kept), for publishing in a JWKS';
+
+CREATE FUNCTION crm_security.pem_to_jwk(pem text, kid text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crm_pem_to_jwk'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm_security.pem_to_jwk(text, text) IS
+'the public JWK of a PEM key (SPKI, PKCS#8, traditional or X.509 certificate)';

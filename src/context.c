@@ -25,6 +25,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -200,8 +201,10 @@ ctx_xact_callback(XactEvent event, void *arg)
 			/*
 			 * A token set with plain SET (not LOCAL) would survive the commit; erase it, so
 			 * that the next transaction (another client, behind a pooler) starts without.
+			 * Not in a parallel worker: it restores the leader's settings in a transaction
+			 * of its own, whose commit must keep them.
 			 */
-			if (ctx_token != NULL && ctx_token[0] != '\0')
+			if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker())
 				(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
 										 GUC_ACTION_SET, true, 0, false);
 			break;
@@ -230,6 +233,20 @@ ctx_forget(void)
 	ctx_request_claims = NULL;
 	if (ctx_mcxt)
 		MemoryContextReset(ctx_mcxt);
+}
+
+/* Whether crm_security.token has a value stacked by this transaction. */
+static bool
+ctx_token_set_in_this_transaction(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(vars[i]->name, CTX_TOKEN_GUC) == 0)
+			return vars[i]->stack != NULL;
+	return false;
 }
 
 void
@@ -283,10 +300,12 @@ ctx_init(void)
 
 	/*
 	 * A token set before the library was loaded (a placeholder then) may come from an
-	 * earlier transaction, which nothing erased: drop it.
+	 * earlier transaction, which nothing erased: drop it.  One set in this transaction
+	 * (SET LOCAL propagated by Citus, say) has a stacked prior value and stays: it ends
+	 * with the transaction like any other.
 	 */
 	if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker() &&
-		!InitializingParallelWorker)
+		!InitializingParallelWorker && !ctx_token_set_in_this_transaction())
 		(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SET, true, WARNING, false);
 }

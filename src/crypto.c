@@ -59,6 +59,21 @@ crm_alg_lookup(const char *name)
 	return NULL;
 }
 
+const CrmAlg *
+crm_alg_from_arg(const char *name)
+{
+	const CrmAlg *alg = crm_alg_lookup(name);
+
+	if (alg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized signature algorithm \"%s\"", name),
+				 pg_strcasecmp(name, "none") == 0 ?
+				 errdetail("Unsecured (\"none\") tokens and signatures are never accepted or made.") :
+				 errhint("Use one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA.")));
+	return alg;
+}
+
 static const EVP_MD *
 crm_md_by_name(const char *md_name)
 {
@@ -127,6 +142,43 @@ crm_hmac(const EVP_MD *md, const unsigned char *key, size_t keylen,
 	if (!EVP_MAC_init(ctx, keylen > 0 ? key : empty_key, keylen, NULL) ||
 		!EVP_MAC_update(ctx, data, datalen) ||
 		!EVP_MAC_final(ctx, out, &len, EVP_MAX_MD_SIZE))
+		elog(ERROR, "HMAC computation failed");
+	*outlen = (unsigned int) len;
+}
+
+int
+crm_md_slot(const EVP_MD *md)
+{
+	return EVP_MD_is_a(md, "SHA256") ? 0 : EVP_MD_is_a(md, "SHA384") ? 1 : 2;
+}
+
+void
+crm_hmac_keyed(EVP_MAC_CTX **slot, const EVP_MD *md,
+			   const unsigned char *key, size_t keylen,
+			   const unsigned char *data, size_t datalen,
+			   unsigned char *out, unsigned int *outlen)
+{
+	size_t		len = 0;
+
+	if (*slot == NULL)
+	{
+		static const unsigned char empty_key[1] = {0};
+		EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(crm_hmac_context(md));
+
+		if (ctx == NULL)
+			elog(ERROR, "EVP_MAC_CTX_dup() failed");
+		if (!EVP_MAC_init(ctx, keylen > 0 ? key : empty_key, keylen, NULL))
+		{
+			EVP_MAC_CTX_free(ctx);
+			elog(ERROR, "HMAC key setup failed");
+		}
+		*slot = ctx;
+	}
+	/* A NULL key restarts from the keyed state. */
+	else if (!EVP_MAC_init(*slot, NULL, 0, NULL))
+		elog(ERROR, "HMAC restart failed");
+	if (!EVP_MAC_update(*slot, data, datalen) ||
+		!EVP_MAC_final(*slot, out, &len, EVP_MAX_MD_SIZE))
 		elog(ERROR, "HMAC computation failed");
 	*outlen = (unsigned int) len;
 }

@@ -31,6 +31,9 @@ typedef struct CrmAlg
 /* The algorithm named `name` (case-sensitive, as JOSE), or NULL. */
 extern const CrmAlg *crm_alg_lookup(const char *name);
 
+/* The algorithm named by an argument; 22023 for an unknown name (with a word on "none"). */
+extern const CrmAlg *crm_alg_from_arg(const char *name);
+
 /* The digest of an algorithm, fetched once per process. */
 extern const EVP_MD *crm_alg_md(const CrmAlg *alg);
 
@@ -38,6 +41,18 @@ extern const EVP_MD *crm_alg_md(const CrmAlg *alg);
 extern void crm_hmac(const EVP_MD *md, const unsigned char *key, size_t keylen,
 					 const unsigned char *data, size_t datalen,
 					 unsigned char *out, unsigned int *outlen);
+
+/*
+ * HMAC with a context keyed once and kept in *slot: computing with a kept key skips the
+ * key schedule.  The caller frees *slot with EVP_MAC_CTX_free().
+ */
+extern void crm_hmac_keyed(EVP_MAC_CTX **slot, const EVP_MD *md,
+						   const unsigned char *key, size_t keylen,
+						   const unsigned char *data, size_t datalen,
+						   unsigned char *out, unsigned int *outlen);
+
+/* Index 0..2 of the digest of an HMAC algorithm (SHA-256/384/512). */
+extern int	crm_md_slot(const EVP_MD *md);
 
 /* SHA-256 of data into out[32]. */
 extern void crm_sha256(const void *data, size_t len, unsigned char *out);

@@ -24,43 +24,128 @@
 #define JSON_MAX_NUMBER_LEN 256
 #define JSON_MAX_EXPONENT 1000
 
-typedef struct JsonCheckState
+/* State of the one-pass parse of untrusted JSON straight into a JsonbValue tree. */
+typedef struct JsonBuildState
 {
 	JsonLexContext *lex;
+	JsonbParseState *parse_state;
+	JsonbValue *result;
 	int			top_fields;		/* members of the top-level object */
 	bool		bad_number;
-} JsonCheckState;
+	bool		top_scalar;
+} JsonBuildState;
 
 static void
-json_check_field(void *state, char *fname, bool isnull)
+json_build_object_start(void *state)
 {
-	JsonCheckState *st = (JsonCheckState *) state;
+	JsonBuildState *st = (JsonBuildState *) state;
 
-	if (st->lex->lex_level == 1)
-		st->top_fields++;
+	st->result = pushJsonbValue(&st->parse_state, WJB_BEGIN_OBJECT, NULL);
 }
 
 static void
-json_check_scalar(void *state, char *token, JsonTokenType tokentype)
+json_build_object_end(void *state)
 {
-	JsonCheckState *st = (JsonCheckState *) state;
+	JsonBuildState *st = (JsonBuildState *) state;
+
+	st->result = pushJsonbValue(&st->parse_state, WJB_END_OBJECT, NULL);
+}
+
+static void
+json_build_array_start(void *state)
+{
+	JsonBuildState *st = (JsonBuildState *) state;
+
+	st->result = pushJsonbValue(&st->parse_state, WJB_BEGIN_ARRAY, NULL);
+}
+
+static void
+json_build_array_end(void *state)
+{
+	JsonBuildState *st = (JsonBuildState *) state;
+
+	st->result = pushJsonbValue(&st->parse_state, WJB_END_ARRAY, NULL);
+}
+
+static void
+json_build_field(void *state, char *fname, bool isnull)
+{
+	JsonBuildState *st = (JsonBuildState *) state;
+	JsonbValue	v;
+
+	if (st->lex->lex_level == 1)
+		st->top_fields++;
+	v.type = jbvString;
+	v.val.string.len = strlen(fname);
+	v.val.string.val = fname;
+	st->result = pushJsonbValue(&st->parse_state, WJB_KEY, &v);
+}
+
+/* A number is acceptable when short and of modest exponent (numeric_in cannot fail then). */
+static bool
+json_number_ok(const char *token)
+{
 	const char *e;
 
-	if (tokentype != JSON_TOKEN_NUMBER)
-		return;
 	if (strlen(token) > JSON_MAX_NUMBER_LEN)
-	{
-		st->bad_number = true;
-		return;
-	}
+		return false;
 	e = strpbrk(token, "eE");
 	if (e != NULL)
 	{
 		long		exp = strtol(e + 1, NULL, 10);
 
 		if (exp > JSON_MAX_EXPONENT || exp < -JSON_MAX_EXPONENT)
-			st->bad_number = true;
+			return false;
 	}
+	return true;
+}
+
+static void
+json_build_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JsonBuildState *st = (JsonBuildState *) state;
+	JsonbValue	v;
+
+	if (st->parse_state == NULL)
+	{
+		st->top_scalar = true;
+		return;
+	}
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v.type = jbvString;
+			v.val.string.len = strlen(token);
+			v.val.string.val = token;
+			break;
+		case JSON_TOKEN_NUMBER:
+			if (!json_number_ok(token))
+			{
+				st->bad_number = true;
+				v.type = jbvNull;
+				break;
+			}
+			v.type = jbvNumeric;
+			v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																CStringGetDatum(token),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1)));
+			break;
+		case JSON_TOKEN_TRUE:
+			v.type = jbvBool;
+			v.val.boolean = true;
+			break;
+		case JSON_TOKEN_FALSE:
+			v.type = jbvBool;
+			v.val.boolean = false;
+			break;
+		default:
+			v.type = jbvNull;
+			break;
+	}
+	st->result = pushJsonbValue(&st->parse_state,
+								st->parse_state->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE,
+								&v);
 }
 
 /* Nesting depth of JSON text, counting brackets outside strings. */
@@ -101,10 +186,9 @@ json_parse_object(const char *data, int len, const char **why)
 {
 	JsonLexContext *lex;
 	JsonSemAction sem;
-	JsonCheckState st;
+	JsonBuildState st;
 	JsonParseErrorType err;
 	char	   *str;
-	Jsonb	   *jb;
 
 	*why = NULL;
 	if (len == 0)
@@ -133,8 +217,12 @@ json_parse_object(const char *data, int len, const char **why)
 	lex = makeJsonLexContextCstringLen(str, strlen(str), GetDatabaseEncoding(), true);
 	st.lex = lex;
 	sem.semstate = &st;
-	sem.object_field_start = json_check_field;
-	sem.scalar = json_check_scalar;
+	sem.object_start = json_build_object_start;
+	sem.object_end = json_build_object_end;
+	sem.array_start = json_build_array_start;
+	sem.array_end = json_build_array_end;
+	sem.object_field_start = json_build_field;
+	sem.scalar = json_build_scalar;
 	err = pg_parse_json(lex, &sem);
 	if (err != JSON_SUCCESS)
 	{
@@ -146,19 +234,18 @@ json_parse_object(const char *data, int len, const char **why)
 		*why = "It contains a number that is too long or too large.";
 		return NULL;
 	}
-
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
-	if (!JB_ROOT_IS_OBJECT(jb))
+	if (st.top_scalar || st.result == NULL || st.result->type != jbvObject)
 	{
 		*why = "It is not a JSON object.";
 		return NULL;
 	}
-	if (JB_ROOT_COUNT(jb) != st.top_fields)
+	/* pushJsonbValue keeps the last of duplicate keys; refuse them instead. */
+	if (st.result->val.object.nPairs != st.top_fields)
 	{
 		*why = "It contains a member name more than once.";
 		return NULL;
 	}
-	return jb;
+	return JsonbValueToJsonb(st.result);
 }
 
 JsonbValue *

@@ -48,6 +48,62 @@ typedef struct JwtParts
 	char	   *kid;
 } JwtParts;
 
+/*
+ * Headers repeat from token to token (same alg, kid, typ), so the outcome of checking one
+ * is kept, keyed by its exact base64url text.
+ */
+#define JWT_HEADER_CACHE_SIZE 8
+#define JWT_HEADER_CACHE_MAX 256
+
+typedef struct JwtHeaderCacheEntry
+{
+	int			len;			/* 0: empty slot */
+	char		seg[JWT_HEADER_CACHE_MAX];
+	const CrmAlg *alg;
+	char	   *kid;			/* in TopMemoryContext, or NULL */
+} JwtHeaderCacheEntry;
+
+static JwtHeaderCacheEntry jwt_header_cache[JWT_HEADER_CACHE_SIZE];
+static int	jwt_header_cache_next = 0;
+
+static bool
+jwt_header_cache_lookup(const char *seg, int len, JwtParts *parts)
+{
+	int			i;
+
+	if (len > JWT_HEADER_CACHE_MAX)
+		return false;
+	for (i = 0; i < JWT_HEADER_CACHE_SIZE; i++)
+	{
+		JwtHeaderCacheEntry *e = &jwt_header_cache[i];
+
+		if (e->len == len && memcmp(e->seg, seg, len) == 0)
+		{
+			parts->alg = e->alg;
+			parts->kid = e->kid;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+jwt_header_cache_add(const char *seg, int len, const JwtParts *parts)
+{
+	JwtHeaderCacheEntry *e;
+
+	if (len > JWT_HEADER_CACHE_MAX)
+		return;
+	e = &jwt_header_cache[jwt_header_cache_next];
+	jwt_header_cache_next = (jwt_header_cache_next + 1) % JWT_HEADER_CACHE_SIZE;
+	if (e->kid)
+		pfree(e->kid);
+	e->kid = parts->kid ? MemoryContextStrdup(TopMemoryContext, parts->kid) : NULL;
+	e->alg = parts->alg;
+	memcpy(e->seg, seg, len);
+	e->len = len;
+}
+
 static void
 jwt_refuse(const char *what, const char *detail)
 {
@@ -99,13 +155,7 @@ jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the list of allowed algorithms contains a null")));
 		name = TextDatumGetCString(elems[i]);
-		opts->algorithms[i] = crm_alg_lookup(name);
-		if (opts->algorithms[i] == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized signature algorithm \"%s\"", name),
-					 pg_strcasecmp(name, "none") == 0 ?
-					 errdetail("Unsecured (\"none\") tokens are never accepted.") : 0));
+		opts->algorithms[i] = crm_alg_from_arg(name);
 	}
 }
 
@@ -114,7 +164,7 @@ jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs)
  * may be empty; everything else must not be.
  */
 static void
-jwt_split(const char *token, int len, const char *what, JwtParts *parts)
+jwt_split(const char *token, int len, const char *what, bool want_header, JwtParts *parts)
 {
 	const char *dot1,
 			   *dot2;
@@ -145,8 +195,12 @@ jwt_split(const char *token, int len, const char *what, JwtParts *parts)
 
 	if (dot1 == token)
 		jwt_refuse(what, "The header segment is empty.");
-	if (parts->sig_b64_len == 0)
-		jwt_refuse(what, "The signature segment is empty.");
+	if (!want_header && jwt_header_cache_lookup(token, dot1 - token, parts))
+	{
+		if (parts->sig_b64_len == 0)
+			jwt_refuse(what, "The signature segment is empty.");
+		return;
+	}
 
 	hbytes = b64url_decode_palloc(token, dot1 - token, &hlen);
 	if (hbytes == NULL)
@@ -154,6 +208,9 @@ jwt_split(const char *token, int len, const char *what, JwtParts *parts)
 	parts->header = json_parse_object((char *) hbytes, hlen, &why);
 	if (parts->header == NULL)
 		jwt_refuse(what, psprintf("The header is not an acceptable JSON object: %s", why));
+	/* Decoding for inspection stops here: an unsecured or odd header is shown, not judged. */
+	if (want_header)
+		return;
 
 	alg = json_member_string(&parts->header->root, "alg", &ok);
 	if (!ok)
@@ -173,6 +230,9 @@ jwt_split(const char *token, int len, const char *what, JwtParts *parts)
 	parts->kid = json_member_string(&parts->header->root, "kid", &ok);
 	if (!ok)
 		jwt_refuse(what, "The header member \"kid\" is not a string.");
+	jwt_header_cache_add(token, dot1 - token, parts);
+	if (parts->sig_b64_len == 0)
+		jwt_refuse(what, "The signature segment is empty.");
 }
 
 /*
@@ -352,7 +412,7 @@ jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 	const char *why;
 	Jsonb	   *claims;
 
-	jwt_split(token, len, "token", &parts);
+	jwt_split(token, len, "token", false, &parts);
 	key = jwt_verify_signature(&parts, keys, opts, "token");
 	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
 	if (payload == NULL)
@@ -374,7 +434,7 @@ jws_verify_token(const char *jws, int len, CrmKeySet *keys, const CrmKey **key_u
 	bytea	   *payload;
 	int			plen;
 
-	jwt_split(jws, len, "JWS", &parts);
+	jwt_split(jws, len, "JWS", false, &parts);
 	key = jwt_verify_signature(&parts, keys, NULL, "JWS");
 	payload = palloc(VARHDRSZ + B64URL_DEC_LEN(parts.payload_b64_len));
 	plen = b64url_decode(parts.payload_b64, parts.payload_b64_len,
@@ -507,6 +567,15 @@ jwt_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errmsg("%s must not be null", name)));
 }
 
+/* The key argument: text (secret or PEM) or jsonb (JWK or JWKS), parsed once per backend. */
+static CrmKeySet *
+jwt_key_arg(FunctionCallInfo fcinfo, int argno, bool jsonb_key)
+{
+	if (jsonb_key)
+		return keys_cached_jsonb(PG_GETARG_JSONB_P(argno));
+	return keys_cached_text(PG_GETARG_TEXT_PP(argno));
+}
+
 /* Options from the SQL arguments (algorithms, audience, issuer, leeway) at 2..5. */
 static void
 jwt_options_from_args(FunctionCallInfo fcinfo, JwtVerifyOptions *opts)
@@ -547,7 +616,7 @@ jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	token = PG_GETARG_TEXT_PP(0);
 	jwt_check_length(VARSIZE_ANY_EXHDR(token));
 	jwt_options_from_args(fcinfo, &opts);
-	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
 	PG_RETURN_JSONB_P(jwt_verify_token(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
 									   keys, &opts, NULL));
 }
@@ -573,20 +642,12 @@ jwt_sign_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 {
 	CrmKeySet  *keys;
 	const CrmAlg *alg;
-	char	   *algname;
 
 	jwt_require_arg(fcinfo, 0, "claims");
 	jwt_require_arg(fcinfo, 1, "key");
 	jwt_require_arg(fcinfo, 2, "algorithm");
-	algname = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	alg = crm_alg_lookup(algname);
-	if (alg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized signature algorithm \"%s\"", algname),
-				 pg_strcasecmp(algname, "none") == 0 ?
-				 errdetail("Unsecured (\"none\") tokens are never made.") : 0));
-	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	alg = crm_alg_from_arg(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
 	PG_RETURN_TEXT_P(jwt_sign_claims(PG_GETARG_JSONB_P(0), sig_signing_key(keys, alg), alg,
 									 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3)));
 }
@@ -626,7 +687,7 @@ crm_jwt_decode(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	jwt_split(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), "token", &parts);
+	jwt_split(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), "token", true, &parts);
 	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
 	if (payload == NULL)
 		jwt_refuse("token", "The payload is not valid base64url.");
@@ -651,7 +712,7 @@ jws_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	CrmKeySet  *keys;
 
 	jwt_check_length(VARSIZE_ANY_EXHDR(jws));
-	keys = jsonb_key ? keys_cached_jsonb(PG_GETARG_JSONB_P(1)) : keys_cached_text(PG_GETARG_TEXT_PP(1));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
 	PG_RETURN_BYTEA_P(jws_verify_token(VARDATA_ANY(jws), VARSIZE_ANY_EXHDR(jws), keys, NULL));
 }
 

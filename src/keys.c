@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -85,6 +86,12 @@ keys_release_key(CrmKey *key)
 		if (key->vctx[i])
 			EVP_PKEY_CTX_free(key->vctx[i]);
 		key->vctx[i] = NULL;
+	}
+	for (i = 0; i < 3; i++)
+	{
+		if (key->mac_ctx[i])
+			EVP_MAC_CTX_free(key->mac_ctx[i]);	/* cleanses the keyed state */
+		key->mac_ctx[i] = NULL;
 	}
 	if (key->pkey)
 		EVP_PKEY_free(key->pkey);	/* clears private key material */
@@ -331,6 +338,20 @@ keys_parse_text(const char *data, int len, MemoryContext parent)
 		invalid_key("The key is empty.");
 	set = keys_new_set(parent);
 	why = keys_parse_text_into(keys_add(set), data, len);
+	if (why != NULL)
+	{
+		keys_free_set(set);
+		invalid_key(why);
+	}
+	return set;
+}
+
+CrmKeySet *
+keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, MemoryContext parent)
+{
+	CrmKeySet  *set = keys_new_set(parent);
+	const char *why = keys_adopt_pkey(keys_add(set), pkey, is_private);
+
 	if (why != NULL)
 	{
 		keys_free_set(set);
@@ -790,7 +811,10 @@ keys_parse_jsonb(Jsonb *jwk, MemoryContext parent)
 
 typedef struct KeyCacheEntry
 {
-	unsigned char digest[32];
+	uint32		hash;			/* hash_bytes() of kind and source, a first filter */
+	char		kind;			/* 't' text, 'j' jsonb */
+	int			srclen;
+	char	   *src;			/* the source, in the set's context (wiped with it) */
 	CrmKeySet  *set;
 	uint64		last_used;
 } KeyCacheEntry;
@@ -799,24 +823,47 @@ static KeyCacheEntry key_cache[KEY_CACHE_SIZE];
 static uint64 key_cache_clock = 0;
 static MemoryContext key_cache_mcxt = NULL;
 
-static KeyCacheEntry *
-key_cache_lookup(const unsigned char *digest)
+/* Wipe the cached source of a key (it may be a secret) when its set goes. */
+static void
+key_cache_wipe_src(void *arg)
+{
+	KeyCacheEntry *e = (KeyCacheEntry *) arg;
+
+	if (e->src)
+		OPENSSL_cleanse(e->src, e->srclen);
+	e->src = NULL;
+	e->set = NULL;
+}
+
+/*
+ * Look a key source up.  Sources are compared whole, in constant time, so that the
+ * cache tells nothing about the secrets it holds.
+ */
+static CrmKeySet *
+key_cache_lookup(char kind, const char *src, int len, uint32 *hash)
 {
 	int			i;
 
+	*hash = hash_bytes((const unsigned char *) src, len) ^ (uint32) kind;
 	for (i = 0; i < KEY_CACHE_SIZE; i++)
-		if (key_cache[i].set != NULL && memcmp(key_cache[i].digest, digest, 32) == 0)
+	{
+		KeyCacheEntry *e = &key_cache[i];
+
+		if (e->set != NULL && e->hash == *hash && e->kind == kind && e->srclen == len &&
+			CRYPTO_memcmp(e->src, src, len) == 0)
 		{
-			key_cache[i].last_used = ++key_cache_clock;
-			return &key_cache[i];
+			e->last_used = ++key_cache_clock;
+			return e->set;
 		}
+	}
 	return NULL;
 }
 
 static CrmKeySet *
-key_cache_insert(const unsigned char *digest, CrmKeySet *set)
+key_cache_insert(char kind, const char *src, int len, uint32 hash, CrmKeySet *set)
 {
 	KeyCacheEntry *victim = &key_cache[0];
+	MemoryContextCallback *cb;
 	int			i;
 
 	if (key_cache_mcxt == NULL)
@@ -833,59 +880,48 @@ key_cache_insert(const unsigned char *digest, CrmKeySet *set)
 			victim = &key_cache[i];
 	}
 	if (victim->set != NULL)
-		keys_free_set(victim->set);
+		keys_free_set(victim->set);	/* its callback clears the entry */
 	MemoryContextSetParent(set->mcxt, key_cache_mcxt);
-	memcpy(victim->digest, digest, 32);
+	victim->src = MemoryContextAlloc(set->mcxt, Max(len, 1));
+	memcpy(victim->src, src, len);
+	victim->srclen = len;
+	victim->kind = kind;
+	victim->hash = hash;
 	victim->set = set;
 	victim->last_used = ++key_cache_clock;
+	cb = MemoryContextAllocZero(set->mcxt, sizeof(MemoryContextCallback));
+	cb->func = key_cache_wipe_src;
+	cb->arg = victim;
+	MemoryContextRegisterResetCallback(set->mcxt, cb);
 	return set;
-}
-
-static void
-key_cache_digest(char kind, const char *data, size_t len, unsigned char *digest)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int dlen;
-
-	if (ctx == NULL ||
-		!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-		!EVP_DigestUpdate(ctx, &kind, 1) ||
-		!EVP_DigestUpdate(ctx, data, len) ||
-		!EVP_DigestFinal_ex(ctx, digest, &dlen))
-	{
-		EVP_MD_CTX_free(ctx);
-		elog(ERROR, "SHA-256 failed");
-	}
-	EVP_MD_CTX_free(ctx);
 }
 
 CrmKeySet *
 keys_cached_text(text *key)
 {
-	unsigned char digest[32];
-	KeyCacheEntry *e;
+	const char *src = VARDATA_ANY(key);
+	int			len = VARSIZE_ANY_EXHDR(key);
+	uint32		hash;
+	CrmKeySet  *set = key_cache_lookup('t', src, len, &hash);
 
-	key_cache_digest('t', VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), digest);
-	e = key_cache_lookup(digest);
-	if (e)
-		return e->set;
+	if (set)
+		return set;
 	/* Parsed below the current context first, so that an error leaks nothing. */
-	return key_cache_insert(digest,
-							keys_parse_text(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
-											CurrentMemoryContext));
+	return key_cache_insert('t', src, len, hash,
+							keys_parse_text(src, len, CurrentMemoryContext));
 }
 
 CrmKeySet *
 keys_cached_jsonb(Jsonb *jwk)
 {
-	unsigned char digest[32];
-	KeyCacheEntry *e;
+	const char *src = VARDATA(jwk);
+	int			len = VARSIZE(jwk) - VARHDRSZ;
+	uint32		hash;
+	CrmKeySet  *set = key_cache_lookup('j', src, len, &hash);
 
-	key_cache_digest('j', VARDATA(jwk), VARSIZE(jwk) - VARHDRSZ, digest);
-	e = key_cache_lookup(digest);
-	if (e)
-		return e->set;
-	return key_cache_insert(digest, keys_parse_jsonb(jwk, CurrentMemoryContext));
+	if (set)
+		return set;
+	return key_cache_insert('j', src, len, hash, keys_parse_jsonb(jwk, CurrentMemoryContext));
 }
 
 /* ----------------------------------------------------------------

@@ -33,6 +33,7 @@ typedef struct CrmKey
 	bool		may_verify;		/* from JWK "use" / "key_ops" */
 	bool		may_sign;
 	EVP_PKEY_CTX *vctx[CRM_NUM_ALGS];	/* verification contexts, made on first use */
+	EVP_MAC_CTX *mac_ctx[3];	/* oct: HMAC-SHA256/384/512 keyed with the secret */
 } CrmKey;
 
 /* A set of keys: one key, or every key of a JWKS or of the key store. */
@@ -59,6 +60,9 @@ typedef enum CrmKeyUse
 extern CrmKeySet *keys_parse_text(const char *data, int len, MemoryContext parent);
 extern CrmKeySet *keys_parse_jsonb(Jsonb *jwk, MemoryContext parent);
 extern void keys_free_set(CrmKeySet *set);
+
+/* A one-key set that takes ownership of an EVP_PKEY (freed with the set, also on error). */
+extern CrmKeySet *keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, MemoryContext parent);
 
 /*
  * The same, cached per backend by a digest of the input, so that using one key many times

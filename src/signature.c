@@ -136,8 +136,9 @@ keys_verify(const CrmKey *key, const CrmAlg *alg,
 				unsigned char mac[EVP_MAX_MD_SIZE];
 				unsigned int maclen;
 
-				crm_hmac(crm_alg_md(alg), key->secret, key->secret_len, msg, msglen,
-						 mac, &maclen);
+				crm_hmac_keyed(&((CrmKey *) key)->mac_ctx[crm_md_slot(crm_alg_md(alg))],
+							   crm_alg_md(alg), key->secret, key->secret_len, msg, msglen,
+							   mac, &maclen);
 				ok = siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
 				OPENSSL_cleanse(mac, sizeof(mac));
 				return ok;
@@ -268,21 +269,10 @@ keys_sign(const CrmKey *key, const CrmAlg *alg, const unsigned char *msg, size_t
  * ----------------------------------------------------------------
  */
 
-/* The algorithm named by a SQL argument; unknown names and "none" are 22023. */
 static const CrmAlg *
 sig_alg_from_arg(text *name)
 {
-	char	   *s = text_to_cstring(name);
-	const CrmAlg *alg = crm_alg_lookup(s);
-
-	if (alg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized signature algorithm \"%s\"", s),
-				 pg_strcasecmp(s, "none") == 0 ?
-				 errdetail("Unsecured (\"none\") signatures are never accepted.") :
-				 errhint("Use one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA.")));
-	return alg;
+	return crm_alg_from_arg(text_to_cstring(name));
 }
 
 /*

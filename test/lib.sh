@@ -5,7 +5,7 @@ CRM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=15
 CRM_PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap
               libtap-parser-sourcehandler-pgtap-perl libssl-dev pkg-config make gcc
-              pgbouncer openssl postgresql-contrib)
+              pgbouncer openssl postgresql-contrib clang-14 libclang-rt-14-dev)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

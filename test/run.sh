@@ -48,10 +48,13 @@ if [[ " $suites " == *" regress "* ]]; then
         ln -s "$CRM_ROOT/test/sql" "$WORK/regress/in/sql"
         ln -s "$CRM_ROOT/expected" "$WORK/regress/in/expected"
         chown -R postgres "$WORK/regress" 2>/dev/null
+        # Tests include shared fixtures with \i sql/...: run from the input directory.
+        cd "$WORK/regress/in"
         as_pg "$PG_REGRESS" --host="$PGHOST" --port="$PGPORT" --user=postgres \
             --bindir="$PG_BIN" --inputdir="$WORK/regress/in" --outputdir="$WORK/regress" \
             --dbname=crm_regression $tests >"$WORK/regress/out.txt" 2>&1
         rc=$?
+        cd "$CRM_ROOT"
         cat "$WORK/regress/out.txt"
         p=$(grep -cE '\.\.\. ok' "$WORK/regress/out.txt")
         f=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$WORK/regress/out.txt")

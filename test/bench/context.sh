@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Claim context cost per request, against the PostgREST way (an unverified
+# set_config('request.jwt.claims', ..., true) and a hand-written policy reading it).
+#
+# Per request: BEGIN; set the context; one indexed query on a table with a tenant policy
+# (FORCE ROW LEVEL SECURITY, queried by a role that is not the owner); COMMIT.
+# Then microbenchmarks: set_claim_context per call, and the accessor per call.
+set -u
+PSQL=("$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1)
+APP=bench_ctx_app
+SECRET=bench-secret-0123456789-0123456789-abcdef
+TENANTS=100
+ROWS=2000
+CLIENTS=${CRM_BENCH_CLIENTS:-4}
+SECONDS_EACH=${CRM_BENCH_SECONDS:-10}
+DIR=$CRM_WORK/bench_context
+rm -rf "$DIR"
+mkdir -p "$DIR"
+
+"${PSQL[@]}" <<SQL >/dev/null
+DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP LOGIN; END IF; END \$\$;
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_ctx_items, bench_pgrst_items;
+CREATE TABLE bench_ctx_items (tenant_id text, id int, payload text, PRIMARY KEY (tenant_id, id));
+INSERT INTO bench_ctx_items
+    SELECT 'tenant-' || t, i, md5(t::text || ':' || i::text)
+      FROM generate_series(1, $TENANTS) t, generate_series(1, $ROWS) i;
+CREATE TABLE bench_pgrst_items (LIKE bench_ctx_items INCLUDING ALL);
+INSERT INTO bench_pgrst_items SELECT * FROM bench_ctx_items;
+ALTER TABLE bench_ctx_items ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+ALTER TABLE bench_pgrst_items ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON bench_ctx_items USING (tenant_id = crm_security.tenant_id());
+CREATE POLICY tenant ON bench_pgrst_items
+    USING (tenant_id = (pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'tenant_id'));
+GRANT SELECT ON bench_ctx_items, bench_pgrst_items TO $APP;
+VACUUM ANALYZE bench_ctx_items;
+VACUUM ANALYZE bench_pgrst_items;
+DELETE FROM crm_security.jwt_keys WHERE kid = 'bench';
+SELECT crm_security.add_jwt_key('bench', 'HS256', '$SECRET');
+SQL
+
+# Ten tenants, one script each, for both ways; the same claims in both.
+ctx_files=() pgrst_files=()
+for t in $(seq 1 10); do
+    claims="{\"sub\": \"user-$t\", \"tenant_id\": \"tenant-$t\", \"role\": \"authenticated\", \"exp\": $(( $(date +%s) + 3600 ))}"
+    tok=$("${PSQL[@]}" -c "SELECT crm_security.jwt_sign('$claims', '$SECRET', 'HS256', '{\"kid\": \"bench\"}')")
+    cat >"$DIR/ctx$t.sql" <<EOF
+\set id random(1, $ROWS)
+BEGIN;
+SELECT crm_security.set_claim_context('$tok');
+SELECT payload FROM bench_ctx_items WHERE id = :id;
+COMMIT;
+EOF
+    cat >"$DIR/pgrst$t.sql" <<EOF
+\set id random(1, $ROWS)
+BEGIN;
+SELECT pg_catalog.set_config('request.jwt.claims', '$claims', true);
+SELECT payload FROM bench_pgrst_items WHERE id = :id;
+COMMIT;
+EOF
+    ctx_files+=(-f "$DIR/ctx$t.sql")
+    pgrst_files+=(-f "$DIR/pgrst$t.sql")
+done
+
+# Both ways must return the same single row through an index scan.
+check=$("${PSQL[@]}" -U "$APP" <<EOF
+BEGIN;
+SELECT crm_security.set_claim_context('$tok') IS NOT NULL;
+SELECT count(*) FROM bench_ctx_items WHERE id = 7;
+EXPLAIN (COSTS OFF) SELECT payload FROM bench_ctx_items WHERE id = 7;
+SELECT pg_catalog.set_config('request.jwt.claims', '$claims', true) IS NOT NULL;
+SELECT count(*) FROM bench_pgrst_items WHERE id = 7;
+EXPLAIN (COSTS OFF) SELECT payload FROM bench_pgrst_items WHERE id = 7;
+COMMIT;
+EOF
+)
+echo "Plans (as $APP, FORCE RLS):"
+echo "$check" | sed 's/^/    /'
+if [ "$(echo "$check" | grep -c 'Index Scan')" != 2 ] || [ "$(echo "$check" | grep -cx 1)" != 2 ]; then
+    echo "the benchmark queries do not use the index or do not find one row"; exit 1
+fi
+
+tps() {  # tps NAME FILES...: TPS of one pgbench run
+    local name=$1; shift
+    "$PG_BIN/pgbench" -n -U "$APP" -c "$CLIENTS" -j 2 -T "$SECONDS_EACH" "$@" >"$DIR/$name.log" 2>&1 \
+        || { cat "$DIR/$name.log" >&2; echo 0; return; }
+    sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$DIR/$name.log"
+}
+
+echo
+echo "Per request (BEGIN; set context; indexed query under RLS; COMMIT), pgbench $CLIENTS clients, ${SECONDS_EACH}s per run, 3 runs each, alternated:"
+bs=() cs=()
+for r in 1 2 3; do
+    bs+=("$(tps pgrst$r "${pgrst_files[@]}")")
+    cs+=("$(tps ctx$r "${ctx_files[@]}")")
+done
+awk -v b="${bs[*]}" -v c="${cs[*]}" 'BEGIN {
+    nb = split(b, B, " "); nc = split(c, C, " ");
+    for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
+    for (i = 1; i <= nc; i++) { sc += C[i]; rc = rc sprintf("%s%.0f", i > 1 ? ", " : "", C[i]) }
+    sb /= nb; sc /= nc;
+    printf "    %-58s %8.0f TPS  (runs %s)\n", "PostgREST-style set_config + current_setting policy", sb, rb;
+    printf "    %-58s %8.0f TPS  (runs %s)\n", "set_claim_context (HS256 verified) + tenant_id() policy", sc, rc;
+    printf "    ratio set_claim_context / PostgREST-style: %.3f (target >= 0.9)\n", (sb > 0 ? sc / sb : 0);
+}'
+
+echo
+echo "Per call (one statement of N calls; microseconds per call):"
+"${PSQL[@]}" <<EOF
+CREATE FUNCTION pg_temp.per_call(q text, n int) RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE t0 timestamptz; best float8 := 'Infinity'; r int;
+BEGIN
+    FOR r IN 1..3 LOOP
+        t0 := clock_timestamp();
+        EXECUTE q USING n;
+        best := least(best, extract(epoch FROM clock_timestamp() - t0) * 1e6 / n);
+    END LOOP;
+    RETURN best;
+END \$\$;
+BEGIN;
+DO \$\$ BEGIN PERFORM crm_security.set_claim_context('$tok'); END \$\$;
+WITH m AS (
+    SELECT pg_temp.per_call(\$q\$SELECT count(pg_catalog.set_config('request.jwt.claims', '$claims', true)) FROM generate_series(1, \$1)\$q\$, 20000) AS setcfg,
+           pg_temp.per_call(\$q\$SELECT count(crm_security.set_claim_context('$tok')) FROM generate_series(1, \$1)\$q\$, 20000) AS setctx,
+           pg_temp.per_call(\$q\$SELECT count(crm_security.jwt_verify('$tok', '$SECRET')) FROM generate_series(1, \$1)\$q\$, 20000) AS verify,
+           pg_temp.per_call(\$q\$SELECT count(pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'tenant_id') FROM generate_series(1, \$1)\$q\$, 200000) AS hand,
+           pg_temp.per_call(\$q\$SELECT count(crm_security.tenant_id()) FROM generate_series(1, \$1)\$q\$, 200000) AS acc,
+           pg_temp.per_call(\$q\$SELECT count(i) FROM generate_series(1, \$1) i\$q\$, 200000) AS empty
+)
+SELECT '    ' || rpad(label, 58) || lpad(round(v::numeric, 3)::text, 9) || ' us' || coalesce('  (' || round(r::numeric, 2) || 'x)', '')
+  FROM m, LATERAL (VALUES
+    (1, 'set_config(request.jwt.claims) (PostgREST-style)', setcfg - empty, NULL::float8),
+    (2, 'set_claim_context (HS256, verify + 5 settings)', setctx - empty, (setctx - empty) / nullif(setcfg - empty, 0)),
+    (3, 'jwt_verify(token, secret) (reference)', verify - empty, NULL),
+    (4, 'current_setting(request.jwt.claims)::jsonb->>tenant_id', hand - empty, NULL),
+    (5, 'crm_security.tenant_id() (cached verified context)', acc - empty, (acc - empty) / nullif(hand - empty, 0))
+  ) AS x(o, label, v, r)
+ ORDER BY o;
+COMMIT;
+EOF
+
+"${PSQL[@]}" -c "DROP TABLE bench_ctx_items, bench_pgrst_items" -c "DELETE FROM crm_security.jwt_keys WHERE kid = 'bench'" >/dev/null
+"${PSQL[@]}" -c "DROP ROLE $APP" >/dev/null 2>&1 || true

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# No claim context leaks between clients behind pgbouncer in transaction pooling mode.
+# Several clients share a pool of two server connections; each sets its own context in a
+# transaction (with set_claim_context, in an autocommit statement, or with a plain
+# session-level SET, which a careless client might do), and after every one of them runs
+# a transaction WITHOUT a context, which must see none: never its own, never another's.
+set -u
+source "$CRM_ROOT/test/lib.sh"
+PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
+DB=crm_ctx_pgb
+APP=regress_pgb_app
+SECRET=pgbouncer-secret-0123456789-0123456789
+CLIENTS=6
+ROUNDS=30
+DIR=$CRM_WORK/pgbouncer_context
+n=0
+failed=0
+
+check() {  # check DESCRIPTION CONDITION-EXIT-STATUS [diagnostic]
+    n=$((n + 1))
+    if [ "$2" = 0 ]; then
+        echo "ok $n - $1"
+    else
+        echo "not ok $n - $1"
+        [ -n "${3:-}" ] && printf '%s\n' "$3" | head -20 | sed 's/^/#   /'
+        failed=1
+    fi
+}
+
+echo "1..8"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+chown postgres "$DIR" 2>/dev/null
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+"${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION crm_security" \
+    -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP LOGIN; END IF; END \$\$" \
+    -c "SELECT crm_security.add_jwt_key('pgb', 'HS256', '$SECRET')" >/dev/null
+
+PGB_PORT=$(free_port)
+cat >"$DIR/userlist.txt" <<EOF
+"$APP" ""
+"postgres" ""
+EOF
+cat >"$DIR/pgbouncer.ini" <<EOF
+[databases]
+$DB = host=$PGHOST port=$PGPORT dbname=$DB
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $DIR/userlist.txt
+pool_mode = transaction
+default_pool_size = 2
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 50
+server_reset_query =
+ignore_startup_parameters = extra_float_digits
+logfile = $DIR/pgbouncer.log
+pidfile = $DIR/pgbouncer.pid
+EOF
+chown -R postgres "$DIR" 2>/dev/null
+as_pg /usr/sbin/pgbouncer "$DIR/pgbouncer.ini" >"$DIR/stdout.log" 2>&1 &
+stop_pgbouncer() {
+    if [ -f "$DIR/pgbouncer.pid" ]; then
+        kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null
+        sleep 0.5
+    fi
+}
+trap stop_pgbouncer EXIT
+
+up=1
+for _ in $(seq 1 50); do
+    if "${PSQL[@]}" -h 127.0.0.1 -p "$PGB_PORT" -U "$APP" -d "$DB" -c "SELECT 1" >/dev/null 2>&1; then up=0; break; fi
+    sleep 0.2
+done
+check "pgbouncer runs in transaction pooling mode with a pool of 2" "$up" "$(cat "$DIR/pgbouncer.log" "$DIR/stdout.log" 2>/dev/null)"
+[ "$up" = 0 ] || exit 1
+
+# One script per client.  "in" lines come from transactions with this client's context,
+# "out" lines from transactions without one.
+OUT='coalesce(crm_security.user_id(), $$-$$), coalesce(crm_security.tenant_id(), $$-$$), coalesce(nullif(current_setting($$request.jwt.claims$$, true), $$$$), $$-$$), coalesce(nullif(current_setting($$request.jwt.claim.sub$$, true), $$$$), $$-$$), pg_backend_pid()'
+for i in $(seq 1 $CLIENTS); do
+    tok=$("${PSQL[@]}" -d "$DB" -c "SELECT crm_security.jwt_sign(jsonb_build_object('sub', 'u-pgb-$i', 'tenant_id', 't-pgb-$i', 'exp', extract(epoch FROM now())::bigint + 600), '$SECRET', 'HS256', '{\"kid\": \"pgb\"}')")
+    {
+        for r in $(seq 1 $ROUNDS); do
+            echo "BEGIN;"
+            echo "SELECT 'in', $i, crm_security.set_claim_context('$tok')->>'sub', crm_security.user_id(), crm_security.tenant_id(), current_setting('request.jwt.claim.sub'), pg_backend_pid();"
+            [ $((r % 3)) = 0 ] && echo "SELECT pg_sleep(0.002);"
+            echo "COMMIT;"
+            echo "SELECT 'out', $i, $OUT;"
+            case $((r % 4)) in
+                1)  # an autocommit statement sets a context, the next must not see it
+                    echo "SELECT 'set', $i, crm_security.set_claim_context('$tok')->>'sub';"
+                    echo "SELECT 'out', $i, $OUT;" ;;
+                2)  # a plain, session-level SET of the token
+                    echo "SET crm_security.token = '$tok';"
+                    echo "SELECT 'out', $i, $OUT;" ;;
+                3)  # the same inside a transaction block, then a new transaction
+                    echo "BEGIN;"
+                    echo "SET crm_security.token = '$tok';"
+                    echo "SELECT 'in', $i, crm_security.user_id(), crm_security.user_id(), crm_security.tenant_id(), 'u-pgb-$i', pg_backend_pid();"
+                    echo "COMMIT;"
+                    echo "SELECT 'out', $i, $OUT;" ;;
+            esac
+        done
+    } >"$DIR/client$i.sql"
+done
+
+pids=()
+for i in $(seq 1 $CLIENTS); do
+    "${PSQL[@]}" -h 127.0.0.1 -p "$PGB_PORT" -U "$APP" -d "$DB" -F ' ' -f "$DIR/client$i.sql" >"$DIR/client$i.out" 2>&1 &
+    pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+errors=$(grep -l 'ERROR' "$DIR"/client*.out)
+[ -z "$errors" ] || rc=1
+check "$CLIENTS clients ran $ROUNDS rounds each without an error" "$rc" "$(grep -h ERROR "$DIR"/client*.out | sort | uniq -c)"
+
+bad_in="" bad_out="" foreign="" counts_ok=0
+for i in $(seq 1 $CLIENTS); do
+    f=$DIR/client$i.out
+    bad_in+=$(awk -v i="$i" '$1 == "in" && !($2 == i && $3 == "u-pgb-"i && $4 == "u-pgb-"i && $5 == "t-pgb-"i && $6 == "u-pgb-"i)' "$f")
+    bad_out+=$(awk '$1 == "out" && !($3 == "-" && $4 == "-" && $5 == "-" && $6 == "-")' "$f")
+    foreign+=$(grep -E "[ut]-pgb-[0-9]+" "$f" | grep -vE "^[a-z]+ $i " ; grep -oE "[ut]-pgb-[0-9]+" "$f" | grep -vE -- "-pgb-$i\$")
+    nin=$(grep -c '^in ' "$f"); nout=$(grep -c '^out ' "$f")
+    [ "$nin" -ge "$ROUNDS" ] && [ "$nout" -ge $((ROUNDS * 7 / 4)) ] || counts_ok=1
+done
+check "every client saw its whole output (in and out transactions)" "$counts_ok" "$(wc -l "$DIR"/client*.out)"
+check "each transaction with a context saw its own client's claims" "$([ -z "$bad_in" ]; echo $?)" "$bad_in"
+check "no transaction without set_claim_context saw any context" "$([ -z "$bad_out" ]; echo $?)" "$bad_out"
+check "no client ever saw another client's claims" "$([ -z "$foreign" ]; echo $?)" "$foreign"
+
+# The clients really shared server connections: at most 2 backends, each serving several
+# clients.
+pairs=$(awk '$1 == "in" || $1 == "out" {print $NF, $2}' "$DIR"/client*.out | sort -u)
+nbackends=$(echo "$pairs" | awk '{print $1}' | sort -u | wc -l)
+shared=$(echo "$pairs" | awk '{c[$1]++} END {for (b in c) if (c[b] >= 2) s++; print s + 0}')
+check "the clients were interleaved on at most 2 server connections ($nbackends), each serving several clients" \
+    "$([ "$nbackends" -le 2 ] && [ "$shared" -ge 1 ] && [ "$shared" = "$nbackends" ]; echo $?)" "$pairs"
+check "pgbouncer logged no server error" "$(! grep -qiE 'server_(login|connect) fail|ERROR' "$DIR/pgbouncer.log"; echo $?)" \
+    "$(grep -iE 'fail|ERROR' "$DIR/pgbouncer.log")"
+
+stop_pgbouncer
+trap - EXIT
+"${PSQL[@]}" -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
+"${PSQL[@]}" -d postgres -c "DROP ROLE IF EXISTS $APP" >/dev/null 2>&1
+exit $failed
