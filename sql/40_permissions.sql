@@ -91,6 +91,7 @@ REVOKE ALL ON crm_security.roles, crm_security.role_grants FROM PUBLIC;
 -- Custom roles and grants are data to keep: pg_dump saves them with the extension.
 SELECT pg_catalog.pg_extension_config_dump('crm_security.roles', 'WHERE NOT system');
 SELECT pg_catalog.pg_extension_config_dump('crm_security.role_grants', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.roles_id_seq', '');
 
 -- Refuse inheritance cycles and names that would shadow another role, whoever writes the
 -- table (the functions below, or an administrator by hand).
