@@ -160,12 +160,11 @@ SELECT is_empty($$
 $$, 'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp');
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
-     WHERE p.pronamespace = 'crm_security'::regnamespace AND p.prosecdef
-       AND has_function_privilege('public', p.oid, 'EXECUTE')
-       AND p.proname NOT IN ('set_claim_context', 'set_api_key_context', 'clear_claim_context',
-                             'verify_api_key', 'record_security_event', 'log_event', 'rate_limit',
-                             'register_failed_attempt', 'issue_service_token', 'authorize_service_call')
-$$, 'no role-administration SECURITY DEFINER function is executable by PUBLIC');
+     WHERE p.pronamespace = 'crm_security'::regnamespace
+       AND p.proname IN ('create_role', 'alter_role', 'drop_role', 'grant_role', 'revoke_role',
+                         '_granted_permissions')
+       AND (NOT p.prosecdef OR has_function_privilege('public', p.oid, 'EXECUTE'))
+$$, 'the role administration functions are SECURITY DEFINER and not executable by PUBLIC');
 SELECT ok((SELECT count(*) FROM pg_proc p
              JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
              JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'crm_security'

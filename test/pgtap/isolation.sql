@@ -1,7 +1,7 @@
 -- Tenant isolation under attack, as an unprivileged application role that does not own
 -- the tables (regress_app), with verified claim contexts.
 BEGIN;
-SELECT plan(96);
+SELECT plan(102);
 
 CREATE ROLE regress_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_owner NOSUPERUSER NOBYPASSRLS;
@@ -205,6 +205,14 @@ SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '0', 'a numeric 
 SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"mallory","tenant_id":["aaaaaaaa-0000-0000-0000-000000000001"]}')) IS NOT NULL,
           'context with an array as tenant');
 SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '0', 'an array tenant sees nothing');
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"mallory","tenant_id":null}')) IS NOT NULL,
+          'context with a null tenant');
+SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '0', 'a null tenant sees nothing');
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{}')) IS NOT NULL, 'context with no claims but exp');
+SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '0', 'an empty context sees nothing');
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"mallory","tenant_id":"AAAAAAAA-0000-0000-0000-000000000001"}')) IS NOT NULL,
+          'context with an upper-case uuid');
+SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '4', 'an upper-case uuid is the same tenant (uuid comparison)');
 SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"mallory"}')) IS NOT NULL, 'context without a tenant');
 SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '0', 'no tenant claim: no rows');
 
