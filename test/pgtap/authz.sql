@@ -1,7 +1,7 @@
 -- Effective permissions of a claim context: token claim plus roles granted in the database,
 -- can() and authorize(), caching and its invalidation, and hostile contexts.
 BEGIN;
-SELECT plan(62);
+SELECT plan(67);
 
 CREATE ROLE regress_app NOSUPERUSER NOBYPASSRLS;
 DO $$
@@ -140,6 +140,21 @@ SELECT ok(pg_temp.ctx('{"sub":"tom","tenant_id":"tenant-z","permissions":["a:b"]
 SELECT is(crm_security.permissions(), '{c:d}'::text[], 'permissions are read from the configured dotted path');
 RESET ROLE;
 RESET crm_security.permissions_claim;
+
+-- can() in a restrictive policy on top of tenant isolation: deleting needs crm:notes:delete
+CREATE TABLE public.authz_notes (id int PRIMARY KEY, tenant_id text NOT NULL, body text);
+INSERT INTO public.authz_notes VALUES (1, 'tenant-a', 'one'), (2, 'tenant-a', 'two'), (3, 'tenant-b', 'three');
+SELECT crm_security.enable_tenant_isolation('public.authz_notes');
+CREATE POLICY notes_delete ON public.authz_notes AS RESTRICTIVE FOR DELETE
+    USING (crm_security.can('crm:notes:delete'));
+GRANT SELECT, DELETE ON public.authz_notes TO regress_app;
+SET ROLE regress_app;
+SELECT ok(pg_temp.ctx('{"sub":"tom","tenant_id":"tenant-a","permissions":["crm:notes:read"]}'), 'tom may read notes');
+SELECT is_empty('DELETE FROM public.authz_notes RETURNING id', 'without crm:notes:delete nothing is deleted');
+SELECT ok(pg_temp.ctx('{"sub":"tom","tenant_id":"tenant-a","permissions":["crm:notes:manage"]}'), 'tom may manage notes');
+SELECT results_eq('DELETE FROM public.authz_notes RETURNING id', ARRAY[1, 2], 'with crm:notes:manage his tenant''s notes go');
+RESET ROLE;
+SELECT results_eq('SELECT id FROM public.authz_notes', ARRAY[3], 'the other tenant''s note stays');
 
 -- the application role cannot read or change roles and grants
 SET ROLE regress_app;
