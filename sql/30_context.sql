@@ -106,18 +106,18 @@ BEGIN
     IF jwks IS NULL THEN
         RAISE EXCEPTION 'jwks must not be null' USING ERRCODE = '22023';
     END IF;
-    IF jsonb_typeof(jwks) <> 'object' OR jsonb_typeof(jwks->'keys') IS DISTINCT FROM 'array' THEN
+    IF pg_catalog.jsonb_typeof(jwks) <> 'object' OR pg_catalog.jsonb_typeof(jwks->'keys') IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'invalid JWKS' USING ERRCODE = '22023',
             DETAIL = 'A JWKS is a JSON object with a "keys" array.';
     END IF;
-    FOR member IN SELECT e FROM jsonb_array_elements(jwks->'keys') AS e LOOP
-        IF jsonb_typeof(member) <> 'object' THEN
+    FOR member IN SELECT e FROM pg_catalog.jsonb_array_elements(jwks->'keys') AS e LOOP
+        IF pg_catalog.jsonb_typeof(member) <> 'object' THEN
             RAISE EXCEPTION 'invalid JWKS' USING ERRCODE = '22023',
                 DETAIL = 'Every member of "keys" must be a JSON object.';
         END IF;
         -- Encryption keys are not for signatures: leave them out.
         CONTINUE WHEN member->>'use' = 'enc';
-        IF jsonb_typeof(member->'kid') IS DISTINCT FROM 'string' OR member->>'kid' = '' THEN
+        IF pg_catalog.jsonb_typeof(member->'kid') IS DISTINCT FROM 'string' OR member->>'kid' = '' THEN
             RAISE EXCEPTION 'invalid JWKS' USING ERRCODE = '22023',
                 DETAIL = 'Every key of the JWKS needs a "kid" to be imported.';
         END IF;

@@ -24,11 +24,13 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "context.h"
 #include "crm_security.h"
@@ -42,7 +44,8 @@
 static char *ctx_token = NULL;
 static char *ctx_jwt_audience = NULL;
 static char *ctx_jwt_issuer = NULL;
-static int	ctx_clock_skew = 0;
+static char *ctx_clock_skew_text = NULL;
+static double ctx_clock_skew = 0;	/* seconds, from ctx_clock_skew_text */
 static bool ctx_require_exp = true;
 static bool ctx_trust_request_claims = false;
 char	   *ctx_tenant_claim = NULL;
@@ -83,9 +86,19 @@ static void ctx_forget(void);
 static const char *
 ctx_token_syntax(const char *tok, size_t len)
 {
+	static bool table_ready = false;
+	static bool b64url[256];
 	size_t		i;
 	int			dots = 0;
 
+	if (!table_ready)
+	{
+		const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+		for (i = 0; alphabet[i]; i++)
+			b64url[(unsigned char) alphabet[i]] = true;
+		table_ready = true;
+	}
 	if (len > (size_t) crm_max_token_length)
 		return "The token is longer than crm_security.max_token_length.";
 	for (i = 0; i < len; i++)
@@ -94,8 +107,7 @@ ctx_token_syntax(const char *tok, size_t len)
 
 		if (c == '.')
 			dots++;
-		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-				   (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		else if (!b64url[c])
 			return "The token is not three base64url segments.";
 	}
 	if (dots != 2)
@@ -153,9 +165,55 @@ ctx_settings_assign_str(const char *newval, void *extra)
 	ctx_settings_gen++;
 }
 
-static void
-ctx_settings_assign_int(int newval, void *extra)
+/*
+ * crm_security.clock_skew: an interval ('30 seconds', '2 min', 'PT30S') or a number of
+ * seconds ('30'), from 0 to one day.  Parsed without raising, as a check hook must.
+ */
+static bool
+ctx_clock_skew_check(char **newval, void **extra, GucSource source)
 {
+	char		workbuf[MAXDATELEN + 1];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf, dtype = 0, dterr;
+	struct pg_itm_in itm;
+	Interval	iv;
+	double		secs;
+	double	   *parsed;
+
+	if (*newval == NULL || strlen(*newval) > MAXDATELEN)
+	{
+		GUC_check_errdetail("The clock skew is an interval or a number of seconds.");
+		return false;
+	}
+	dterr = ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf);
+	if (dterr == 0)
+		dterr = DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm);
+	if (dterr == DTERR_BAD_FORMAT)
+		dterr = DecodeISO8601Interval(*newval, &dtype, &itm);
+	if (dterr != 0 || dtype != DTK_DELTA || itmin2interval(&itm, &iv) != 0)
+	{
+		GUC_check_errdetail("The clock skew is an interval or a number of seconds.");
+		return false;
+	}
+	secs = (double) iv.day * SECS_PER_DAY + (double) iv.time / USECS_PER_SEC;
+	if (iv.month != 0 || secs < 0 || secs > SECS_PER_DAY)
+	{
+		GUC_check_errdetail("The clock skew is between 0 and 1 day, without months.");
+		return false;
+	}
+	parsed = malloc(sizeof(double));
+	if (parsed == NULL)
+		return false;
+	*parsed = secs;
+	*extra = parsed;
+	return true;
+}
+
+static void
+ctx_clock_skew_assign(const char *newval, void *extra)
+{
+	ctx_clock_skew = extra ? *(double *) extra : 0;
 	ctx_settings_gen++;
 }
 
@@ -267,10 +325,11 @@ ctx_init(void)
 							   "Issuer that every context token must name in \"iss\" (empty: not checked).",
 							   NULL, &ctx_jwt_issuer, "", PGC_SUSET, 0,
 							   NULL, ctx_settings_assign_str, NULL);
-	DefineCustomIntVariable("crm_security.clock_skew",
-							"Leeway for the exp and nbf claims of context tokens.",
-							NULL, &ctx_clock_skew, 0, 0, 86400, PGC_SUSET, GUC_UNIT_S,
-							NULL, ctx_settings_assign_int, NULL);
+	DefineCustomStringVariable("crm_security.clock_skew",
+							   "Leeway for the exp and nbf claims of context tokens.",
+							   "An interval or a number of seconds, at most one day.",
+							   &ctx_clock_skew_text, "0", PGC_SUSET, 0,
+							   ctx_clock_skew_check, ctx_clock_skew_assign, NULL);
 	DefineCustomBoolVariable("crm_security.require_exp",
 							 "Whether context tokens must carry an exp claim.",
 							 NULL, &ctx_require_exp, true, PGC_SUSET, 0,
@@ -587,7 +646,6 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	text	   *t;
 	char	   *token;
 	size_t		len;
-	const char *detail;
 	unsigned char hash[32];
 	int			slot;
 	Jsonb	   *claims;
@@ -606,14 +664,11 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 				 errdetail("The token is empty.")));
 	jwt_check_length((int) Min(len, (size_t) INT_MAX));
 	token = text_to_cstring(t);
-	detail = ctx_token_syntax(token, len);
-	if (detail != NULL)
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail_internal("%s", detail)));
 
-	/* Verify first: a refused token leaves the context as it was. */
+	/*
+	 * Verify first: a refused token leaves the context as it was.  Verification checks the
+	 * syntax too; the setting's check hook checks it again when the token is stored.
+	 */
 	crm_sha256(token, len, hash);
 	slot = ctx_verify_and_cache(token, len, hash);
 	claims = ctx_cache[slot].claims;

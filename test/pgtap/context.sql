@@ -1,6 +1,6 @@
 -- Claim context: set_claim_context, the accessors, the settings and hostile tokens.
 BEGIN;
-SELECT plan(109);
+SELECT plan(119);
 
 CREATE ROLE regress_cx_user;
 
@@ -177,6 +177,27 @@ SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'keyis
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'keyiss_bad'))$$, '28000', 'invalid token', 'a key''s issuer refuses another iss');
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'keyiss_none'))$$, '28000', 'invalid token', 'a key''s issuer refuses a token without iss');
 
+-- Every one-character mutation of a valid token, and random garbage, is refused with 28000.
+CREATE FUNCTION pg_temp.refused(t text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM crm_security.set_claim_context(t);
+    RETURN false;
+EXCEPTION WHEN invalid_authorization_specification THEN
+    RETURN true;
+END $$;
+CREATE FUNCTION pg_temp.mutate(t text, pos int, c text) RETURNS text LANGUAGE sql AS $$
+    SELECT overlay(t placing (CASE WHEN substr(t, pos, 1) = c THEN CASE WHEN c = 'A' THEN 'B' ELSE 'A' END ELSE c END) from pos for 1)
+$$;
+SELECT is((SELECT count(*) FROM (SELECT tok FROM tk WHERE name = 'ok') v, generate_series(1, length(v.tok)) AS pos
+            WHERE NOT pg_temp.refused(pg_temp.mutate(v.tok, pos, substr('AQgw-_.z9', 1 + pos % 9, 1)))),
+    0::bigint, 'every one-character change of a valid token is refused');
+SELECT is((SELECT count(*) FROM generate_series(1, 300) AS g
+            WHERE NOT pg_temp.refused(
+                (SELECT string_agg(substr('ABCxyz019-_.', 1 + (random() * 11)::int, 1), '')
+                   FROM generate_series(1, 1 + (random() * 200)::int) WHERE g > 0))),
+    0::bigint, 'random strings of token characters are refused');
+SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'ok'))->>'sub', 'user-1', 'the unmutated token still verifies');
+
 -- Verification settings.
 SET LOCAL crm_security.require_exp = off;
 SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'noexp'))->>'sub', 'user-1', 'require_exp off accepts a token without exp');
@@ -185,6 +206,16 @@ SET LOCAL crm_security.clock_skew = 30;
 SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))->>'sub', 'user-1', 'clock_skew 30 s accepts a token expired 10 s ago');
 SET LOCAL crm_security.clock_skew = '1min';
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired_long'))$$, '28000', 'invalid token', 'clock_skew 1min still refuses a token expired an hour ago');
+SET LOCAL crm_security.clock_skew = '30 seconds';
+SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))->>'sub', 'user-1', 'clock_skew as an interval');
+SET LOCAL crm_security.clock_skew = 'PT30S';
+SELECT is(crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))->>'sub', 'user-1', 'clock_skew as an ISO 8601 duration');
+SET LOCAL crm_security.clock_skew = '5';
+SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))$$, '28000', 'invalid token', 'clock_skew 5 s refuses a token expired 10 s ago');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = 'soon'$$, '22023', NULL, 'a clock_skew that is not an interval is refused');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = '-5'$$, '22023', NULL, 'a negative clock_skew is refused');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = '2 days'$$, '22023', NULL, 'a clock_skew over one day is refused');
+SELECT throws_ok($$SET LOCAL crm_security.clock_skew = '1 mon'$$, '22023', NULL, 'a clock_skew in months is refused');
 RESET crm_security.clock_skew;
 SELECT throws_ok($$SELECT crm_security.set_claim_context((SELECT tok FROM tk WHERE name = 'expired'))$$, '28000', 'invalid token', 'without clock_skew the same token is refused');
 SET LOCAL crm_security.jwt_audience = 'api';

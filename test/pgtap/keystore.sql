@@ -1,6 +1,6 @@
 -- Key store: add_jwt_key, import_jwks, disable_jwt_key, validation, privileges.
 BEGIN;
-SELECT plan(43);
+SELECT plan(47);
 
 -- Fixed test keys (generated for these tests only).
 CREATE TEMP TABLE ks_keys(name text PRIMARY KEY, v text);
@@ -116,6 +116,13 @@ SELECT throws_ok($$SELECT crm_security.import_jwks(jsonb_build_object('keys', js
 SELECT lives_ok($$SELECT crm_security.disable_jwt_key('ks_hs')$$, 'disable_jwt_key');
 SELECT is((SELECT enabled FROM crm_security.jwt_keys WHERE kid = 'ks_hs'), false, 'the key is disabled');
 SELECT throws_ok($$SELECT crm_security.disable_jwt_key('ks_nope')$$, '42704', NULL, 'disabling an unknown kid raises');
+SELECT throws_ok($$SELECT crm_security.disable_jwt_key(NULL)$$, '22023', NULL, 'disabling a NULL kid raises');
+SELECT throws_ok($$SELECT crm_security.add_jwt_key(repeat('k', 257), 'HS256', repeat('k', 32))$$,
+    '23514', NULL, 'a kid longer than 256 bytes is refused');
+SELECT throws_ok($$SELECT crm_security.add_jwt_key('ks_x', '{"kty": "EC", "crv": "P-256", "x": 1}'::jsonb)$$,
+    '28000', NULL, 'a JWK with a member of the wrong type is refused');
+SELECT throws_ok($$SELECT crm_security.add_jwt_key('ks_x', 'RS256', '-----BEGIN PUBLIC KEY-----' || repeat('A', 100000) || '-----END PUBLIC KEY-----')$$,
+    '28000', NULL, 'an oversized, malformed PEM is refused');
 
 -- privileges: the key store is not for PUBLIC
 CREATE ROLE regress_ks_user;
