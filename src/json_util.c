@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -181,6 +182,98 @@ json_depth(const char *s, int len)
 	return max;
 }
 
+/* Whether UTF-8 bytes convert to the server encoding (no error raised). */
+static bool
+json_utf8_fits(Oid proc, const unsigned char *src, int len)
+{
+	int			destlen = len * MAX_CONVERSION_GROWTH + 1;
+	unsigned char *dest = palloc(destlen);
+	int			done;
+
+	done = pg_do_encoding_conversion_buf(proc, PG_UTF8, GetDatabaseEncoding(),
+										 (unsigned char *) src, len, dest, destlen, true);
+	pfree(dest);
+	return done == len;
+}
+
+static int
+json_hex4(const char *s)
+{
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < 4; i++)
+	{
+		char		c = s[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * In a database whose encoding is not UTF-8, every character, raw or written as a \u
+ * escape, must exist in that encoding; PostgreSQL's JSON parser would raise a conversion
+ * error otherwise, which would not say "invalid token".
+ */
+static bool
+json_representable(const char *data, int len)
+{
+	int			enc = GetDatabaseEncoding();
+	Oid			proc = InvalidOid;
+	int			i;
+
+	if (enc == PG_UTF8)
+		return true;
+	if (enc != PG_SQL_ASCII)
+	{
+		proc = FindDefaultConversionProc(PG_UTF8, enc);
+		if (!OidIsValid(proc) || !json_utf8_fits(proc, (const unsigned char *) data, len))
+			return false;
+	}
+	for (i = 0; i + 1 < len; i++)
+	{
+		int			cp;
+		unsigned char utf8[8];
+
+		if (data[i] != '\\')
+			continue;
+		if (data[i + 1] != 'u' || i + 6 > len || (cp = json_hex4(data + i + 2)) < 0)
+		{
+			i++;				/* another escape: skip the escaped character */
+			continue;
+		}
+		i += 5;
+		if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < len && data[i + 1] == '\\' &&
+			data[i + 2] == 'u')
+		{
+			int			lo = json_hex4(data + i + 3);
+
+			if (lo >= 0xDC00 && lo <= 0xDFFF)
+			{
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				i += 6;
+			}
+		}
+		if (cp <= 0x7F)
+			continue;
+		if (enc == PG_SQL_ASCII)
+			return false;
+		unicode_to_utf8((pg_wchar) cp, utf8);
+		if (!json_utf8_fits(proc, utf8, pg_utf_mblen(utf8)))
+			return false;
+	}
+	return true;
+}
+
 Jsonb *
 json_parse_object(const char *data, int len, const char **why)
 {
@@ -208,6 +301,11 @@ json_parse_object(const char *data, int len, const char **why)
 	}
 
 	/* The server encoding may differ; the input is UTF-8 by definition. */
+	if (!json_representable(data, len))
+	{
+		*why = "It contains characters that the database encoding cannot represent.";
+		return NULL;
+	}
 	str = pg_any_to_server(data, len, PG_UTF8);
 	if (str == data)
 		str = pnstrdup(data, len);

@@ -159,6 +159,30 @@ invalid_key(const char *detail)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The public exponent and modulus of an RSA key, whatever its source: e odd, at least 3 and
+ * at most 64 bits (e = 1 makes every message its own signature), n odd.
+ */
+static const char *
+keys_rsa_exponent_check(EVP_PKEY *pkey)
+{
+	BIGNUM	   *n = NULL,
+			   *e = NULL;
+	const char *why = NULL;
+
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) ||
+		!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e))
+		why = "The RSA key is malformed.";
+	else if (!BN_is_odd(e) || BN_is_one(e) || !BN_is_odd(n))
+		why = "The RSA key is malformed.";
+	else if (BN_num_bits(e) > 64)
+		why = "RSA public exponents larger than 64 bits are not supported.";
+	BN_free(n);
+	BN_free(e);
+	ERR_clear_error();
+	return why;
+}
+
 /* Classify pkey into key; returns NULL or why it cannot be used. */
 static const char *
 keys_adopt_pkey(CrmKey *key, EVP_PKEY *pkey, bool is_private)
@@ -173,6 +197,13 @@ keys_adopt_pkey(CrmKey *key, EVP_PKEY *pkey, bool is_private)
 		case EVP_PKEY_RSA_PSS:
 			{
 				int			bits = EVP_PKEY_get_bits(pkey);
+				const char *why = keys_rsa_exponent_check(pkey);
+
+				if (why != NULL)
+				{
+					key->type = CRM_KEY_RSA;
+					return why;
+				}
 
 				key->type = CRM_KEY_RSA;
 				key->pss_only = (id == EVP_PKEY_RSA_PSS);
@@ -302,7 +333,13 @@ keys_parse_text_into(CrmKey *key, const char *data, int len)
 
 	while (i < len && isspace((unsigned char) data[i]))
 		i++;
-	if (len - i >= 11 && strncmp(data + i, "-----BEGIN ", 11) == 0)
+
+	/*
+	 * Text that holds a PEM block anywhere (after "Bag Attributes", a subject line, a byte
+	 * order mark...) is a PEM key or nothing: never an HMAC secret, or the public key's
+	 * text could sign tokens.
+	 */
+	if (len > 0 && memmem(data, (size_t) len, "-----BEGIN", 10) != NULL)
 	{
 		char	   *copy = pnstrdup(data, len);
 		const char *why;
