@@ -293,6 +293,7 @@ typedef struct PermFnCache
 	char	   *bytes;
 	Size		len;
 	PermSet    *set;
+	bool		stable;			/* the argument is a Const or an external Param */
 } PermFnCache;
 
 static PermSet *
@@ -307,8 +308,12 @@ perm_fn_set(FunctionCallInfo fcinfo, ArrayType *granted)
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PermFnCache));
 		c->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "crm_security permission set",
 									   ALLOCSET_SMALL_SIZES);
+		/* Constant for the life of this call site: compare once, then trust the set. */
+		c->stable = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 		fcinfo->flinfo->fn_extra = c;
 	}
+	if (c->stable && c->set != NULL)
+		return c->set;
 	if (c->bytes != NULL && c->len == len && memcmp(c->bytes, granted, len) == 0)
 	{
 		if (c->set == NULL)
