@@ -53,7 +53,8 @@ COMMENT ON FUNCTION crm_security._isolation_policy_names() IS
 -- then use a BitmapOr of two index scans; an arm without the column would force a
 -- sequential scan of every tenant's rows.  For everyone but reviewers and superadmins it
 -- compares with NULL, which matches nothing and costs nothing.
-CREATE FUNCTION crm_security.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id')
+CREATE FUNCTION crm_security.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id',
+                                                     cross_tenant boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -67,10 +68,11 @@ DECLARE
     part regclass;
     reader text;
     writer text;
+    checker text;
     pol name;
 BEGIN
-    IF tbl IS NULL OR tenant_column IS NULL THEN
-        RAISE EXCEPTION 'table and tenant column must not be NULL' USING ERRCODE = '22023';
+    IF tbl IS NULL OR tenant_column IS NULL OR cross_tenant IS NULL THEN
+        RAISE EXCEPTION 'table, tenant column and cross_tenant must not be NULL' USING ERRCODE = '22023';
     END IF;
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
     IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
@@ -107,10 +109,19 @@ BEGIN
                       HINT = 'Tenant columns are uuid, bigint, integer, smallint, text or varchar.';
     END CASE;
     col := pg_catalog.quote_ident(tenant_column);
-    reader := pg_catalog.format('%s = %s OR %s >= CASE WHEN crm_security.app_role() = ANY (''{reviewer,superadmin}''::text[]) THEN %s END',
-                                col, val, col, floor);
-    writer := pg_catalog.format('%s = %s OR %s >= CASE WHEN crm_security.app_role() = ''superadmin'' THEN %s END',
-                                col, val, col, floor);
+    IF cross_tenant THEN
+        reader := pg_catalog.format('%s = %s OR %s >= CASE WHEN crm_security.app_role() = ANY (''{reviewer,superadmin}''::text[]) THEN %s END',
+                                    col, val, col, floor);
+        writer := pg_catalog.format('%s = %s OR %s >= CASE WHEN crm_security.app_role() = ''superadmin'' THEN %s END',
+                                    col, val, col, floor);
+        checker := pg_catalog.format('%s = %s OR crm_security.app_role() = ''superadmin''', col, val);
+    ELSE
+        -- One equality and nothing else: the plans of a table without RLS and an explicit
+        -- WHERE, ordered index scans included.
+        reader := pg_catalog.format('%s = %s', col, val);
+        writer := reader;
+        checker := reader;
+    END IF;
 
     -- A partition queried directly is not protected by its parent's policies.
     FOR part IN SELECT tbl
@@ -126,10 +137,10 @@ BEGIN
         END LOOP;
         EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s)',
                                   part, reader);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s = %s OR crm_security.app_role() = ''superadmin'')',
-                                  part, col, val);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s) WITH CHECK (%s = %s OR crm_security.app_role() = ''superadmin'')',
-                                  part, writer, col, val);
+        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s)',
+                                  part, checker);
+        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s) WITH CHECK (%s)',
+                                  part, writer, checker);
         EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING (%s)',
                                   part, writer);
         EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_insert ON %s AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
@@ -141,8 +152,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION crm_security.enable_tenant_isolation(regclass, name) IS
-'enable and force row level security on a table (and its partitions) with policies confining every context to its tenant; reviewer reads all, superadmin does all; idempotent';
+COMMENT ON FUNCTION crm_security.enable_tenant_isolation(regclass, name, boolean) IS
+'enable and force row level security on a table (and its partitions) with policies confining every context to its tenant; with cross_tenant, reviewer reads all and superadmin does all; idempotent';
 
 CREATE FUNCTION crm_security.disable_tenant_isolation(tbl regclass)
 RETURNS void

@@ -1,7 +1,7 @@
 -- Tenant isolation under attack, as an unprivileged application role that does not own
 -- the tables (regress_app), with verified claim contexts.
 BEGIN;
-SELECT plan(102);
+SELECT plan(116);
 
 CREATE ROLE regress_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_owner NOSUPERUSER NOBYPASSRLS;
@@ -314,6 +314,45 @@ SELECT matches(pg_temp.plan_of('SELECT * FROM public.iso_big_contacts'),
                'EXPLAIN shows an index condition on the tenant column');
 SELECT doesnt_match(pg_temp.plan_of('SELECT * FROM public.iso_big_contacts'), 'Seq Scan', 'no sequential scan');
 SELECT is((SELECT count(*)::int FROM public.iso_big_contacts), 100, 'tenant 7 counts its 100 rows');
+RESET ROLE;
+
+-- cross_tenant => false: one equality per policy, ordered index scans, no cross-tenant reads
+RESET ROLE;
+CREATE TABLE public.iso_eq (id int, tenant_id uuid NOT NULL, name text);
+INSERT INTO public.iso_eq
+SELECT i, ('00000000-0000-0000-0000-' || lpad((i % 200)::text, 12, '0'))::uuid, 'n' || i FROM generate_series(1, 20000) i;
+CREATE INDEX ON public.iso_eq (tenant_id, id);
+ANALYZE public.iso_eq;
+SELECT throws_ok($$SELECT crm_security.enable_tenant_isolation('public.iso_eq', 'tenant_id', NULL)$$, '22023', NULL,
+                 'cross_tenant must not be NULL');
+SELECT crm_security.enable_tenant_isolation('public.iso_eq', cross_tenant => false);
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = 'public.iso_eq'::regclass AND polpermissive
+                        AND (pg_get_expr(polqual, polrelid) ~ 'app_role' OR pg_get_expr(polwithcheck, polrelid) ~ 'app_role')),
+          'without cross_tenant the permissive policies are the equality alone');
+GRANT SELECT, INSERT, UPDATE ON public.iso_eq TO regress_app;
+SET ROLE regress_app;
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"u","tenant_id":"00000000-0000-0000-0000-000000000007"}')) IS NOT NULL,
+          'tenant 7');
+SELECT matches(pg_temp.plan_of('SELECT * FROM public.iso_eq ORDER BY id DESC LIMIT 10'),
+               'Index Scan Backward using iso_eq_tenant_id_id_idx',
+               'ORDER BY ... LIMIT reads the (tenant_id, id) index in order');
+SELECT doesnt_match(pg_temp.plan_of('SELECT * FROM public.iso_eq ORDER BY id DESC LIMIT 10'), 'Sort',
+                    'and sorts nothing');
+SELECT results_eq('SELECT id FROM public.iso_eq ORDER BY id DESC LIMIT 3', ARRAY[19807, 19607, 19407],
+                  'the latest rows of tenant 7');
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"r","role":"reviewer","tenant_id":"00000000-0000-0000-0000-000000000008"}')) IS NOT NULL,
+          'reviewer of tenant 8');
+SELECT is((SELECT count(*)::int FROM public.iso_eq), 100, 'without cross_tenant the reviewer reads its own tenant only');
+SELECT throws_ok($$INSERT INTO public.iso_eq VALUES (0, '00000000-0000-0000-0000-000000000008', 'x')$$, '42501', NULL,
+                 'and still writes nothing');
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"s","role":"superadmin"}')) IS NOT NULL, 'superadmin without tenant');
+SELECT is((SELECT count(*)::int FROM public.iso_eq), 0, 'without cross_tenant the superadmin has no tenant to read');
+SELECT throws_ok($$INSERT INTO public.iso_eq VALUES (0, '00000000-0000-0000-0000-000000000008', 'x')$$, '42501', NULL,
+                 'nor to write');
+RESET ROLE;
+SELECT lives_ok($$SELECT crm_security.enable_tenant_isolation('public.iso_eq')$$, 'switch back to cross_tenant');
+SET ROLE regress_app;
+SELECT is((SELECT count(*)::int FROM public.iso_eq), 20000, 'now the superadmin reads every tenant');
 RESET ROLE;
 
 SELECT * FROM finish();
