@@ -167,9 +167,11 @@ RESET ROLE;
 -- every SECURITY DEFINER function of the extension pins its search_path
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p
-      JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-      JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'crm_security'
      WHERE p.prosecdef
+       AND (p.pronamespace = 'crm_security'::regnamespace
+            OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                        WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+                          AND e.extname = 'crm_security'))
        AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
                         WHERE c IN ('search_path=pg_catalog, pg_temp', 'search_path=pg_catalog,pg_temp'))
 $$, 'every SECURITY DEFINER function sets search_path = pg_catalog, pg_temp');
