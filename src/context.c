@@ -624,15 +624,8 @@ ctx_set_local(const char *name, const char *value)
 static void
 ctx_set_request_settings(Jsonb *claims)
 {
-	if (claims == NULL)
-	{
-		ctx_set_local("request.jwt.claims", "");
-		ctx_set_local("request.jwt.claim.sub", "");
-		ctx_set_local("request.jwt.claim.role", "");
-		ctx_set_local("request.jwt.claim.email", "");
-		return;
-	}
-	ctx_set_local("request.jwt.claims", JsonbToCString(NULL, &claims->root, VARSIZE(claims)));
+	ctx_set_local("request.jwt.claims",
+							claims ? JsonbToCString(NULL, &claims->root, VARSIZE(claims)) : NULL);
 	ctx_set_local("request.jwt.claim.sub", ctx_jsonb_path_text(claims, "sub"));
 	ctx_set_local("request.jwt.claim.role", ctx_jsonb_path_text(claims, "role"));
 	ctx_set_local("request.jwt.claim.email", ctx_jsonb_path_text(claims, "email"));

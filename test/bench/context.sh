@@ -12,8 +12,8 @@ SECRET=bench-secret-0123456789-0123456789-abcdef
 TENANTS=100
 ROWS=2000
 CLIENTS=${CRM_BENCH_CLIENTS:-4}
-SECONDS_EACH=${CRM_BENCH_SECONDS:-5}
-PAIRS=${CRM_BENCH_PAIRS:-6}
+SECONDS_EACH=${CRM_BENCH_SECONDS:-10}
+ROUNDS=${CRM_BENCH_ROUNDS:-3}
 DIR=$CRM_WORK/bench_context
 rm -rf "$DIR"
 mkdir -p "$DIR"
@@ -81,36 +81,63 @@ if [ "$(echo "$check" | grep -c 'Index Scan')" != 2 ] || [ "$(echo "$check" | gr
     echo "the benchmark queries do not use the index or do not find one row"; exit 1
 fi
 
-tps() {  # tps NAME FILES...: TPS of one pgbench run
+tps() {  # tps NAME PGBENCH-ARGS...: TPS of one pgbench run
     local name=$1; shift
-    "$PG_BIN/pgbench" -n -U "$APP" -c "$CLIENTS" -j 2 -T "$SECONDS_EACH" "$@" >"$DIR/$name.log" 2>&1 \
+    "$PG_BIN/pgbench" -n -U "$APP" -j 1 -T "$SECONDS_EACH" "$@" >"$DIR/$name.log" 2>&1 \
         || { cat "$DIR/$name.log" >&2; echo 0; return; }
     sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$DIR/$name.log"
 }
 
 echo
-echo "Per request (BEGIN; set context; indexed query under RLS; COMMIT), pgbench $CLIENTS clients, ${SECONDS_EACH}s per run, $PAIRS pairs of runs in alternating order:"
-# Pairs of short runs, in alternating order; the ratio of each pair is measured under the
-# same background load, and the median of the pair ratios is the figure.
+echo "Per request (BEGIN; set context; indexed query under RLS; COMMIT), $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $(( (CLIENTS + 1) / 2 )) pgbench clients each:"
+# Both ways run at the same time, each with half of the clients, so that both see the same
+# background load (this machine may be shared); each round gives one ratio, and the median
+# over the rounds is the figure.
+half=$(( (CLIENTS + 1) / 2 ))
 bs=() cs=() rs=()
-for r in $(seq 1 "$PAIRS"); do
-    if [ $((r % 2)) = 1 ]; then
-        bt=$(tps pgrst$r "${pgrst_files[@]}"); ct=$(tps ctx$r "${ctx_files[@]}")
-    else
-        ct=$(tps ctx$r "${ctx_files[@]}"); bt=$(tps pgrst$r "${pgrst_files[@]}")
-    fi
+# Server CPU per request, which background load does not change: the CPU time of each
+# run's backends (sampled from /proc while they live) over the transactions they ran.
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+backend_pids() { "${PSQL[@]}" -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"; }
+txns() { sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$DIR/$1.log"; }
+bcpu=() ccpu=()
+for r in $(seq 1 "$ROUNDS"); do
+    PGAPPNAME=bench_pgrst tps pgrst$r -c "$half" "${pgrst_files[@]}" >"$DIR/pgrst$r.tps" &
+    PGAPPNAME=bench_ctx tps ctx$r -c "$half" "${ctx_files[@]}" >"$DIR/ctx$r.tps" &
+    sleep 1
+    bp=$(backend_pids bench_pgrst); cp=$(backend_pids bench_ctx)
+    declare -A ticks=()
+    while [ -n "$(jobs -r)" ]; do
+        for p in $bp $cp; do
+            t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) && [ -n "$t" ] && ticks[$p]=$t
+        done
+        sleep 0.1
+    done
+    wait
+    bt=$(cat "$DIR/pgrst$r.tps"); ct=$(cat "$DIR/ctx$r.tps")
     bs+=("$bt"); cs+=("$ct")
     rs+=("$(awk -v b="$bt" -v c="$ct" 'BEGIN { printf "%.4f", (b > 0 ? c / b : 0) }')")
+    sb=0; for p in $bp; do sb=$((sb + ${ticks[$p]:-0})); done
+    sc=0; for p in $cp; do sc=$((sc + ${ticks[$p]:-0})); done
+    bcpu+=("$(awk -v t="$sb" -v n="$(txns pgrst$r)" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }')")
+    ccpu+=("$(awk -v t="$sc" -v n="$(txns ctx$r)" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }')")
+    unset ticks
 done
 median=$(printf '%s\n' "${rs[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
 awk -v b="${bs[*]}" -v c="${cs[*]}" -v r="${rs[*]}" -v m="$median" 'BEGIN {
     nb = split(b, B, " "); nc = split(c, C, " "); nr = split(r, R, " ");
     for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
     for (i = 1; i <= nc; i++) { sc += C[i]; rc = rc sprintf("%s%.0f", i > 1 ? ", " : "", C[i]) }
-    for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.2f", i > 1 ? ", " : "", R[i]) }
-    printf "    %-58s %8.0f TPS  (runs %s)\n", "PostgREST-style set_config + current_setting policy", sb / nb, rb;
-    printf "    %-58s %8.0f TPS  (runs %s)\n", "set_claim_context (HS256 verified) + tenant_id() policy", sc / nc, rc;
-    printf "    ratio set_claim_context / PostgREST-style: median of pairs %.3f (pairs %s; target >= 0.9)\n", m, rr;
+    for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.3f", i > 1 ? ", " : "", R[i]) }
+    printf "    %-58s %8.0f TPS  (rounds %s)\n", "PostgREST-style set_config + current_setting policy", sb / nb, rb;
+    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context (HS256 verified) + tenant_id() policy", sc / nc, rc;
+    printf "    ratio set_claim_context / PostgREST-style: median %.3f (rounds %s; target >= 0.9)\n", m, rr;
+}'
+awk -v b="${bcpu[*]}" -v c="${ccpu[*]}" 'BEGIN {
+    n = split(b, B, " "); split(c, C, " ");
+    for (i = 1; i <= n; i++) { sb += B[i]; sc += C[i]; rr = rr sprintf("%s%.0f/%.0f", i > 1 ? ", " : "", C[i], B[i]) }
+    printf "    server CPU per request: %.0f us with set_claim_context, %.0f us PostgREST-style (rounds %s)\n", sc / n, sb / n, rr;
+    printf "    TPS ratio when the server CPU is the limit (PostgREST-style CPU / set_claim_context CPU): %.3f\n", (sc > 0 ? sb / sc : 0);
 }'
 
 echo

@@ -28,11 +28,12 @@ errcode() { sed -n 's/.*ERROR:  *\([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
 # descriptors do not reach a pipeline's subshells).
 a_err() { local out; out=$(a "$1"); errcode <<<"$out"; }
 
-echo "1..20"
+echo "1..22"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 q -c "CREATE EXTENSION crm_security" \
   -c "CREATE ROLE regress_sess_user LOGIN" \
-  -c "SELECT crm_security.add_jwt_key('s1', 'HS256', '$SECRET')" >/dev/null
+  -c "SELECT crm_security.add_jwt_key('s1', 'HS256', '$SECRET')" \
+  -c "CREATE TABLE par AS SELECT g FROM generate_series(1, 100000) AS g" -c "ANALYZE par" >/dev/null
 sign() {  # sign SUB KID SECRET
     q -c "SELECT crm_security.jwt_sign(jsonb_build_object('sub', '$1', 'exp', extract(epoch FROM now())::bigint + 600), '$3', 'HS256', '{\"kid\": \"$2\"}')"
 }
@@ -74,6 +75,20 @@ q -c "SELECT crm_security.add_jwt_key('s2', 'HS256', '$SECRET2')" >/dev/null
 check "session A: a key added by session B is used" "u-s2" "$(a "SELECT crm_security.set_claim_context('$TOK2')->>'sub';")"
 q -c "DELETE FROM crm_security.jwt_keys WHERE kid = 's2'" >/dev/null
 check "session A: a key deleted by session B is refused" "28000" "$(a_err "SELECT crm_security.set_claim_context('$TOK2');")"
+
+# Parallel workers verify the token afresh: after a key is disabled, a parallel query of a
+# transaction that verified its token before fails closed.
+a "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+   SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;" >/dev/null
+a "BEGIN;" >/dev/null
+a "SELECT crm_security.set_claim_context('$TOK') IS NOT NULL;" >/dev/null
+check "session A: parallel workers see the context" "100000" \
+    "$(a "SELECT count(*) FROM par WHERE crm_security.user_id() = 'u-s';")"
+q -c "SELECT crm_security.disable_jwt_key('s1')" >/dev/null
+check "session A: after the key is disabled, new parallel workers refuse the token" "28000" \
+    "$(a_err "SELECT count(*) FROM par WHERE crm_security.user_id() = 'u-s';")"
+a "ROLLBACK;" >/dev/null
+q -c "UPDATE crm_security.jwt_keys SET enabled = true WHERE kid = 's1'" >/dev/null
 a "\\q" >/dev/null
 wait 2>/dev/null
 
