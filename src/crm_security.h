@@ -18,6 +18,7 @@ extern int	crm_max_token_length;
 extern void crypto_init(void);
 extern void ctx_init(void);
 extern void permission_init(void);
+extern void audit_init(void);
 
 /*
  * Every refused token, key or signature is reported with this SQLSTATE (class 28), as

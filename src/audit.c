@@ -1,0 +1,2260 @@
+/*
+ * audit.c
+ *		Tamper-evident audit log: row triggers, application events, sealing into a hash
+ *		chain, verification, retention.
+ *
+ * Every entry carries the SHA-256 of its canonical form (docs/audit.md, "Canonical
+ * forms") from the moment it is inserted.  Chaining happens later, in seal_audit_log(),
+ * so that concurrent writers never wait for one another: a block holds every entry whose
+ * top-level transaction id lies in [txid_lo, txid_hi), where txid_hi is the oldest
+ * transaction still running when the sealer looked, so no entry can ever appear behind a
+ * sealed block.
+ *
+ * The row trigger is the hot path.  Per table we cache (by trigger, invalidated through
+ * the relcache) the primary key columns and the stored columns as blessed row types, so
+ * that a row becomes jsonb with one to_jsonb() call and no catalog or SPI work.  The entry
+ * is inserted with heap_insert() plus index insertion when audit_log is a plain heap table
+ * with plain indexes and no insert triggers; otherwise (partitioned by pg_partman, an
+ * expression index added, ...) through a prepared SPI plan run as the table's owner.
+ */
+#include "postgres.h"
+
+#include <openssl/evp.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "tcop/utility.h"
+#include "common/cryptohash.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inet.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/datetime.h"
+
+#include "context.h"
+#include "crm_security.h"
+
+/* Columns of audit_log, in the order of the table and of the canonical form. */
+enum
+{
+	AL_ID,
+	AL_TXID,
+	AL_LOGGED_AT,
+	AL_KIND,
+	AL_TABLE_NAME,
+	AL_OPERATION,
+	AL_RECORD_KEY,
+	AL_OLD_ROW,
+	AL_NEW_ROW,
+	AL_CHANGED_COLUMNS,
+	AL_RESOURCE_TYPE,
+	AL_RESOURCE_ID,
+	AL_RESULT,
+	AL_METADATA,
+	AL_ACTOR_TYPE,
+	AL_ACTOR_ID,
+	AL_TENANT_ID,
+	AL_DB_USER,
+	AL_REQUEST_ID,
+	AL_CLIENT_ADDR,
+	AL_ENTRY_HASH,
+	AL_NATTS
+};
+
+static const char *const audit_colnames[AL_NATTS] = {
+	"id", "txid", "logged_at", "kind", "table_name", "operation", "record_key",
+	"old_row", "new_row", "changed_columns", "resource_type", "resource_id", "result",
+	"metadata", "actor_type", "actor_id", "tenant_id", "db_user", "request_id",
+	"client_addr", "entry_hash"
+};
+
+static const Oid audit_coltypes[AL_NATTS] = {
+	INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+	JSONBOID, JSONBOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID,
+	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	INETOID, BYTEAOID
+};
+
+#define AUDIT_HASH_LEN 32
+#define AUDIT_ENTRY_TAG "crm_security.audit_entry.v1"
+#define AUDIT_BLOCK_TAG "crm_security.audit_block.v1"
+/* Largest block, in entries; one transaction's entries are never split. */
+#define AUDIT_BLOCK_MAX 10000
+#define AUDIT_FETCH 1000
+/* Advisory lock key shared by seal_audit_log() and purge_audit_log(). */
+#define AUDIT_LOCK_KEY INT64CONST(0x63726d5f61756474)	/* "crm_audt" */
+
+/* Limits for log_event() arguments. */
+#define AUDIT_MAX_NAME 200
+#define AUDIT_MAX_RESOURCE_ID 1024
+#define AUDIT_MAX_METADATA (1024 * 1024)
+#define AUDIT_MAX_REQUEST_ID 256
+
+/* Setting crm_security.request_id: set by the application for a transaction. */
+static char *audit_request_id_guc = NULL;
+
+/* Set only while purge_audit_log() deletes entries. */
+static bool audit_purging = false;
+
+/* Objects of the extension, resolved once per backend and reset by invalidation. */
+static Oid	audit_log_relid = InvalidOid;
+static Oid	audit_seq_relid = InvalidOid;
+static Oid	audit_blocks_relid = InvalidOid;
+static Oid	audit_purges_relid = InvalidOid;
+static int	audit_fast_path = -1;	/* -1 unknown, 0 no, 1 yes */
+
+/*
+ * The indexes of audit_log for the fast path, with their IndexInfo (and the access
+ * method's cache in it, e.g. BRIN's descriptor) built once instead of per entry.  Marked
+ * invalid by the relcache callback, rebuilt at the next insert.
+ */
+#define AUDIT_MAX_INDEXES 16
+static bool audit_idx_valid = false;
+static int	audit_nidx = 0;
+static Oid	audit_idx_oids[AUDIT_MAX_INDEXES];
+static IndexInfo *audit_idx_info[AUDIT_MAX_INDEXES];
+static MemoryContext audit_idx_cxt = NULL;
+static SPIPlanPtr audit_insert_plan = NULL;
+
+
+/* Per-backend, constant: the client address (NULL over a Unix socket). */
+static bool audit_client_addr_known = false;
+static Datum audit_client_addr = (Datum) 0;
+
+/* The cached description of one audited table, keyed by the audit trigger. */
+typedef struct AuditRelInfo
+{
+	Oid			tgoid;			/* hash key */
+	Oid			relid;
+	bool		valid;
+	MemoryContext cxt;
+	char	   *qualname;
+	int			nkey;
+	AttrNumber *key_attnums;
+	int			nrow;
+	AttrNumber *row_attnums;
+	TupleDesc	row_desc;		/* the stored columns, for UPDATE's changed columns */
+	struct AuditCol *key_cols;
+	struct AuditCol *row_cols;
+} AuditRelInfo;
+
+/* How one column becomes a jsonb value; the same result as to_jsonb() gives. */
+typedef enum AuditColKind
+{
+	AC_TEXT,					/* text, varchar: a string of its bytes */
+	AC_INT,						/* int2, int4, int8: a number */
+	AC_NUMERIC,					/* numeric: a number, NaN and infinities as strings */
+	AC_BOOL,
+	AC_JSONB,					/* embedded as is */
+	AC_DATETIME,				/* date, timestamp, timestamptz: ISO 8601 string */
+	AC_OTHER					/* to_jsonb() of the value */
+} AuditColKind;
+
+typedef struct AuditCol
+{
+	AttrNumber	attnum;
+	Oid			typid;
+	AuditColKind kind;
+	JsonbValue	key;			/* the column name as a jsonb key */
+	FmgrInfo	to_jsonb;		/* AC_OTHER, and NaN/infinite numerics */
+} AuditCol;
+
+static HTAB *audit_rel_cache = NULL;
+
+/* Gathered fields of one entry before insertion. */
+typedef struct AuditEntry
+{
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+} AuditEntry;
+
+/* --------------------------------------------------------------------------------------
+ * Invalidation and lookups
+ * --------------------------------------------------------------------------------------
+ */
+
+static void
+audit_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == audit_log_relid || relid == audit_seq_relid ||
+		relid == audit_blocks_relid || relid == audit_purges_relid)
+	{
+		audit_log_relid = InvalidOid;
+		audit_seq_relid = InvalidOid;
+		audit_blocks_relid = InvalidOid;
+		audit_purges_relid = InvalidOid;
+		audit_fast_path = -1;
+		audit_idx_valid = false;
+		/* The plan memory is lost on purpose: a rare event, and freeing here is unsafe. */
+		audit_insert_plan = NULL;
+	}
+	for (int i = 0; i < audit_nidx; i++)
+		if (relid == audit_idx_oids[i])
+			audit_idx_valid = false;
+	if (audit_rel_cache != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		AuditRelInfo *info;
+
+		hash_seq_init(&status, audit_rel_cache);
+		while ((info = hash_seq_search(&status)) != NULL)
+		{
+			if (relid == InvalidOid || info->relid == relid)
+				info->valid = false;
+		}
+	}
+}
+
+void
+audit_init(void)
+{
+	DefineCustomStringVariable("crm_security.request_id",
+							   "Request id recorded in audit entries of this transaction.",
+							   "Set by the application, e.g. SET LOCAL crm_security.request_id = '...'; "
+							   "a request_id claim of the verified context takes precedence.",
+							   &audit_request_id_guc,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+}
+
+static Oid
+audit_lookup_rel(const char *name)
+{
+	Oid			nsp = get_namespace_oid("crm_security", false);
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation crm_security.%s is missing", name);
+	return relid;
+}
+
+static void
+audit_resolve_rels(void)
+{
+	if (OidIsValid(audit_log_relid) && OidIsValid(audit_seq_relid) &&
+		OidIsValid(audit_blocks_relid) && OidIsValid(audit_purges_relid))
+		return;
+	audit_seq_relid = audit_lookup_rel("audit_log_id_seq");
+	audit_blocks_relid = audit_lookup_rel("audit_blocks");
+	audit_purges_relid = audit_lookup_rel("audit_purges");
+	audit_log_relid = audit_lookup_rel("audit_log");
+}
+
+/* --------------------------------------------------------------------------------------
+ * Canonical forms and hashes
+ * --------------------------------------------------------------------------------------
+ */
+
+static int64
+audit_unix_micros(TimestampTz ts)
+{
+	return (int64) ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+static void
+audit_put_field(StringInfo buf, const char *name, const char *data, int len)
+{
+	appendStringInfoChar(buf, '\n');
+	appendStringInfoString(buf, name);
+	appendStringInfoChar(buf, '=');
+	if (data == NULL)
+		appendStringInfoChar(buf, '~');
+	else
+	{
+		char		tmp[MAXINT8LEN + 1];
+		int			n = pg_lltoa(len, tmp);
+
+		tmp[n++] = ':';
+		appendBinaryStringInfo(buf, tmp, n);
+		appendBinaryStringInfo(buf, data, len);
+	}
+}
+
+static void
+audit_put_int8(StringInfo buf, const char *name, int64 v)
+{
+	char		tmp[MAXINT8LEN + 1];
+	int			len = pg_lltoa(v, tmp);
+
+	audit_put_field(buf, name, tmp, len);
+}
+
+/* The text form of one audit_log column value, as docs/audit.md defines it. */
+static void
+audit_put_value(StringInfo buf, int col, Datum value, bool isnull)
+{
+	const char *name = audit_colnames[col];
+
+	if (isnull)
+	{
+		audit_put_field(buf, name, NULL, 0);
+		return;
+	}
+	switch (audit_coltypes[col])
+	{
+		case INT8OID:
+			audit_put_int8(buf, name, DatumGetInt64(value));
+			break;
+		case TIMESTAMPTZOID:
+			audit_put_int8(buf, name, audit_unix_micros(DatumGetTimestampTz(value)));
+			break;
+		case TEXTOID:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				audit_put_field(buf, name, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				break;
+			}
+		case JSONBOID:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(value);
+				StringInfoData s;
+
+				initStringInfo(&s);
+				JsonbToCString(&s, &jb->root, VARSIZE(jb));
+				audit_put_field(buf, name, s.data, s.len);
+				pfree(s.data);
+				break;
+			}
+		case TEXTARRAYOID:
+			{
+				char	   *s = OidOutputFunctionCall(F_ARRAY_OUT, value);
+
+				audit_put_field(buf, name, s, strlen(s));
+				pfree(s);
+				break;
+			}
+		case INETOID:
+			{
+				char	   *s = OidOutputFunctionCall(F_INET_OUT, value);
+
+				audit_put_field(buf, name, s, strlen(s));
+				pfree(s);
+				break;
+			}
+		default:
+			elog(ERROR, "unexpected audit column type %u", audit_coltypes[col]);
+	}
+}
+
+static void
+audit_sha256(const char *data, size_t len, uint8 *out)
+{
+	/*
+	 * The digest is fetched and the context allocated once per process: OpenSSL 3's
+	 * implicit fetch in EVP_Digest() costs more than hashing a typical entry.  Both live
+	 * as long as the process, so an error between init and final leaks nothing.
+	 */
+	static EVP_MD *md = NULL;
+	static EVP_MD_CTX *ctx = NULL;
+	unsigned int outlen = 0;
+
+	if (md == NULL)
+	{
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		if (md == NULL)
+			elog(ERROR, "EVP_MD_fetch(SHA256) failed");
+	}
+	if (ctx == NULL)
+	{
+		ctx = EVP_MD_CTX_new();
+		if (ctx == NULL)
+			elog(ERROR, "EVP_MD_CTX_new() failed");
+	}
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+		EVP_DigestUpdate(ctx, data, len) != 1 ||
+		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
+		outlen != AUDIT_HASH_LEN)
+		elog(ERROR, "SHA-256 failed");
+}
+
+/* The canonical form of an entry: every column but entry_hash. */
+static void
+audit_entry_canonical(StringInfo buf, const Datum *values, const bool *nulls)
+{
+	appendStringInfoString(buf, AUDIT_ENTRY_TAG);
+	for (int i = 0; i < AL_ENTRY_HASH; i++)
+		audit_put_value(buf, i, values[i], nulls[i]);
+}
+
+static void
+audit_entry_hash(const Datum *values, const bool *nulls, uint8 *out)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	audit_entry_canonical(&buf, values, nulls);
+	audit_sha256(buf.data, buf.len, out);
+	pfree(buf.data);
+}
+
+typedef struct AuditBlock
+{
+	int64		block_id;
+	uint8		prev_hash[AUDIT_HASH_LEN];
+	int64		txid_lo;
+	int64		txid_hi;
+	int64		entry_count;
+	uint8		entries_hash[AUDIT_HASH_LEN];
+	TimestampTz sealed_at;
+} AuditBlock;
+
+static void
+audit_put_rawhex(StringInfo buf, const char *name, const uint8 *h)
+{
+	char		hex[AUDIT_HASH_LEN * 2 + 1];
+
+	hex_encode((const char *) h, AUDIT_HASH_LEN, hex);
+	audit_put_field(buf, name, hex, AUDIT_HASH_LEN * 2);
+}
+
+static void
+audit_block_hash(const AuditBlock *b, uint8 *out)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, AUDIT_BLOCK_TAG);
+	audit_put_int8(&buf, "block_id", b->block_id);
+	audit_put_rawhex(&buf, "prev_hash", b->prev_hash);
+	audit_put_int8(&buf, "txid_lo", b->txid_lo);
+	audit_put_int8(&buf, "txid_hi", b->txid_hi);
+	audit_put_int8(&buf, "entry_count", b->entry_count);
+	audit_put_rawhex(&buf, "entries_hash", b->entries_hash);
+	audit_put_int8(&buf, "sealed_at", audit_unix_micros(b->sealed_at));
+	audit_sha256(buf.data, buf.len, out);
+	pfree(buf.data);
+}
+
+static bytea *
+audit_bytea(const uint8 *data, int len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+/* --------------------------------------------------------------------------------------
+ * Who and where
+ * --------------------------------------------------------------------------------------
+ */
+
+static const char *
+audit_user_name(Oid roleid)
+{
+	/* Not cached: a role renamed in another session must be recorded by its new name. */
+	char	   *name = GetUserNameFromId(roleid, true);
+
+	return name != NULL ? name : "?";
+}
+
+static void
+audit_get_client_addr(Datum *value, bool *isnull)
+{
+	if (!audit_client_addr_known)
+	{
+		LOCAL_FCINFO(cfcinfo, 0);
+		Datum		d;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		/* inet_client_addr() knows the connection; NULL over a Unix socket. */
+		InitFunctionCallInfoData(*cfcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		d = inet_client_addr(cfcinfo);
+		audit_client_addr = cfcinfo->isnull ? (Datum) 0 : d;
+		MemoryContextSwitchTo(old);
+		audit_client_addr_known = true;
+	}
+	*value = audit_client_addr;
+	*isnull = (audit_client_addr == (Datum) 0);
+}
+
+static void
+audit_set_text(AuditEntry *e, int col, const char *s)
+{
+	if (s == NULL)
+	{
+		e->nulls[col] = true;
+		e->values[col] = (Datum) 0;
+	}
+	else
+	{
+		e->nulls[col] = false;
+		e->values[col] = CStringGetTextDatum(s);
+	}
+}
+
+/* Fill the who/where columns from the verified context, else from the session. */
+static void
+audit_fill_actor(AuditEntry *e)
+{
+	const char *atype = ctx_actor_type();
+	char	   *request_id = NULL;
+
+	if (atype != NULL)
+	{
+		const char *claim = GetConfigOption("crm_security.tenant_claim", true, false);
+
+		if (claim == NULL || claim[0] == '\0')
+			claim = "tenant_id";
+		audit_set_text(e, AL_ACTOR_TYPE, atype);
+		audit_set_text(e, AL_ACTOR_ID, ctx_claim_text("sub"));
+		audit_set_text(e, AL_TENANT_ID, ctx_claim_text(claim));
+		request_id = ctx_claim_text("request_id");
+	}
+	else
+	{
+		audit_set_text(e, AL_ACTOR_TYPE, "db_user");
+		audit_set_text(e, AL_ACTOR_ID, audit_user_name(GetSessionUserId()));
+		audit_set_text(e, AL_TENANT_ID, NULL);
+	}
+	audit_set_text(e, AL_DB_USER, audit_user_name(GetUserId()));
+
+	if ((request_id == NULL || request_id[0] == '\0') &&
+		audit_request_id_guc != NULL && audit_request_id_guc[0] != '\0')
+		request_id = audit_request_id_guc;
+	if (request_id != NULL && request_id[0] != '\0')
+	{
+		int			len = strlen(request_id);
+
+		if (len > AUDIT_MAX_REQUEST_ID)
+			len = pg_mbcliplen(request_id, len, AUDIT_MAX_REQUEST_ID);
+		e->values[AL_REQUEST_ID] = PointerGetDatum(cstring_to_text_with_len(request_id, len));
+		e->nulls[AL_REQUEST_ID] = false;
+	}
+	else
+		audit_set_text(e, AL_REQUEST_ID, NULL);
+
+	audit_get_client_addr(&e->values[AL_CLIENT_ADDR], &e->nulls[AL_CLIENT_ADDR]);
+}
+
+/* --------------------------------------------------------------------------------------
+ * Inserting an entry
+ * --------------------------------------------------------------------------------------
+ */
+
+/* Whether audit_log can take entries by heap_insert(): checked once per relcache state. */
+static bool
+audit_check_fast_path(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *indexes;
+	ListCell   *lc;
+	bool		ok = true;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		rel->rd_rel->relhasrules)
+		return false;
+	if (rel->trigdesc != NULL &&
+		(rel->trigdesc->trig_insert_before_row || rel->trigdesc->trig_insert_after_row ||
+		 rel->trigdesc->trig_insert_instead_row || rel->trigdesc->trig_insert_new_table))
+		return false;
+	if (desc->natts != AL_NATTS)
+		return false;
+	for (int i = 0; i < AL_NATTS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != audit_coltypes[i] ||
+			strcmp(NameStr(att->attname), audit_colnames[i]) != 0)
+			return false;
+	}
+	indexes = RelationGetIndexList(rel);
+	if (list_length(indexes) > AUDIT_MAX_INDEXES)
+		ok = false;
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
+			!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) ||
+			!idx->rd_index->indimmediate || !idx->rd_index->indisready)
+			ok = false;
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return ok;
+}
+
+static void
+audit_load_indexes(Relation rel)
+{
+	List	   *indexes;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (audit_idx_cxt != NULL)
+		MemoryContextDelete(audit_idx_cxt);
+	audit_idx_cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit_log indexes",
+										  ALLOCSET_SMALL_SIZES);
+	audit_nidx = 0;
+	audit_idx_valid = true;
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+
+		if (audit_nidx >= AUDIT_MAX_INDEXES)
+			elog(ERROR, "too many indexes on audit_log");
+		/* IndexInfo and whatever the access method caches in it live in our context. */
+		old = MemoryContextSwitchTo(audit_idx_cxt);
+		audit_idx_info[audit_nidx] = BuildIndexInfo(idx);
+		MemoryContextSwitchTo(old);
+		audit_idx_oids[audit_nidx] = lfirst_oid(lc);
+		audit_nidx++;
+		index_close(idx, NoLock);
+	}
+	list_free(indexes);
+}
+
+static void
+audit_insert_heap(Relation rel, Datum *values, bool *nulls)
+{
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+
+	simple_heap_insert(rel, tup);
+
+	if (!audit_idx_valid)
+		audit_load_indexes(rel);
+	for (int i = 0; i < audit_nidx; i++)
+	{
+		Relation	idx = index_open(audit_idx_oids[i], RowExclusiveLock);
+		IndexInfo  *ii = audit_idx_info[i];
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		/* Plain column indexes only (audit_check_fast_path made sure). */
+		for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
+		{
+			AttrNumber	att = ii->ii_IndexAttrNumbers[k];
+
+			if (att <= 0 || att > AL_NATTS)
+				elog(ERROR, "unexpected index column on audit_log");
+			ivalues[k] = values[att - 1];
+			inulls[k] = nulls[att - 1];
+		}
+		index_insert(idx, ivalues, inulls, &tup->t_self, rel,
+					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, ii);
+		/* Keep the lock to the end of the transaction, as the executor does. */
+		index_close(idx, NoLock);
+	}
+	heap_freetuple(tup);
+}
+
+static void
+audit_insert_spi(Relation rel, Datum *values, bool *nulls)
+{
+	char		spinulls[AL_NATTS];
+	Oid			save_userid;
+	int			save_sec;
+	Oid			owner = rel->rd_rel->relowner;
+
+	for (int i = 0; i < AL_NATTS; i++)
+		spinulls[i] = nulls[i] ? 'n' : ' ';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (audit_insert_plan == NULL)
+	{
+		StringInfoData q;
+		SPIPlanPtr	plan;
+
+		initStringInfo(&q);
+		appendStringInfoString(&q, "INSERT INTO crm_security.audit_log (");
+		for (int i = 0; i < AL_NATTS; i++)
+			appendStringInfo(&q, "%s%s", i ? ", " : "", audit_colnames[i]);
+		appendStringInfoString(&q, ") VALUES (");
+		for (int i = 0; i < AL_NATTS; i++)
+			appendStringInfo(&q, "%s$%d", i ? ", " : "", i + 1);
+		appendStringInfoChar(&q, ')');
+		plan = SPI_prepare(q.data, AL_NATTS, (Oid *) audit_coltypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		audit_insert_plan = plan;
+	}
+
+	/* The writer has no INSERT privilege on audit_log: the insert runs as its owner. */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(audit_insert_plan, values, spinulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert audit entry");
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+}
+
+/* Complete an entry (id, txid, time, hash) and insert it; returns its id. */
+static int64
+audit_insert_entry(AuditEntry *e)
+{
+	Relation	rel;
+	int64		id;
+	uint8		hash[AUDIT_HASH_LEN];
+
+	audit_resolve_rels();
+	rel = table_open(audit_log_relid, RowExclusiveLock);
+
+	id = nextval_internal(audit_seq_relid, false);
+	e->values[AL_ID] = Int64GetDatum(id);
+	e->nulls[AL_ID] = false;
+	e->values[AL_TXID] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	e->nulls[AL_TXID] = false;
+	e->values[AL_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
+	e->nulls[AL_LOGGED_AT] = false;
+
+	audit_entry_hash(e->values, e->nulls, hash);
+	e->values[AL_ENTRY_HASH] = PointerGetDatum(audit_bytea(hash, AUDIT_HASH_LEN));
+	e->nulls[AL_ENTRY_HASH] = false;
+
+	if (audit_fast_path < 0)
+		audit_fast_path = audit_check_fast_path(rel) ? 1 : 0;
+	if (audit_fast_path == 1)
+		audit_insert_heap(rel, e->values, e->nulls);
+	else
+		audit_insert_spi(rel, e->values, e->nulls);
+
+	table_close(rel, NoLock);
+	return id;
+}
+
+static void
+audit_entry_init(AuditEntry *e, const char *kind, const char *operation)
+{
+	for (int i = 0; i < AL_NATTS; i++)
+	{
+		e->values[i] = (Datum) 0;
+		e->nulls[i] = true;
+	}
+	audit_set_text(e, AL_KIND, kind);
+	audit_set_text(e, AL_OPERATION, operation);
+	audit_fill_actor(e);
+}
+
+/* Record an event of the extension itself (enable, disable, purge). */
+static int64
+audit_internal_event(const char *action, const char *resource_type, const char *resource_id,
+					 Jsonb *metadata)
+{
+	AuditEntry	e;
+
+	audit_entry_init(&e, "event", action);
+	audit_set_text(&e, AL_RESOURCE_TYPE, resource_type);
+	audit_set_text(&e, AL_RESOURCE_ID, resource_id);
+	audit_set_text(&e, AL_RESULT, "success");
+	if (metadata != NULL)
+	{
+		e.values[AL_METADATA] = JsonbPGetDatum(metadata);
+		e.nulls[AL_METADATA] = false;
+	}
+	return audit_insert_entry(&e);
+}
+
+/* --------------------------------------------------------------------------------------
+ * The row trigger
+ * --------------------------------------------------------------------------------------
+ */
+
+/* Excluded column names from the trigger's single argument, a text[] literal. */
+static List *
+audit_trigger_excluded(Trigger *trigger)
+{
+	List	   *names = NIL;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+
+	if (trigger->tgnargs == 0)
+		return NIL;
+	if (trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit trigger \"%s\" has unexpected arguments", trigger->tgname),
+				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
+	arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, trigger->tgargs[0], TEXTOID, -1));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!enulls[i])
+			names = lappend(names, TextDatumGetCString(elems[i]));
+	return names;
+}
+
+static TupleDesc
+audit_project_desc(TupleDesc src, const AttrNumber *attnums, int n)
+{
+	TupleDesc	desc = CreateTemplateTupleDesc(n);
+
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src, attnums[i] - 1);
+
+		TupleDescInitEntry(desc, i + 1, NameStr(att->attname), att->atttypid,
+						   att->atttypmod, att->attndims);
+		TupleDescInitEntryCollation(desc, i + 1, att->attcollation);
+	}
+	return desc;
+}
+
+/* jsonb's order of object keys: shorter first, then bytewise. */
+static int
+audit_cmp_cols(const void *a, const void *b)
+{
+	const JsonbValue *ka = &((const AuditCol *) a)->key;
+	const JsonbValue *kb = &((const AuditCol *) b)->key;
+
+	if (ka->val.string.len != kb->val.string.len)
+		return ka->val.string.len < kb->val.string.len ? -1 : 1;
+	return memcmp(ka->val.string.val, kb->val.string.val, ka->val.string.len);
+}
+
+/* Per-column conversion plans, in the memory context cxt (current). */
+static struct AuditCol *
+audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext cxt)
+{
+	AuditCol   *cols = palloc0(sizeof(AuditCol) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src, attnums[i] - 1);
+		AuditCol   *c = &cols[i];
+		FuncExpr   *fexpr;
+
+		c->attnum = attnums[i];
+		c->typid = att->atttypid;
+		c->key.type = jbvString;
+		c->key.val.string.val = pstrdup(NameStr(att->attname));
+		c->key.val.string.len = strlen(c->key.val.string.val);
+		switch (att->atttypid)
+		{
+			case TEXTOID:
+			case VARCHAROID:
+				c->kind = AC_TEXT;
+				break;
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+				c->kind = AC_INT;
+				break;
+			case NUMERICOID:
+				c->kind = AC_NUMERIC;
+				break;
+			case BOOLOID:
+				c->kind = AC_BOOL;
+				break;
+			case JSONBOID:
+				c->kind = AC_JSONB;
+				break;
+			case DATEOID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				c->kind = AC_DATETIME;
+				break;
+			default:
+				c->kind = AC_OTHER;
+				break;
+		}
+		/* to_jsonb() learns its argument type from the call expression. */
+		fmgr_info_cxt(F_TO_JSONB, &c->to_jsonb, cxt);
+		fexpr = makeFuncExpr(F_TO_JSONB, JSONBOID,
+							 list_make1(makeNullConst(att->atttypid, att->atttypmod, att->attcollation)),
+							 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		fmgr_info_set_expr((Node *) fexpr, &c->to_jsonb);
+	}
+	/* In jsonb key order, so that building the object finds its keys already sorted. */
+	qsort(cols, n, sizeof(AuditCol), audit_cmp_cols);
+	return cols;
+}
+
+/* Push a jsonb document as one value: scalars unwrapped, containers as binary. */
+static void
+audit_push_jsonb(JsonbParseState **st, Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, &v))
+			elog(ERROR, "could not extract jsonb scalar");
+	}
+	else
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &jb->root;
+		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* The jsonb object {column: value, ...} of the given columns of a row. */
+static Datum
+audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	slot_getallattrs(slot);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		AuditCol   *c = &cols[i];
+		Datum		d = slot->tts_values[c->attnum - 1];
+		JsonbValue	v;
+
+		pushJsonbValue(&st, WJB_KEY, &c->key);
+		if (slot->tts_isnull[c->attnum - 1])
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+			continue;
+		}
+		switch (c->kind)
+		{
+			case AC_TEXT:
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					v.type = jbvString;
+					v.val.string.val = VARDATA_ANY(t);
+					v.val.string.len = VARSIZE_ANY_EXHDR(t);
+					pushJsonbValue(&st, WJB_VALUE, &v);
+					break;
+				}
+			case AC_INT:
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(c->typid == INT2OID ? (int64) DatumGetInt16(d) :
+												 c->typid == INT4OID ? (int64) DatumGetInt32(d) :
+												 DatumGetInt64(d));
+				pushJsonbValue(&st, WJB_VALUE, &v);
+				break;
+			case AC_NUMERIC:
+				{
+					Numeric		num = DatumGetNumeric(d);
+
+					if (numeric_is_nan(num) || numeric_is_inf(num))
+						audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+					else
+					{
+						v.type = jbvNumeric;
+						v.val.numeric = num;
+						pushJsonbValue(&st, WJB_VALUE, &v);
+					}
+					break;
+				}
+			case AC_BOOL:
+				v.type = jbvBool;
+				v.val.boolean = DatumGetBool(d);
+				pushJsonbValue(&st, WJB_VALUE, &v);
+				break;
+			case AC_JSONB:
+				audit_push_jsonb(&st, DatumGetJsonbP(d));
+				break;
+			case AC_DATETIME:
+				{
+					char		buf[MAXDATELEN + 1];
+
+					/* What to_jsonb() does too. */
+					JsonEncodeDateTime(buf, d, c->typid, NULL);
+					v.type = jbvString;
+					v.val.string.val = pstrdup(buf);
+					v.val.string.len = strlen(buf);
+					pushJsonbValue(&st, WJB_VALUE, &v);
+					break;
+				}
+			case AC_OTHER:
+				audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+				break;
+		}
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+static AuditRelInfo *
+audit_rel_info(Relation rel, Trigger *trigger)
+{
+	AuditRelInfo *info;
+	bool		found;
+	MemoryContext old;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			pkoid;
+	Relation	pkrel;
+	List	   *excluded;
+	ListCell   *lc;
+
+	if (audit_rel_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AuditRelInfo);
+		audit_rel_cache = hash_create("crm_security audited tables", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS);
+	}
+	info = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
+	if (found && info->valid)
+		return info;
+	if (found && info->cxt != NULL)
+		MemoryContextDelete(info->cxt);
+	info->cxt = NULL;
+	info->valid = false;
+	info->relid = RelationGetRelid(rel);
+
+	excluded = audit_trigger_excluded(trigger);
+	/* Fail closed: an exclusion that names nothing may be a renamed secret column. */
+	foreach(lc, excluded)
+	{
+		const char *name = lfirst(lc);
+		bool		hit = false;
+
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+				hit = true;
+		}
+		if (!hit)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("excluded column \"%s\" of audited table \"%s\" does not exist",
+							name, RelationGetRelationName(rel)),
+					 errhint("Run crm_security.enable_audit() again with the current column names.")));
+	}
+
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audited table \"%s\" has no primary key", RelationGetRelationName(rel))));
+
+	info->cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit table",
+									  ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(info->cxt);
+
+	info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel));
+
+	pkrel = index_open(pkoid, AccessShareLock);
+	info->nkey = pkrel->rd_index->indnkeyatts;
+	info->key_attnums = palloc(sizeof(AttrNumber) * info->nkey);
+	for (int i = 0; i < info->nkey; i++)
+		info->key_attnums[i] = pkrel->rd_index->indkey.values[i];
+	index_close(pkrel, AccessShareLock);
+
+	info->row_attnums = palloc(sizeof(AttrNumber) * Max(desc->natts, 1));
+	info->nrow = 0;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		skip = att->attisdropped;
+
+		foreach(lc, excluded)
+			if (strcmp(NameStr(att->attname), (char *) lfirst(lc)) == 0)
+				skip = true;
+		if (!skip)
+			info->row_attnums[info->nrow++] = att->attnum;
+	}
+	info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
+	info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, info->cxt);
+	info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, info->cxt);
+
+	MemoryContextSwitchTo(old);
+	info->valid = true;
+	return info;
+}
+
+static Datum
+audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	Datum	   *names = palloc(sizeof(Datum) * Max(info->nrow, 1));
+	int			n = 0;
+
+	slot_getallattrs(oldslot);
+	slot_getallattrs(newslot);
+	for (int i = 0; i < info->nrow; i++)
+	{
+		int			a = info->row_attnums[i] - 1;
+		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
+		bool		n1 = oldslot->tts_isnull[a];
+		bool		n2 = newslot->tts_isnull[a];
+		bool		same;
+
+		if (n1 || n2)
+			same = (n1 && n2);
+		else
+			same = datum_image_eq(oldslot->tts_values[a], newslot->tts_values[a],
+								  att->attbyval, att->attlen);
+		if (!same)
+			names[n++] = CStringGetTextDatum(NameStr(att->attname));
+	}
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* SQL function: audit_trigger() returns trigger */
+PG_FUNCTION_INFO_V1(audit_trigger);
+Datum
+audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	AuditEntry	e;
+	AuditRelInfo *info;
+	TriggerEvent ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger() must be called as a trigger")));
+	ev = td->tg_event;
+	rel = td->tg_relation;
+	if (!TRIGGER_FIRED_AFTER(ev) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(ev) ? !TRIGGER_FIRED_FOR_STATEMENT(ev) : !TRIGGER_FIRED_FOR_ROW(ev)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger() must fire AFTER each row, or AFTER TRUNCATE for each statement"),
+				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
+
+	info = audit_rel_info(rel, td->tg_trigger);
+
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+	{
+		audit_entry_init(&e, "row", "INSERT");
+		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
+		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
+		e.nulls[AL_RECORD_KEY] = e.nulls[AL_NEW_ROW] = false;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(ev))
+	{
+		audit_entry_init(&e, "row", "UPDATE");
+		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
+		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
+		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_newslot);
+		e.values[AL_CHANGED_COLUMNS] = audit_changed_columns(info, td->tg_trigslot,
+															 td->tg_newslot);
+		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = e.nulls[AL_NEW_ROW] = false;
+		e.nulls[AL_CHANGED_COLUMNS] = false;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(ev))
+	{
+		audit_entry_init(&e, "row", "DELETE");
+		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
+		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
+		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = false;
+	}
+	else
+		audit_entry_init(&e, "row", "TRUNCATE");
+
+	audit_set_text(&e, AL_TABLE_NAME, info->qualname);
+	audit_insert_entry(&e);
+	return PointerGetDatum(NULL);
+}
+
+/* --------------------------------------------------------------------------------------
+ * Append-only protection
+ * --------------------------------------------------------------------------------------
+ */
+
+/* SQL function: audit_protect() returns trigger */
+PG_FUNCTION_INFO_V1(audit_protect);
+Datum
+audit_protect(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_protect() must be called as a trigger")));
+
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && audit_purging)
+	{
+		audit_resolve_rels();
+		if (RelationGetRelid(td->tg_relation) == audit_log_relid)
+			return TRIGGER_FIRED_FOR_ROW(td->tg_event) ?
+				PointerGetDatum(td->tg_trigtuple) : PointerGetDatum(NULL);
+	}
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		what = "update";
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		what = "delete from";
+	else if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		what = "truncate";
+	else
+		what = "change";
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s \"%s\"", what, RelationGetRelationName(td->tg_relation)),
+			 errdetail("The audit log is append-only, for every role including superusers."),
+			 errhint("Entries are deleted only by crm_security.purge_audit_log().")));
+	PG_RETURN_NULL();
+}
+
+/* --------------------------------------------------------------------------------------
+ * enable_audit, disable_audit
+ * --------------------------------------------------------------------------------------
+ */
+
+static int
+audit_cmp_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp((char *) lfirst(a), (char *) lfirst(b));
+}
+
+/* Open a table that may be audited, or raise. */
+static Relation
+audit_open_target(Datum reloid)
+{
+	Relation	rel;
+	Oid			relid = DatumGetObjectId(reloid);
+	char		relkind;
+
+	/* Check ownership before taking a lock that would block the table's writers. */
+	relkind = get_rel_relkind(relid);
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind), get_rel_name(relid));
+
+	rel = try_relation_open(relid, ShareRowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	{
+		char	   *name = pstrdup(RelationGetRelationName(rel));
+
+		relation_close(rel, ShareRowExclusiveLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", name)));
+	}
+	audit_resolve_rels();
+	if (relid == audit_log_relid || relid == audit_blocks_relid || relid == audit_purges_relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot audit the audit log itself")));
+	return rel;
+}
+
+static char *
+audit_qualname(Relation rel)
+{
+	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+}
+
+/* The tgargs bytes of an existing trigger of ours, or NULL when there is none. */
+static char *
+audit_existing_trigger(Oid relid, const char *tgname, bool *exists)
+{
+	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(tgname)};
+	Oid			types[2] = {OIDOID, TEXTOID};
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT pg_catalog.encode(tgargs, 'hex') FROM pg_catalog.pg_trigger "
+							   "WHERE tgrelid = $1 AND tgname = $2::pg_catalog.name "
+							   "AND tgfoid = 'crm_security.audit_trigger()'::pg_catalog.regprocedure",
+							   2, types, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_trigger");
+	*exists = (SPI_processed == 1);
+	if (!*exists)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* SQL function: enable_audit(tbl regclass, exclude_columns text[]) returns void */
+PG_FUNCTION_INFO_V1(audit_enable);
+Datum
+audit_enable(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	List	   *excluded = NIL;
+	char	   *qualname;
+	char	   *arg_literal;
+	char	   *want_hex;
+	char	   *have_row;
+	char	   *have_trunc;
+	bool		row_exists;
+	bool		trunc_exists;
+	Oid			pkoid;
+	ListCell   *lc;
+	StringInfoData q;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table to audit cannot be null")));
+	rel = audit_open_target(PG_GETARG_DATUM(0));
+	desc = RelationGetDescr(rel);
+
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
+				 errdetail("Audit entries identify records by their primary key."),
+				 errhint("Add a primary key, then enable auditing.")));
+
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+		Relation	pkrel = index_open(pkoid, AccessShareLock);
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("excluded columns must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name;
+			AttrNumber	attnum = InvalidAttrNumber;
+
+			if (enulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("excluded column names cannot be null")));
+			name = TextDatumGetCString(elems[i]);
+			for (int a = 0; a < desc->natts; a++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, a);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+					attnum = att->attnum;
+			}
+			if (attnum == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								name, RelationGetRelationName(rel))));
+			for (int k = 0; k < pkrel->rd_index->indnkeyatts; k++)
+				if (pkrel->rd_index->indkey.values[k] == attnum)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("cannot exclude primary key column \"%s\"", name),
+							 errdetail("Audit entries identify records by their primary key.")));
+			{
+				bool		dup = false;
+
+				foreach(lc, excluded)
+					if (strcmp(lfirst(lc), name) == 0)
+						dup = true;
+				if (!dup)
+					excluded = lappend(excluded, name);
+			}
+		}
+		index_close(pkrel, AccessShareLock);
+	}
+	list_sort(excluded, audit_cmp_names);
+
+	/* The trigger argument: one text[] literal of the sorted names. */
+	{
+		int			n = list_length(excluded);
+		Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+		int			i = 0;
+
+		foreach(lc, excluded)
+			elems[i++] = CStringGetTextDatum(lfirst(lc));
+		arg_literal = OidOutputFunctionCall(F_ARRAY_OUT,
+											PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
+																			false, TYPALIGN_INT)));
+		want_hex = palloc(strlen(arg_literal) * 2 + 3);
+		hex_encode(arg_literal, strlen(arg_literal), want_hex);
+		/* tgargs ends each argument with a zero byte */
+		strcpy(want_hex + strlen(arg_literal) * 2, "00");
+	}
+
+	qualname = audit_qualname(rel);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	have_row = audit_existing_trigger(RelationGetRelid(rel), "crm_audit_row", &row_exists);
+	have_trunc = audit_existing_trigger(RelationGetRelid(rel), "crm_audit_truncate", &trunc_exists);
+	if (row_exists && trunc_exists && have_row && have_trunc &&
+		strcmp(have_row, want_hex) == 0 && strcmp(have_trunc, want_hex) == 0)
+	{
+		/* Already audited exactly so: nothing to do. */
+		SPI_finish();
+		relation_close(rel, NoLock);
+		PG_RETURN_VOID();
+	}
+
+	initStringInfo(&q);
+	if (row_exists)
+		appendStringInfo(&q, "DROP TRIGGER crm_audit_row ON %s; ", qualname);
+	if (trunc_exists)
+		appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s; ", qualname);
+	appendStringInfo(&q,
+					 "CREATE TRIGGER crm_audit_row AFTER INSERT OR UPDATE OR DELETE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION crm_security.audit_trigger(%s); "
+					 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
+					 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
+					 qualname, quote_literal_cstr(arg_literal),
+					 qualname, quote_literal_cstr(arg_literal));
+	if (SPI_execute(q.data, false, 0) < 0)
+		elog(ERROR, "could not create audit triggers");
+	SPI_finish();
+
+	{
+		JsonbParseState *st = NULL;
+		JsonbValue	k, v;
+		JsonbValue *res;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		k.type = jbvString;
+		k.val.string.val = "exclude_columns";
+		k.val.string.len = strlen("exclude_columns");
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		foreach(lc, excluded)
+		{
+			v.type = jbvString;
+			v.val.string.val = lfirst(lc);
+			v.val.string.len = strlen(lfirst(lc));
+			pushJsonbValue(&st, WJB_ELEM, &v);
+		}
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		audit_internal_event("audit.enable", "table", qualname, JsonbValueToJsonb(res));
+	}
+	relation_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/* SQL function: disable_audit(tbl regclass) returns void */
+PG_FUNCTION_INFO_V1(audit_disable);
+Datum
+audit_disable(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	char	   *qualname;
+	bool		row_exists;
+	bool		trunc_exists;
+	StringInfoData q;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table cannot be null")));
+	rel = audit_open_target(PG_GETARG_DATUM(0));
+	qualname = audit_qualname(rel);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) audit_existing_trigger(RelationGetRelid(rel), "crm_audit_row", &row_exists);
+	(void) audit_existing_trigger(RelationGetRelid(rel), "crm_audit_truncate", &trunc_exists);
+	if (row_exists || trunc_exists)
+	{
+		initStringInfo(&q);
+		if (row_exists)
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_row ON %s; ", qualname);
+		if (trunc_exists)
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s", qualname);
+		if (SPI_execute(q.data, false, 0) < 0)
+			elog(ERROR, "could not drop audit triggers");
+	}
+	SPI_finish();
+	if (row_exists || trunc_exists)
+		audit_internal_event("audit.disable", "table", qualname, NULL);
+	relation_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/* --------------------------------------------------------------------------------------
+ * log_event
+ * --------------------------------------------------------------------------------------
+ */
+
+static char *
+audit_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int maxlen, bool required)
+{
+	text	   *t;
+	int			len;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("audit event %s cannot be null", what)));
+		return NULL;
+	}
+	t = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (required && len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit event %s cannot be empty", what)));
+	if (len > maxlen)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit event %s is too long", what),
+				 errdetail("The limit is %d bytes; it has %d.", maxlen, len)));
+	return text_to_cstring(t);
+}
+
+/* SQL function: log_event(action text, resource_type text, resource_id text, result text, metadata jsonb) returns bigint */
+PG_FUNCTION_INFO_V1(audit_log_event);
+Datum
+audit_log_event(PG_FUNCTION_ARGS)
+{
+	AuditEntry	e;
+	char	   *action;
+	char	   *rtype;
+	char	   *rid;
+	char	   *result;
+
+	/* The entry is written below the executor, which would otherwise check this. */
+	PreventCommandIfReadOnly("log_event()");
+	action = audit_text_arg(fcinfo, 0, "action", AUDIT_MAX_NAME, true);
+	rtype = audit_text_arg(fcinfo, 1, "resource type", AUDIT_MAX_NAME, false);
+	rid = audit_text_arg(fcinfo, 2, "resource id", AUDIT_MAX_RESOURCE_ID, false);
+	result = audit_text_arg(fcinfo, 3, "result", AUDIT_MAX_NAME, false);
+
+	audit_entry_init(&e, "event", action);
+	audit_set_text(&e, AL_RESOURCE_TYPE, rtype);
+	audit_set_text(&e, AL_RESOURCE_ID, rid);
+	audit_set_text(&e, AL_RESULT, result);
+	if (!PG_ARGISNULL(4))
+	{
+		Jsonb	   *md = PG_GETARG_JSONB_P(4);
+
+		if (VARSIZE(md) > AUDIT_MAX_METADATA)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("audit event metadata is too large"),
+					 errdetail("The limit is %d bytes.", AUDIT_MAX_METADATA)));
+		e.values[AL_METADATA] = JsonbPGetDatum(md);
+		e.nulls[AL_METADATA] = false;
+	}
+	PG_RETURN_INT64(audit_insert_entry(&e));
+}
+
+/* --------------------------------------------------------------------------------------
+ * Sealing
+ * --------------------------------------------------------------------------------------
+ */
+
+typedef struct AuditSealState
+{
+	AuditBlock	b;
+	pg_cryptohash_ctx *ctx;
+	uint8		last_hash[AUDIT_HASH_LEN];	/* hash of the previous block */
+	int64		last_id;
+	int64		sealed;
+	int64		blocks;
+} AuditSealState;
+
+static void
+audit_seal_open(AuditSealState *st, int64 txid_lo)
+{
+	memset(&st->b, 0, sizeof(st->b));
+	st->b.block_id = st->last_id + 1;
+	memcpy(st->b.prev_hash, st->last_hash, AUDIT_HASH_LEN);
+	st->b.txid_lo = txid_lo;
+	st->ctx = pg_cryptohash_create(PG_SHA256);
+	if (st->ctx == NULL || pg_cryptohash_init(st->ctx) < 0)
+		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(st->ctx));
+}
+
+static void
+audit_seal_close(AuditSealState *st, int64 txid_hi)
+{
+	uint8		bhash[AUDIT_HASH_LEN];
+	Datum		args[8];
+	Oid			types[8] = {INT8OID, BYTEAOID, INT8OID, INT8OID, INT8OID, BYTEAOID,
+	TIMESTAMPTZOID, BYTEAOID};
+
+	if (pg_cryptohash_final(st->ctx, st->b.entries_hash, AUDIT_HASH_LEN) < 0)
+		elog(ERROR, "could not finish SHA-256: %s", pg_cryptohash_error(st->ctx));
+	pg_cryptohash_free(st->ctx);
+	st->ctx = NULL;
+	st->b.txid_hi = txid_hi;
+	st->b.sealed_at = GetCurrentTimestamp();
+	audit_block_hash(&st->b, bhash);
+
+	args[0] = Int64GetDatum(st->b.block_id);
+	args[1] = PointerGetDatum(audit_bytea(st->b.prev_hash, AUDIT_HASH_LEN));
+	args[2] = Int64GetDatum(st->b.txid_lo);
+	args[3] = Int64GetDatum(st->b.txid_hi);
+	args[4] = Int64GetDatum(st->b.entry_count);
+	args[5] = PointerGetDatum(audit_bytea(st->b.entries_hash, AUDIT_HASH_LEN));
+	args[6] = TimestampTzGetDatum(st->b.sealed_at);
+	args[7] = PointerGetDatum(audit_bytea(bhash, AUDIT_HASH_LEN));
+	if (SPI_execute_with_args("INSERT INTO crm_security.audit_blocks (block_id, prev_hash, "
+							  "txid_lo, txid_hi, entry_count, entries_hash, sealed_at, block_hash) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							  8, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert audit block");
+	st->sealed += st->b.entry_count;
+	st->blocks++;
+	st->last_id = st->b.block_id;
+	memcpy(st->last_hash, bhash, AUDIT_HASH_LEN);
+}
+
+static void
+audit_lock(void)
+{
+	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(AUDIT_LOCK_KEY));
+}
+
+/* The newest block: id, hash and txid_hi; id 0 and a zero hash when there is none. */
+static void
+audit_last_block(int64 *id, uint8 *hash, int64 *txid_hi)
+{
+	*id = 0;
+	*txid_hi = 0;
+	memset(hash, 0, AUDIT_HASH_LEN);
+	if (SPI_execute("SELECT block_id, block_hash, txid_hi FROM crm_security.audit_blocks "
+					"ORDER BY block_id DESC LIMIT 1", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read audit blocks");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bytea	   *h;
+
+		*id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		h = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
+		if (VARSIZE_ANY_EXHDR(h) == AUDIT_HASH_LEN)
+			memcpy(hash, VARDATA_ANY(h), AUDIT_HASH_LEN);
+		*txid_hi = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+}
+
+/* SQL function: seal_audit_log() returns bigint */
+PG_FUNCTION_INFO_V1(audit_seal);
+Datum
+audit_seal(PG_FUNCTION_ARGS)
+{
+	AuditSealState st;
+	int64		lo;
+	int64		horizon;
+	bool		isnull;
+	Portal		portal;
+	Datum		args[2];
+	Oid			types[2] = {INT8OID, INT8OID};
+	int64		cur_txid = -1;
+	bool		open = false;
+
+	/*
+	 * Under REPEATABLE READ the snapshot predates the advisory lock, so the newest block
+	 * could be invisible and the chain would fork.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("audit log sealing requires the READ COMMITTED isolation level")));
+
+	memset(&st, 0, sizeof(st));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	audit_lock();
+	/* Each query below runs with a new snapshot taken after the lock was granted. */
+	audit_last_block(&st.last_id, st.last_hash, &lo);
+
+	/*
+	 * Every transaction older than the oldest one still running has ended, and what it
+	 * committed is visible to any later snapshot: its entries can be sealed, and no new
+	 * entry can ever appear below this horizon.
+	 */
+	if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the transaction horizon");
+	horizon = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (horizon <= lo)
+	{
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+
+	args[0] = Int64GetDatum(lo);
+	args[1] = Int64GetDatum(horizon);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT txid, entry_hash FROM crm_security.audit_log "
+									   "WHERE txid >= $1 AND txid < $2 ORDER BY txid, id",
+									   2, types, args, NULL, false, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		uint64		n;
+
+		/* audit_seal_close() runs queries: keep this batch in locals. */
+		SPI_cursor_fetch(portal, true, AUDIT_FETCH);
+		tt = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	tup = tt->vals[i];
+			int64		txid = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+			bytea	   *h = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+
+			if (!open)
+			{
+				audit_seal_open(&st, lo);
+				open = true;
+			}
+			else if (st.b.entry_count >= AUDIT_BLOCK_MAX && txid != cur_txid)
+			{
+				audit_seal_close(&st, txid);
+				audit_seal_open(&st, txid);
+			}
+			if (pg_cryptohash_update(st.ctx, (uint8 *) VARDATA_ANY(h), VARSIZE_ANY_EXHDR(h)) < 0)
+				elog(ERROR, "could not update SHA-256: %s", pg_cryptohash_error(st.ctx));
+			st.b.entry_count++;
+			cur_txid = txid;
+		}
+		SPI_freetuptable(tt);
+	}
+	SPI_cursor_close(portal);
+	if (open)
+		audit_seal_close(&st, horizon);
+	SPI_finish();
+	PG_RETURN_INT64(st.sealed);
+}
+
+/* SQL function: audit_digest() returns jsonb */
+PG_FUNCTION_INFO_V1(audit_digest);
+Datum
+audit_digest(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT COALESCE((SELECT pg_catalog.jsonb_build_object("
+					"'block_id', block_id, 'block_hash', pg_catalog.encode(block_hash, 'hex'), "
+					"'txid_hi', txid_hi, 'sealed_at', sealed_at) "
+					"FROM crm_security.audit_blocks ORDER BY block_id DESC LIMIT 1), "
+					"pg_catalog.jsonb_build_object('block_id', 0, 'block_hash', pg_catalog.repeat('0', 64)))",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read audit blocks");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/* --------------------------------------------------------------------------------------
+ * Verification
+ * --------------------------------------------------------------------------------------
+ */
+
+#define AUDIT_ENTRY_COLUMNS \
+	"id, txid, logged_at, kind, table_name, operation, record_key, old_row, new_row, " \
+	"changed_columns, resource_type, resource_id, result, metadata, actor_type, actor_id, " \
+	"tenant_id, db_user, request_id, client_addr, entry_hash"
+
+/* A cursor over audit entries with one entry of lookahead. */
+typedef struct AuditEntryCursor
+{
+	Portal		portal;
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		pos;
+	bool		done;
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+} AuditEntryCursor;
+
+static bool
+audit_cursor_next(AuditEntryCursor *c)
+{
+	if (c->done)
+		return false;
+	if (c->tt == NULL || c->pos >= c->n)
+	{
+		if (c->tt != NULL)
+			SPI_freetuptable(c->tt);
+		SPI_cursor_fetch(c->portal, true, AUDIT_FETCH);
+		c->tt = SPI_tuptable;
+		c->n = SPI_processed;
+		c->pos = 0;
+		if (c->n == 0)
+		{
+			c->done = true;
+			return false;
+		}
+	}
+	heap_deform_tuple(c->tt->vals[c->pos], c->tt->tupdesc, c->values, c->nulls);
+	c->pos++;
+	return true;
+}
+
+/* Whether the stored entry_hash is the hash of the entry's canonical form. */
+static bool
+audit_entry_ok(AuditEntryCursor *c, uint8 *hash)
+{
+	bytea	   *stored;
+
+	audit_entry_hash(c->values, c->nulls, hash);
+	if (c->nulls[AL_ENTRY_HASH])
+		return false;
+	stored = DatumGetByteaPP(c->values[AL_ENTRY_HASH]);
+	return VARSIZE_ANY_EXHDR(stored) == AUDIT_HASH_LEN &&
+		memcmp(VARDATA_ANY(stored), hash, AUDIT_HASH_LEN) == 0;
+}
+
+typedef struct AuditVerifyResult
+{
+	bool		ok;
+	int64		blocks;
+	int64		entries;
+	int64		bad_block;		/* -1: none */
+	char	   *detail;
+} AuditVerifyResult;
+
+static bool
+audit_bytea_eq(Datum d, bool isnull, const uint8 *h)
+{
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	return VARSIZE_ANY_EXHDR(b) == AUDIT_HASH_LEN && memcmp(VARDATA_ANY(b), h, AUDIT_HASH_LEN) == 0;
+}
+
+static void
+audit_parse_digest(Jsonb *digest, int64 *block_id, uint8 *hash)
+{
+	JsonbValue	v;
+	JsonbValue *id;
+	JsonbValue *h;
+	char	   *s;
+	char	   *end;
+
+	if (!JB_ROOT_IS_OBJECT(digest) || JB_ROOT_IS_SCALAR(digest))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audit digest"),
+				 errdetail("A digest is a JSON object with \"block_id\" and \"block_hash\", as audit_digest() returns it.")));
+	id = getKeyJsonValueFromContainer(&digest->root, "block_id", 8, &v);
+	if (id == NULL || id->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audit digest"),
+				 errdetail("\"block_id\" must be a non-negative integer.")));
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(id->val.numeric)));
+	errno = 0;
+	*block_id = strtoi64(s, &end, 10);
+	if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audit digest"),
+				 errdetail("\"block_id\" must be a non-negative integer.")));
+	h = getKeyJsonValueFromContainer(&digest->root, "block_hash", 10, &v);
+	if (h == NULL || h->type != jbvString || h->val.string.len != AUDIT_HASH_LEN * 2 ||
+		strspn(pnstrdup(h->val.string.val, h->val.string.len), "0123456789abcdefABCDEF") != AUDIT_HASH_LEN * 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audit digest"),
+				 errdetail("\"block_hash\" must be 64 hexadecimal digits.")));
+	hex_decode(h->val.string.val, AUDIT_HASH_LEN * 2, (char *) hash);
+}
+
+#define AUDIT_BAD(blk, ...) \
+	do { r->ok = false; r->bad_block = (blk); r->detail = psprintf(__VA_ARGS__); goto done; } while (0)
+
+static void
+audit_verify_chain(AuditVerifyResult *r, bool have_digest, int64 digest_id, const uint8 *digest_hash)
+{
+	Portal		bportal = NULL;
+	AuditEntryCursor ec;
+	bool		have_entry;
+	bool		isnull;
+	int64		purged_through = 0;
+	int64		expect_id = 1;
+	int64		prev_hi = 0;
+	uint8		prev_hash[AUDIT_HASH_LEN];
+	bool		digest_found = false;
+	pg_cryptohash_ctx *ctx = NULL;
+
+	memset(prev_hash, 0, AUDIT_HASH_LEN);
+	memset(&ec, 0, sizeof(ec));
+	r->ok = true;
+	r->blocks = r->entries = 0;
+	r->bad_block = -1;
+	r->detail = NULL;
+
+	if (SPI_execute("SELECT COALESCE(pg_catalog.max(purged_through_block), 0) FROM crm_security.audit_purges",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read audit purges");
+	purged_through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	if (have_digest && digest_id == 0)
+	{
+		uint8		zero[AUDIT_HASH_LEN];
+
+		memset(zero, 0, AUDIT_HASH_LEN);
+		if (memcmp(zero, digest_hash, AUDIT_HASH_LEN) != 0)
+			AUDIT_BAD(0, "the digest names block 0 with a hash other than the genesis hash");
+		digest_found = true;
+	}
+
+	memset(&ec, 0, sizeof(ec));
+	ec.portal = SPI_cursor_open_with_args(NULL,
+										  "SELECT " AUDIT_ENTRY_COLUMNS " FROM crm_security.audit_log "
+										  "ORDER BY txid, id",
+										  0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
+	have_entry = audit_cursor_next(&ec);
+
+	bportal = SPI_cursor_open_with_args(NULL,
+										"SELECT block_id, prev_hash, txid_lo, txid_hi, entry_count, "
+										"entries_hash, sealed_at, block_hash FROM crm_security.audit_blocks "
+										"ORDER BY block_id",
+										0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		SPITupleTable *bt;
+		uint64		nb;
+
+		SPI_cursor_fetch(bportal, true, 100);
+		bt = SPI_tuptable;
+		nb = SPI_processed;
+		if (nb == 0)
+			break;
+		for (uint64 i = 0; i < nb; i++)
+		{
+			Datum		bv[8];
+			bool		bn[8];
+			AuditBlock	b;
+			uint8		bhash[AUDIT_HASH_LEN];
+			int64		count = 0;
+			uint8		ehash[AUDIT_HASH_LEN];
+
+			heap_deform_tuple(bt->vals[i], bt->tupdesc, bv, bn);
+			for (int k = 0; k < 8; k++)
+				if (bn[k])
+					AUDIT_BAD(bn[0] ? expect_id : DatumGetInt64(bv[0]),
+							  "block %lld has a null field", (long long) expect_id);
+			memset(&b, 0, sizeof(b));
+			b.block_id = DatumGetInt64(bv[0]);
+			r->blocks++;
+			if (b.block_id != expect_id)
+				AUDIT_BAD(expect_id, "block %lld is missing (the next block is %lld)",
+						  (long long) expect_id, (long long) b.block_id);
+			if (!audit_bytea_eq(bv[1], false, prev_hash))
+				AUDIT_BAD(b.block_id, "block %lld does not link to block %lld (prev_hash differs)",
+						  (long long) b.block_id, (long long) (b.block_id - 1));
+			memcpy(b.prev_hash, prev_hash, AUDIT_HASH_LEN);
+			b.txid_lo = DatumGetInt64(bv[2]);
+			b.txid_hi = DatumGetInt64(bv[3]);
+			b.entry_count = DatumGetInt64(bv[4]);
+			{
+				bytea	   *eh = DatumGetByteaPP(bv[5]);
+
+				if (VARSIZE_ANY_EXHDR(eh) != AUDIT_HASH_LEN)
+					AUDIT_BAD(b.block_id, "block %lld has a malformed entries hash", (long long) b.block_id);
+				memcpy(b.entries_hash, VARDATA_ANY(eh), AUDIT_HASH_LEN);
+			}
+			b.sealed_at = DatumGetTimestampTz(bv[6]);
+			if (b.txid_lo != prev_hi || b.txid_hi <= b.txid_lo)
+				AUDIT_BAD(b.block_id, "block %lld covers transactions [%lld, %lld), expected to start at %lld",
+						  (long long) b.block_id, (long long) b.txid_lo, (long long) b.txid_hi,
+						  (long long) prev_hi);
+			audit_block_hash(&b, bhash);
+			if (!audit_bytea_eq(bv[7], false, bhash))
+				AUDIT_BAD(b.block_id, "block %lld does not match its stored hash (block modified)",
+						  (long long) b.block_id);
+
+			if (b.block_id <= purged_through)
+			{
+				if (have_entry && DatumGetInt64(ec.values[AL_TXID]) < b.txid_hi)
+					AUDIT_BAD(b.block_id, "entry %lld lies in purged block %lld",
+							  (long long) DatumGetInt64(ec.values[AL_ID]), (long long) b.block_id);
+			}
+			else
+			{
+				uint8		root[AUDIT_HASH_LEN];
+
+				ctx = pg_cryptohash_create(PG_SHA256);
+				if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+					elog(ERROR, "could not initialize SHA-256");
+				while (have_entry && DatumGetInt64(ec.values[AL_TXID]) < b.txid_hi)
+				{
+					r->entries++;
+					if (!audit_entry_ok(&ec, ehash))
+						AUDIT_BAD(b.block_id, "entry %lld does not match its hash (entry modified)",
+								  (long long) DatumGetInt64(ec.values[AL_ID]));
+					if (pg_cryptohash_update(ctx, ehash, AUDIT_HASH_LEN) < 0)
+						elog(ERROR, "could not update SHA-256");
+					count++;
+					have_entry = audit_cursor_next(&ec);
+				}
+				if (pg_cryptohash_final(ctx, root, AUDIT_HASH_LEN) < 0)
+					elog(ERROR, "could not finish SHA-256");
+				pg_cryptohash_free(ctx);
+				ctx = NULL;
+				if (count != b.entry_count)
+					AUDIT_BAD(b.block_id, "block %lld holds %lld entries but was sealed with %lld (entries deleted or inserted)",
+							  (long long) b.block_id, (long long) count, (long long) b.entry_count);
+				if (memcmp(root, b.entries_hash, AUDIT_HASH_LEN) != 0)
+					AUDIT_BAD(b.block_id, "the entries of block %lld do not match its sealed hash (entries replaced or reordered)",
+							  (long long) b.block_id);
+			}
+			if (have_digest && b.block_id == digest_id)
+			{
+				if (memcmp(bhash, digest_hash, AUDIT_HASH_LEN) != 0)
+					AUDIT_BAD(b.block_id, "block %lld differs from the digest", (long long) b.block_id);
+				digest_found = true;
+			}
+			memcpy(prev_hash, bhash, AUDIT_HASH_LEN);
+			prev_hi = b.txid_hi;
+			expect_id = b.block_id + 1;
+		}
+		SPI_freetuptable(bt);
+	}
+	SPI_cursor_close(bportal);
+	bportal = NULL;
+
+	/* Unsealed entries: each must still match its own hash. */
+	while (have_entry)
+	{
+		uint8		ehash[AUDIT_HASH_LEN];
+
+		r->entries++;
+		if (!audit_entry_ok(&ec, ehash))
+			AUDIT_BAD(-1, "unsealed entry %lld does not match its hash (entry modified)",
+					  (long long) DatumGetInt64(ec.values[AL_ID]));
+		have_entry = audit_cursor_next(&ec);
+	}
+
+	if (have_digest && !digest_found)
+		AUDIT_BAD(expect_id, "the chain ends at block %lld and does not reach the digest's block %lld (blocks removed)",
+				  (long long) (expect_id - 1), (long long) digest_id);
+	r->detail = psprintf("%lld blocks and %lld entries verified%s",
+						 (long long) r->blocks, (long long) r->entries,
+						 have_digest ? "; the chain reaches the digest" : "");
+done:
+	if (ctx != NULL)
+		pg_cryptohash_free(ctx);
+	if (bportal != NULL)
+		SPI_cursor_close(bportal);
+	if (ec.portal != NULL)
+		SPI_cursor_close(ec.portal);
+	return;
+}
+
+/* SQL function: verify_audit_log(digest jsonb) returns table(ok, blocks_checked, entries_checked, first_bad_block, detail) */
+PG_FUNCTION_INFO_V1(audit_verify);
+Datum
+audit_verify(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	AuditVerifyResult r;
+	bool		have_digest = !PG_ARGISNULL(0);
+	int64		digest_id = 0;
+	uint8		digest_hash[AUDIT_HASH_LEN];
+	char	   *detail;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (have_digest)
+		audit_parse_digest(PG_GETARG_JSONB_P(0), &digest_id, digest_hash);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	audit_verify_chain(&r, have_digest, digest_id, digest_hash);
+	/* Copy the detail out of the SPI memory context before SPI_finish() frees it. */
+	detail = SPI_palloc(strlen(r.detail) + 1);
+	strcpy(detail, r.detail);
+	SPI_finish();
+
+	values[0] = BoolGetDatum(r.ok);
+	values[1] = Int64GetDatum(r.blocks);
+	values[2] = Int64GetDatum(r.entries);
+	if (r.bad_block < 0)
+		nulls[3] = true;
+	else
+		values[3] = Int64GetDatum(r.bad_block);
+	values[4] = CStringGetTextDatum(detail);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* SQL function: audit_canonical_entry(entry_id bigint) returns bytea */
+PG_FUNCTION_INFO_V1(audit_canonical_entry);
+Datum
+audit_canonical_entry(PG_FUNCTION_ARGS)
+{
+	Datum		arg = PG_GETARG_DATUM(0);
+	Oid			type = INT8OID;
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+	StringInfoData buf;
+	bytea	   *result = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT " AUDIT_ENTRY_COLUMNS " FROM crm_security.audit_log WHERE id = $1",
+							  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the audit log");
+	if (SPI_processed == 1)
+	{
+		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, values, nulls);
+		initStringInfo(&buf);
+		audit_entry_canonical(&buf, values, nulls);
+		result = SPI_palloc(VARHDRSZ + buf.len);
+		SET_VARSIZE(result, VARHDRSZ + buf.len);
+		memcpy(VARDATA(result), buf.data, buf.len);
+	}
+	SPI_finish();
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* --------------------------------------------------------------------------------------
+ * Retention
+ * --------------------------------------------------------------------------------------
+ */
+
+/* SQL function: purge_audit_log(older_than interval) returns bigint */
+PG_FUNCTION_INFO_V1(audit_purge);
+Datum
+audit_purge(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than = PG_GETARG_INTERVAL_P(0);
+	Interval	zero;
+	TimestampTz cutoff;
+	int64		purged_through;
+	int64		through;
+	int64		txid_hi;
+	int64		deleted;
+	bool		isnull;
+	Datum		args[4];
+	Oid			types[4];
+
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older_than),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention interval cannot be negative")));
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													 IntervalPGetDatum(older_than)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	audit_lock();
+	if (SPI_execute("SELECT COALESCE(pg_catalog.max(purged_through_block), 0) FROM crm_security.audit_purges",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read audit purges");
+	purged_through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	/* The longest run of blocks after the last purge that were all sealed before the cutoff. */
+	args[0] = Int64GetDatum(purged_through);
+	args[1] = TimestampTzGetDatum(cutoff);
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	if (SPI_execute_with_args("SELECT b.block_id, b.txid_hi FROM crm_security.audit_blocks b "
+							  "WHERE b.block_id > $1 AND b.block_id < COALESCE((SELECT pg_catalog.min(block_id) "
+							  "FROM crm_security.audit_blocks WHERE block_id > $1 AND sealed_at >= $2), "
+							  "9223372036854775807) ORDER BY b.block_id DESC LIMIT 1",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read audit blocks");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+	through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	txid_hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	args[0] = Int64GetDatum(txid_hi);
+	types[0] = INT8OID;
+	audit_purging = true;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("DELETE FROM crm_security.audit_log WHERE txid < $1",
+								  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete audit entries");
+	}
+	PG_FINALLY();
+	{
+		audit_purging = false;
+	}
+	PG_END_TRY();
+	deleted = (int64) SPI_processed;
+
+	args[0] = Int64GetDatum(through);
+	args[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[2] = Int64GetDatum(deleted);
+	args[3] = CStringGetTextDatum(audit_user_name(GetSessionUserId()));
+	types[0] = INT8OID;
+	types[1] = TIMESTAMPTZOID;
+	types[2] = INT8OID;
+	types[3] = TEXTOID;
+	if (SPI_execute_with_args("INSERT INTO crm_security.audit_purges (purged_through_block, "
+							  "purged_at, entries_deleted, purged_by) VALUES ($1, $2, $3, $4)",
+							  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the purge");
+	SPI_finish();
+
+	{
+		char	   *md = psprintf("{\"purged_through_block\": " INT64_FORMAT ", \"entries_deleted\": " INT64_FORMAT "}",
+								  through, deleted);
+
+		audit_internal_event("audit.purge", "audit_log", NULL,
+							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(md))));
+	}
+	PG_RETURN_INT64(deleted);
+}
