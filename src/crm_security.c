@@ -30,6 +30,7 @@ _PG_init(void)
 
 	crypto_init();
 	ctx_init();
+	permission_init();
 	audit_init();
 
 	MarkGUCPrefixReserved("crm_security");

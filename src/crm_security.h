@@ -17,6 +17,7 @@ extern int	crm_max_token_length;
 /* Module initialisers, called once from _PG_init. */
 extern void crypto_init(void);
 extern void ctx_init(void);
+extern void permission_init(void);
 extern void audit_init(void);
 
 /*
