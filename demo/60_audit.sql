@@ -12,10 +12,17 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON demo_contacts TO demo_sales;
 SELECT crm_security.enable_audit('demo_contacts', ARRAY['password_hash']);
 
 \echo
-\echo == Changes made by the application role, with a request id for the transaction
+\echo == Changes made by the application role under a verified token (the identity provider signed it)
+SELECT crm_security.add_jwt_key('audit-demo', 'HS256', 'audit-demo-secret-0123456789-0123456789');
+SELECT crm_security.jwt_sign(jsonb_build_object('sub', 'grace@acme.example', 'tenant_id', 'acme',
+                                                'exp', extract(epoch FROM now() + interval '10 minutes')::bigint),
+                             'audit-demo-secret-0123456789-0123456789', 'HS256', '{"kid": "audit-demo"}') AS token \gset
 SET ROLE demo_sales;
 BEGIN;
+SELECT crm_security.set_claim_context(:'token') ->> 'sub' AS verified_user;
 SET LOCAL crm_security.request_id = 'req-7f3a';
+-- a spoofing attempt: the log keeps the verified identity
+SELECT set_config('request.jwt.claims', '{"sub": "someone-else"}', true) IS NOT NULL AS spoof_attempted;
 INSERT INTO demo_contacts VALUES (1, 'Ada Lovelace', 'ada@example.com', 'x1'), (2, 'Alan Turing', 'alan@example.com', 'x2');
 UPDATE demo_contacts SET email = 'ada@analytical.engine', password_hash = 'x9' WHERE id = 1;
 DELETE FROM demo_contacts WHERE id = 2;
@@ -23,7 +30,7 @@ COMMIT;
 SELECT crm_security.log_event('export', 'report', 'contacts.csv', 'denied', '{"reason": "missing permission"}') AS event_id;
 RESET ROLE;
 
-SELECT id, operation, record_key, changed_columns, actor_type, actor_id, db_user, request_id
+SELECT id, operation, record_key, changed_columns, actor_type, actor_id, tenant_id, db_user, request_id
   FROM crm_security.audit_changes WHERE table_name = 'public.demo_contacts' ORDER BY id;
 SELECT old_row, new_row FROM crm_security.audit_changes WHERE operation = 'UPDATE';
 SELECT action, resource_id, result, denied, actor_id FROM crm_security.audit_access_events WHERE action = 'export';
