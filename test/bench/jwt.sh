@@ -13,7 +13,7 @@ for k in rsa ec ed; do openssl pkey -in "$KEYS/$k.pem" -pubout -out "$KEYS/$k.pu
 
 # Raw OpenSSL verify rates (operations per second, machine-readable output); the best of
 # two runs, as the SQL side takes the best of five.
-speed=$(for i in 1 2; do openssl speed -seconds 2 -mr rsa2048 ecdsap256 ed25519 2>/dev/null; done)
+speed=$(for i in 1 2 3; do openssl speed -seconds 2 -mr rsa2048 ecdsap256 ed25519 2>/dev/null; done)
 ossl_rs=$(echo "$speed" | awk -F: '/^\+F2:/ {if ($5 > m) m = $5} END {print 1e6/m}')
 ossl_es=$(echo "$speed" | awk -F: '/^\+F4:/ {if ($5 > m) m = $5} END {print 1e6/m}')
 ossl_ed=$(echo "$speed" | awk -F: '/^\+F6:/ {if ($6 > m) m = $6} END {print 1e6/m}')
@@ -30,11 +30,11 @@ INSERT INTO k VALUES ('HS256', :'secret', :'secret'), ('HS384', :'secret', :'sec
   ('RS256', :'rsa', :'rsapub'), ('PS256', :'rsa', :'rsapub'),
   ('ES256', :'ec', :'ecpub'), ('EdDSA', :'ed', :'edpub');
 
--- Best of 5 runs of a statement, in microseconds per row (the least disturbed run).
+-- Best of 7 runs of a statement, in microseconds per row (the least disturbed run).
 CREATE FUNCTION pg_temp.per_row(q text, n int) RETURNS numeric LANGUAGE plpgsql AS $$
 DECLARE t timestamptz; r numeric[] := '{}';
 BEGIN
-  FOR i IN 1..5 LOOP
+  FOR i IN 1..7 LOOP
     t := clock_timestamp();
     EXECUTE q;
     r := r || (extract(epoch FROM clock_timestamp() - t) * 1e6 / n)::numeric;
