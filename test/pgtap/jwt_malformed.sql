@@ -5,51 +5,7 @@
 BEGIN;
 SELECT plan(136);
 
--- Fixed test keys, made for these tests only (never used elsewhere).
-CREATE TEMP TABLE k (name text PRIMARY KEY, val text NOT NULL);
-INSERT INTO k VALUES
-    ('secret', '0123456789abcdef0123456789abcdef'),
-    ('secret31', '0123456789abcdef0123456789abcde'),
-    ('ed_pub', $k$-----BEGIN PUBLIC KEY-----
-MCowBQYDK2VwAyEAcTzp3lZ0qm+CP7u/cdvp4cvoROYq8tOkuS0okUtCLbo=
------END PUBLIC KEY-----$k$);
-
-CREATE FUNCTION pg_temp.k(n text) RETURNS text
-LANGUAGE sql STABLE AS $$ SELECT val FROM k WHERE name = n $$;
-CREATE FUNCTION pg_temp.kj(n text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$ SELECT val::jsonb FROM k WHERE name = n $$;
-
-CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT pg_catalog.translate(pg_catalog.encode(b, 'base64'), E'+/=\n', '-_')
-$$;
-CREATE FUNCTION pg_temp.b64u(t text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT pg_temp.b64u(pg_catalog.convert_to(t, 'UTF8')) $$;
-
--- A token over the exact segments given, signed by crm_security.sign_message.
-CREATE FUNCTION pg_temp.signed(hseg text, pseg text, alg text, key text) RETURNS text
-LANGUAGE sql AS $$
-    SELECT hseg || '.' || pseg || '.' || pg_temp.b64u(crm_security.sign_message(alg, key,
-               pg_catalog.convert_to(hseg || '.' || pseg, 'UTF8')))
-$$;
--- A token from header and payload JSON texts.
-CREATE FUNCTION pg_temp.tok(header text, payload text, alg text DEFAULT 'HS256',
-                            key text DEFAULT '0123456789abcdef0123456789abcdef') RETURNS text
-LANGUAGE sql AS $$ SELECT pg_temp.signed(pg_temp.b64u(header), pg_temp.b64u(payload), alg, key) $$;
--- An HS256 token whose MAC is made by hmac() with any secret, whatever its length or form.
-CREATE FUNCTION pg_temp.hs_tok(header text, payload text, secret text) RETURNS text
-LANGUAGE sql AS $$
-    SELECT pg_temp.b64u(header) || '.' || pg_temp.b64u(payload) || '.'
-           || pg_temp.b64u(crm_security.hmac(pg_catalog.convert_to(pg_temp.b64u(header) || '.'
-                                                                   || pg_temp.b64u(payload), 'UTF8'),
-                                             pg_catalog.convert_to(secret, 'UTF8'), 'sha256'))
-$$;
--- Seconds since the epoch, `d` seconds from now.
-CREATE FUNCTION pg_temp.t(d numeric) RETURNS numeric
-LANGUAGE sql STABLE AS $$ SELECT pg_catalog.floor(extract(epoch FROM pg_catalog.now())) + d $$;
--- Claims that pass: a subject and an expiry an hour away.
-CREATE FUNCTION pg_temp.claims() RETURNS text
-LANGUAGE sql STABLE AS $$ SELECT pg_catalog.format('{"sub":"alice","exp":%s}', pg_temp.t(3600)) $$;
+\ir include/jwt_fixtures.sql
 
 
 -- The outcome of a statement as text: 'ok', 'null' or the SQLSTATE of its error.
