@@ -284,7 +284,12 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 			jwt_refuse(what, "No key has the token's \"kid\".");
 		if (refusal != NULL)
 			jwt_refuse(what, refusal);
-		jwt_refuse(what, psprintf("No key can verify algorithm \"%s\".", alg->name));
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid %s", what),
+				 errdetail("No key can verify algorithm \"%s\".", alg->name),
+				 keys->skipped_detail ?
+				 errhint("A member of the JWKS was skipped: %s", keys->skipped_detail) : 0));
 	}
 
 	sig = b64url_decode_palloc(parts->sig_b64, parts->sig_b64_len, &siglen);

@@ -296,7 +296,9 @@ sig_usable_keys(CrmKeySet *set, const CrmAlg *alg, CrmKeyUse use, const CrmKey *
 		ereport(ERROR,
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
 				 errmsg("invalid key"),
-				 errdetail("No key of the key set can be used with algorithm \"%s\".", alg->name)));
+				 errdetail("No key of the key set can be used with algorithm \"%s\".", alg->name),
+				 set->skipped_detail ?
+				 errhint("A member of the JWKS was skipped: %s", set->skipped_detail) : 0));
 	}
 	return n;
 }

@@ -101,5 +101,7 @@ SELECT crm_security.verify_signature('EdDSA', '{"kty":"OKP","crv":"X25519","x":"
 SELECT crm_security.sign_message('HS256', '{"keys":[{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE"}]}'::jsonb, 'm');
 SELECT crm_security.verify_signature('HS256', '{"keys":"x"}'::jsonb, 'm', '\x00'::bytea);
 SELECT crm_security.verify_signature('HS256', '{"keys":[]}'::jsonb, 'm', '\x00'::bytea);
+-- a JWKS whose only member is unusable says why it was skipped
+SELECT crm_security.verify_signature('HS256', '{"keys":[{"kty":"oct","k":"AAAA"}]}'::jsonb, 'm', '\x00'::bytea);
 
 DROP TABLE regress_keys;

@@ -118,6 +118,8 @@ SELECT crm_security.jwt_sign('[1]', :'secret');
 SELECT crm_security.jwt_sign('{"sub":"x"}', :'secret', 'HS256', '{"alg":"HS512"}');
 SELECT crm_security.jwt_sign('{"sub":"x"}', :'secret', 'HS256', '{"typ":"at+jwt","cty":"x"}') AS hdrtok \gset
 SELECT header FROM crm_security.jwt_decode(:'hdrtok');
+-- a JWKS without a usable key says why its members were skipped
+SELECT crm_security.jwt_verify(:'hdrtok', '{"keys":[{"kty":"oct","k":"AAAA"},{"kty":"EC","crv":"P-256"}]}'::jsonb);
 SELECT crm_security.jwt_sign(NULL, :'secret');
 
 -- JWS with any payload (RFC 7515 A.1 is a JWT whose exp is in the past)
