@@ -190,11 +190,17 @@ typedef struct AuditCol
 
 static HTAB *audit_rel_cache = NULL;
 
-/* Gathered fields of one entry before insertion. */
+/*
+ * Gathered fields of one entry before insertion.  text[i], when set, is the canonical
+ * text of values[i] (a jsonb row image rendered while it was built), so that hashing does
+ * not render it again; it must be byte for byte what audit_put_value() would produce.
+ */
 typedef struct AuditEntry
 {
 	Datum		values[AL_NATTS];
 	bool		nulls[AL_NATTS];
+	const char *text[AL_NATTS];
+	int			textlen[AL_NATTS];
 } AuditEntry;
 
 /* --------------------------------------------------------------------------------------
@@ -349,15 +355,20 @@ audit_put_value(StringInfo buf, int col, Datum value, bool isnull)
 			}
 		case TEXTARRAYOID:
 			{
-				char	   *s = OidOutputFunctionCall(F_ARRAY_OUT, value);
+				/* Kept for the process, so that array_out() keeps its type lookup. */
+				static FmgrInfo array_out_fn;
+				char	   *s;
 
+				if (array_out_fn.fn_oid == InvalidOid)
+					fmgr_info_cxt(F_ARRAY_OUT, &array_out_fn, TopMemoryContext);
+				s = OutputFunctionCall(&array_out_fn, value);
 				audit_put_field(buf, name, s, strlen(s));
 				pfree(s);
 				break;
 			}
 		case INETOID:
 			{
-				char	   *s = OidOutputFunctionCall(F_INET_OUT, value);
+				char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, value));
 
 				audit_put_field(buf, name, s, strlen(s));
 				pfree(s);
@@ -399,24 +410,50 @@ audit_sha256(const char *data, size_t len, uint8 *out)
 		elog(ERROR, "SHA-256 failed");
 }
 
-/* The canonical form of an entry: every column but entry_hash. */
+/*
+ * The canonical form of an entry: every column but entry_hash.  texts, when not NULL,
+ * holds already rendered texts of some columns (see AuditEntry).
+ */
 static void
-audit_entry_canonical(StringInfo buf, const Datum *values, const bool *nulls)
+audit_entry_canonical(StringInfo buf, const Datum *values, const bool *nulls,
+					  const char *const *texts, const int *textlens)
 {
 	appendStringInfoString(buf, AUDIT_ENTRY_TAG);
 	for (int i = 0; i < AL_ENTRY_HASH; i++)
-		audit_put_value(buf, i, values[i], nulls[i]);
+	{
+		if (texts != NULL && texts[i] != NULL && !nulls[i])
+			audit_put_field(buf, audit_colnames[i], texts[i], textlens[i]);
+		else
+			audit_put_value(buf, i, values[i], nulls[i]);
+	}
 }
 
-static void
-audit_entry_hash(const Datum *values, const bool *nulls, uint8 *out)
-{
-	StringInfoData buf;
+/*
+ * The canonical form is built in one buffer kept for the process (nothing between its
+ * reset and the hash runs user code, so it is never used twice at once); a buffer grown
+ * by a huge entry is given back.
+ */
+static StringInfoData audit_canon_buf;
 
-	initStringInfo(&buf);
-	audit_entry_canonical(&buf, values, nulls);
-	audit_sha256(buf.data, buf.len, out);
-	pfree(buf.data);
+static void
+audit_entry_hash(const Datum *values, const bool *nulls, const char *const *texts,
+				 const int *textlens, uint8 *out)
+{
+	if (audit_canon_buf.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&audit_canon_buf);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&audit_canon_buf);
+	audit_entry_canonical(&audit_canon_buf, values, nulls, texts, textlens);
+	audit_sha256(audit_canon_buf.data, audit_canon_buf.len, out);
+	if (audit_canon_buf.maxlen > 64 * 1024)
+	{
+		pfree(audit_canon_buf.data);
+		audit_canon_buf.data = NULL;
+	}
 }
 
 typedef struct AuditBlock
@@ -743,7 +780,7 @@ audit_insert_entry(AuditEntry *e)
 	e->values[AL_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
 	e->nulls[AL_LOGGED_AT] = false;
 
-	audit_entry_hash(e->values, e->nulls, hash);
+	audit_entry_hash(e->values, e->nulls, e->text, e->textlen, hash);
 	e->values[AL_ENTRY_HASH] = PointerGetDatum(audit_bytea(hash, AUDIT_HASH_LEN));
 	e->nulls[AL_ENTRY_HASH] = false;
 
@@ -765,6 +802,8 @@ audit_entry_init(AuditEntry *e, const char *kind, const char *operation)
 	{
 		e->values[i] = (Datum) 0;
 		e->nulls[i] = true;
+		e->text[i] = NULL;
+		e->textlen[i] = 0;
 	}
 	audit_set_text(e, AL_KIND, kind);
 	audit_set_text(e, AL_OPERATION, operation);
@@ -906,46 +945,136 @@ audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext c
 	return cols;
 }
 
-/* Push a jsonb document as one value: scalars unwrapped, containers as binary. */
+/*
+ * A string as JSON text, exactly as escape_json() writes it (which JsonbToCString() uses):
+ * the text ends at a NUL byte; runs of plain bytes are copied at once.
+ */
 static void
-audit_push_jsonb(JsonbParseState **st, Jsonb *jb)
+audit_escape_json(StringInfo out, const char *str, int len)
 {
-	JsonbValue	v;
+	const char *end = str + len;
+	const char *run = str;
+	const char *p;
 
-	if (JB_ROOT_IS_SCALAR(jb))
+	appendStringInfoCharMacro(out, '"');
+	for (p = str; p < end && *p != '\0'; p++)
 	{
-		if (!JsonbExtractScalar(&jb->root, &v))
-			elog(ERROR, "could not extract jsonb scalar");
+		unsigned char ch = (unsigned char) *p;
+		const char *esc;
+
+		if (ch >= ' ' && ch != '"' && ch != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (ch)
+		{
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (int) ch);
+				continue;
+		}
+		appendBinaryStringInfo(out, esc, 2);
 	}
-	else
-	{
-		v.type = jbvBinary;
-		v.val.binary.data = &jb->root;
-		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
+	if (p > run)
+		appendBinaryStringInfo(out, run, p - run);
+	appendStringInfoCharMacro(out, '"');
 }
 
-/* The jsonb object {column: value, ...} of the given columns of a row. */
-static Datum
-audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
+/* A jsonb scalar as JsonbToCString() writes it. */
+static void
+audit_scalar_text(StringInfo out, const JsonbValue *v)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
+	switch (v->type)
+	{
+		case jbvNull:
+			appendBinaryStringInfo(out, "null", 4);
+			break;
+		case jbvString:
+			audit_escape_json(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			appendStringInfoString(out,
+								   DatumGetCString(DirectFunctionCall1(numeric_out,
+																	   NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvBool:
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
+	}
+}
+
+/* A jsonb document as one value: scalars unwrapped (true), containers as binary (false). */
+static bool
+audit_jsonb_value(Jsonb *jb, JsonbValue *v)
+{
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, v))
+			elog(ERROR, "could not extract jsonb scalar");
+		return true;
+	}
+	v->type = jbvBinary;
+	v->val.binary.data = &jb->root;
+	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	return false;
+}
+
+/*
+ * The jsonb object {column: value, ...} of the given columns of a row, and its text
+ * (what jsonb's output function gives: the canonical text of the image) appended to out.
+ *
+ * The columns are already in jsonb key order and their names are unique, so when every
+ * value is a scalar the object is built directly from its pairs and its text written
+ * from the same values (integers without a round trip through numeric).  A value that
+ * is a container (a jsonb object or array, an array, a composite) takes the general
+ * path: pushJsonbValue() and JsonbToCString() of the result.
+ */
+static Datum
+audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out)
+{
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
+	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
+	bool		scalars = true;
+	Jsonb	   *res;
 
 	slot_getallattrs(slot);
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < n; i++)
 	{
 		AuditCol   *c = &cols[i];
 		Datum		d = slot->tts_values[c->attnum - 1];
-		JsonbValue	v;
+		JsonbValue *v = &pairs[i].value;
 
-		pushJsonbValue(&st, WJB_KEY, &c->key);
+		pairs[i].key = c->key;
+		pairs[i].order = i;
 		if (slot->tts_isnull[c->attnum - 1])
 		{
-			v.type = jbvNull;
-			pushJsonbValue(&st, WJB_VALUE, &v);
+			v->type = jbvNull;
 			continue;
 		}
 		switch (c->kind)
@@ -954,40 +1083,36 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
 				{
 					text	   *t = DatumGetTextPP(d);
 
-					v.type = jbvString;
-					v.val.string.val = VARDATA_ANY(t);
-					v.val.string.len = VARSIZE_ANY_EXHDR(t);
-					pushJsonbValue(&st, WJB_VALUE, &v);
+					v->type = jbvString;
+					v->val.string.val = VARDATA_ANY(t);
+					v->val.string.len = VARSIZE_ANY_EXHDR(t);
 					break;
 				}
 			case AC_INT:
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(c->typid == INT2OID ? (int64) DatumGetInt16(d) :
-												 c->typid == INT4OID ? (int64) DatumGetInt32(d) :
-												 DatumGetInt64(d));
-				pushJsonbValue(&st, WJB_VALUE, &v);
+				ints[i] = c->typid == INT2OID ? (int64) DatumGetInt16(d) :
+					c->typid == INT4OID ? (int64) DatumGetInt32(d) : DatumGetInt64(d);
+				v->type = jbvNumeric;
+				v->val.numeric = int64_to_numeric(ints[i]);
 				break;
 			case AC_NUMERIC:
 				{
 					Numeric		num = DatumGetNumeric(d);
 
 					if (numeric_is_nan(num) || numeric_is_inf(num))
-						audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+						scalars &= audit_jsonb_value(DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)), v);
 					else
 					{
-						v.type = jbvNumeric;
-						v.val.numeric = num;
-						pushJsonbValue(&st, WJB_VALUE, &v);
+						v->type = jbvNumeric;
+						v->val.numeric = num;
 					}
 					break;
 				}
 			case AC_BOOL:
-				v.type = jbvBool;
-				v.val.boolean = DatumGetBool(d);
-				pushJsonbValue(&st, WJB_VALUE, &v);
+				v->type = jbvBool;
+				v->val.boolean = DatumGetBool(d);
 				break;
 			case AC_JSONB:
-				audit_push_jsonb(&st, DatumGetJsonbP(d));
+				scalars &= audit_jsonb_value(DatumGetJsonbP(d), v);
 				break;
 			case AC_DATETIME:
 				{
@@ -995,19 +1120,85 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
 
 					/* What to_jsonb() does too. */
 					JsonEncodeDateTime(buf, d, c->typid, NULL);
-					v.type = jbvString;
-					v.val.string.val = pstrdup(buf);
-					v.val.string.len = strlen(buf);
-					pushJsonbValue(&st, WJB_VALUE, &v);
+					v->type = jbvString;
+					v->val.string.val = pstrdup(buf);
+					v->val.string.len = strlen(buf);
 					break;
 				}
 			case AC_OTHER:
-				audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+				scalars &= audit_jsonb_value(DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)), v);
 				break;
 		}
 	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
+
+	if (scalars)
+	{
+		JsonbValue	obj;
+
+		obj.type = jbvObject;
+		obj.val.object.nPairs = n;
+		obj.val.object.pairs = pairs;
+		res = JsonbValueToJsonb(&obj);
+
+		appendStringInfoCharMacro(out, '{');
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *v = &pairs[i].value;
+
+			if (i > 0)
+				appendBinaryStringInfo(out, ", ", 2);
+			audit_escape_json(out, pairs[i].key.val.string.val, pairs[i].key.val.string.len);
+			appendBinaryStringInfo(out, ": ", 2);
+			if (v->type == jbvNumeric && cols[i].kind == AC_INT)
+			{
+				char		tmp[MAXINT8LEN + 1];
+				int			len = pg_lltoa(ints[i], tmp);
+
+				appendBinaryStringInfo(out, tmp, len);
+			}
+			else
+				audit_scalar_text(out, v);
+		}
+		appendStringInfoCharMacro(out, '}');
+	}
+	else
+	{
+		JsonbParseState *st = NULL;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < n; i++)
+		{
+			pushJsonbValue(&st, WJB_KEY, &pairs[i].key);
+			/* A binary value is pushed as the container it holds. */
+			pushJsonbValue(&st, WJB_VALUE, &pairs[i].value);
+		}
+		res = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		(void) JsonbToCString(out, &res->root, VARSIZE(res));
+	}
+	pfree(ints);
+	return JsonbPGetDatum(res);
+}
+
+/* Set a jsonb row image of an entry, with its canonical text in texts (from offset). */
+static void
+audit_set_image(AuditEntry *e, int col, AuditCol *cols, int n, TupleTableSlot *slot,
+				StringInfo texts)
+{
+	int			start = texts->len;
+
+	e->values[col] = audit_cols_jsonb(cols, n, slot, texts);
+	e->nulls[col] = false;
+	/* Offsets for now: texts may still move as it grows. */
+	e->text[col] = (const char *) (uintptr_t) start;
+	e->textlen[col] = texts->len - start;
+}
+
+/* Turn the offsets of audit_set_image() into pointers, once texts is complete. */
+static void
+audit_fix_images(AuditEntry *e, StringInfo texts, const int *cols, int ncols)
+{
+	for (int i = 0; i < ncols; i++)
+		e->text[cols[i]] = texts->data + (uintptr_t) e->text[cols[i]];
 }
 
 static AuditRelInfo *
@@ -1141,6 +1332,7 @@ audit_trigger(PG_FUNCTION_ARGS)
 	AuditEntry	e;
 	AuditRelInfo *info;
 	TriggerEvent ev;
+	StringInfoData texts;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1157,30 +1349,37 @@ audit_trigger(PG_FUNCTION_ARGS)
 
 	info = audit_rel_info(rel, td->tg_trigger);
 
+	initStringInfo(&texts);
 	if (TRIGGER_FIRED_BY_INSERT(ev))
 	{
+		static const int images[] = {AL_RECORD_KEY, AL_NEW_ROW};
+
 		audit_entry_init(&e, "row", "INSERT");
-		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
-		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
-		e.nulls[AL_RECORD_KEY] = e.nulls[AL_NEW_ROW] = false;
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts);
+		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(ev))
 	{
+		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW, AL_NEW_ROW};
+
 		audit_entry_init(&e, "row", "UPDATE");
-		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
-		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
-		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_newslot);
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts);
+		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts);
+		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_newslot, &texts);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 		e.values[AL_CHANGED_COLUMNS] = audit_changed_columns(info, td->tg_trigslot,
 															 td->tg_newslot);
-		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = e.nulls[AL_NEW_ROW] = false;
 		e.nulls[AL_CHANGED_COLUMNS] = false;
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(ev))
 	{
+		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW};
+
 		audit_entry_init(&e, "row", "DELETE");
-		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
-		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
-		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = false;
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts);
+		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else
 		audit_entry_init(&e, "row", "TRUNCATE");
@@ -1842,7 +2041,7 @@ audit_entry_ok(AuditEntryCursor *c, uint8 *hash)
 {
 	bytea	   *stored;
 
-	audit_entry_hash(c->values, c->nulls, hash);
+	audit_entry_hash(c->values, c->nulls, NULL, NULL, hash);
 	if (c->nulls[AL_ENTRY_HASH])
 		return false;
 	stored = DatumGetByteaPP(c->values[AL_ENTRY_HASH]);
@@ -2150,7 +2349,7 @@ audit_canonical_entry(PG_FUNCTION_ARGS)
 	{
 		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, values, nulls);
 		initStringInfo(&buf);
-		audit_entry_canonical(&buf, values, nulls);
+		audit_entry_canonical(&buf, values, nulls, NULL, NULL);
 		result = SPI_palloc(VARHDRSZ + buf.len);
 		SET_VARSIZE(result, VARHDRSZ + buf.len);
 		memcpy(VARDATA(result), buf.data, buf.len);
