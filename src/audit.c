@@ -41,6 +41,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -57,6 +58,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/datetime.h"
 
@@ -190,6 +192,8 @@ typedef struct AuditCol
 
 static HTAB *audit_rel_cache = NULL;
 
+static void audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue);
+
 /*
  * Gathered fields of one entry before insertion.  text[i], when set, is the canonical
  * text of values[i] (a jsonb row image rendered while it was built), so that hashing does
@@ -252,6 +256,7 @@ audit_init(void)
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
 	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, audit_authid_callback, (Datum) 0);
 }
 
 static Oid
@@ -553,11 +558,67 @@ audit_set_text(AuditEntry *e, int col, const char *s)
 	}
 }
 
-/* Fill the who/where columns from the verified context, else from the session. */
-static void
-audit_fill_actor(AuditEntry *e)
+/*
+ * The who/where columns of the entries.  They depend only on the verified context (its
+ * actor type and claims), the roles (session and current user), two settings (the tenant
+ * claim's name and crm_security.request_id) and the names of the roles, so they are
+ * computed once and reused while all of these stay the same, within one transaction (the
+ * values live in its memory).  A change to pg_authid (a role renamed) invalidates them
+ * when the invalidation arrives, the moment a lookup by name would see the new name.
+ */
+#define AUDIT_ACTOR_FIRST AL_ACTOR_TYPE
+#define AUDIT_ACTOR_LAST AL_REQUEST_ID
+typedef struct AuditActor
 {
-	const char *atype = ctx_actor_type();
+	bool		valid;
+	LocalTransactionId lxid;
+	Oid			userid;
+	Oid			session_userid;
+	const char *atype;			/* ctx_actor_type(), NULL without a context */
+	Jsonb	   *claims;			/* a copy of the verified claims when atype is set */
+	char	   *tenant_claim;
+	char	   *request_id_guc;
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+} AuditActor;
+
+static AuditActor audit_actor;
+
+static void
+audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	audit_actor.valid = false;
+}
+
+static bool
+audit_same_string(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool
+audit_actor_current(const char *atype, Jsonb *claims)
+{
+	AuditActor *a = &audit_actor;
+
+	if (!a->valid || a->lxid != MyProc->lxid || a->userid != GetUserId() ||
+		a->session_userid != GetSessionUserId() ||
+		!audit_same_string(a->atype, atype) ||
+		!audit_same_string(a->tenant_claim, ctx_tenant_claim) ||
+		!audit_same_string(a->request_id_guc, audit_request_id_guc))
+		return false;
+	if (claims == NULL || a->claims == NULL)
+		return claims == a->claims;
+	return VARSIZE(claims) == VARSIZE(a->claims) &&
+		memcmp(claims, a->claims, VARSIZE(claims)) == 0;
+}
+
+/* Compute the who/where columns from the verified context, else from the session. */
+static void
+audit_compute_actor(AuditEntry *e, const char *atype)
+{
 	char	   *request_id = NULL;
 
 	if (atype != NULL)
@@ -593,6 +654,52 @@ audit_fill_actor(AuditEntry *e)
 	}
 	else
 		audit_set_text(e, AL_REQUEST_ID, NULL);
+}
+
+static void
+audit_fill_actor(AuditEntry *e)
+{
+	AuditActor *a = &audit_actor;
+	const char *atype = ctx_actor_type();
+	Jsonb	   *claims = atype != NULL ? ctx_claims() : NULL;
+
+	if (!audit_actor_current(atype, claims))
+	{
+		/* Older values stay in the transaction's memory: an entry may still use them. */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		a->valid = false;
+		audit_compute_actor(e, atype);
+		for (int i = AUDIT_ACTOR_FIRST; i <= AUDIT_ACTOR_LAST; i++)
+		{
+			a->values[i] = e->values[i];
+			a->nulls[i] = e->nulls[i];
+		}
+		a->lxid = MyProc->lxid;
+		a->userid = GetUserId();
+		a->session_userid = GetSessionUserId();
+		a->atype = atype != NULL ? pstrdup(atype) : NULL;
+		a->claims = NULL;
+		if (claims != NULL)
+		{
+			a->claims = palloc(VARSIZE(claims));
+			memcpy(a->claims, claims, VARSIZE(claims));
+		}
+		a->tenant_claim = ctx_tenant_claim != NULL ? pstrdup(ctx_tenant_claim) : NULL;
+		a->request_id_guc = audit_request_id_guc != NULL ? pstrdup(audit_request_id_guc) : NULL;
+		MemoryContextSwitchTo(old);
+		a->valid = true;
+	}
+	else
+	{
+		for (int i = AUDIT_ACTOR_FIRST; i <= AUDIT_ACTOR_LAST; i++)
+		{
+			e->values[i] = a->values[i];
+			e->nulls[i] = a->nulls[i];
+		}
+	}
+	if (claims != NULL)
+		pfree(claims);
 
 	audit_get_client_addr(&e->values[AL_CLIENT_ADDR], &e->nulls[AL_CLIENT_ADDR]);
 }
