@@ -167,6 +167,8 @@ typedef struct AuditRelInfo
 	TupleDesc	row_desc;		/* the stored columns, for UPDATE's changed columns */
 	struct AuditCol *key_cols;
 	struct AuditCol *row_cols;
+	Datum	   *row_names;		/* the stored columns' names as text */
+	char	  **row_elems;		/* ... as array_out() writes them in changed_columns */
 } AuditRelInfo;
 
 /* How one column becomes a jsonb value; the same result as to_jsonb() gives. */
@@ -293,23 +295,37 @@ audit_unix_micros(TimestampTz ts)
 	return (int64) ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
+/* One field of a canonical form, written with a single enlargement of buf. */
 static void
 audit_put_field(StringInfo buf, const char *name, const char *data, int len)
 {
-	appendStringInfoChar(buf, '\n');
-	appendStringInfoString(buf, name);
-	appendStringInfoChar(buf, '=');
+	int			namelen = strlen(name);
+	char		tmp[MAXINT8LEN + 1];
+	int			n = 0;
+	char	   *p;
+
+	if (data != NULL)
+	{
+		n = pg_lltoa(len, tmp);
+		tmp[n++] = ':';
+	}
+	enlargeStringInfo(buf, namelen + 3 + n + (data != NULL ? len : 0));
+	p = buf->data + buf->len;
+	*p++ = '\n';
+	memcpy(p, name, namelen);
+	p += namelen;
+	*p++ = '=';
 	if (data == NULL)
-		appendStringInfoChar(buf, '~');
+		*p++ = '~';
 	else
 	{
-		char		tmp[MAXINT8LEN + 1];
-		int			n = pg_lltoa(len, tmp);
-
-		tmp[n++] = ':';
-		appendBinaryStringInfo(buf, tmp, n);
-		appendBinaryStringInfo(buf, data, len);
+		memcpy(p, tmp, n);
+		p += n;
+		memcpy(p, data, len);
+		p += len;
 	}
+	buf->len = p - buf->data;
+	*p = '\0';
 }
 
 static void
@@ -1162,14 +1178,32 @@ audit_jsonb_value(Jsonb *jb, JsonbValue *v)
  * is a container (a jsonb object or array, an array, a composite) takes the general
  * path: pushJsonbValue() and JsonbToCString() of the result.
  */
+typedef struct AuditImage
+{
+	JsonbPair  *pairs;
+	int64	   *ints;			/* AC_INT values */
+	int		   *off;			/* where each value's text starts in the texts buffer */
+	int		   *len;
+	bool		scalars;		/* built on the direct path */
+} AuditImage;
+
 static Datum
-audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out)
+audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
+				 AuditImage *img, const AuditImage *prev, const bool *same)
 {
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
 	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
+	bool	   *reused = palloc0(sizeof(bool) * Max(n, 1));
 	bool		scalars = true;
 	Jsonb	   *res;
 
+	/* An UPDATE's new image takes the unchanged values of the old one as they are. */
+	if (prev != NULL && !prev->scalars)
+		prev = NULL;
+	img->pairs = pairs;
+	img->ints = ints;
+	img->off = palloc(sizeof(int) * Max(n, 1));
+	img->len = palloc(sizeof(int) * Max(n, 1));
 	slot_getallattrs(slot);
 	for (int i = 0; i < n; i++)
 	{
@@ -1179,6 +1213,13 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out)
 
 		pairs[i].key = c->key;
 		pairs[i].order = i;
+		if (prev != NULL && same[c->attnum - 1])
+		{
+			*v = prev->pairs[i].value;
+			ints[i] = prev->ints[i];
+			reused[i] = true;
+			continue;
+		}
 		if (slot->tts_isnull[c->attnum - 1])
 		{
 			v->type = jbvNull;
@@ -1256,7 +1297,16 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out)
 				appendBinaryStringInfo(out, ", ", 2);
 			audit_escape_json(out, pairs[i].key.val.string.val, pairs[i].key.val.string.len);
 			appendBinaryStringInfo(out, ": ", 2);
-			if (v->type == jbvNumeric && cols[i].kind == AC_INT)
+			img->off[i] = out->len;
+			if (reused[i])
+			{
+				/* Enlarge first: the copy comes from the same buffer. */
+				enlargeStringInfo(out, prev->len[i]);
+				memcpy(out->data + out->len, out->data + prev->off[i], prev->len[i]);
+				out->len += prev->len[i];
+				out->data[out->len] = '\0';
+			}
+			else if (v->type == jbvNumeric && cols[i].kind == AC_INT)
 			{
 				char		tmp[MAXINT8LEN + 1];
 				int			len = pg_lltoa(ints[i], tmp);
@@ -1265,6 +1315,7 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out)
 			}
 			else
 				audit_scalar_text(out, v);
+			img->len[i] = out->len - img->off[i];
 		}
 		appendStringInfoCharMacro(out, '}');
 	}
@@ -1282,18 +1333,20 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out)
 		res = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 		(void) JsonbToCString(out, &res->root, VARSIZE(res));
 	}
-	pfree(ints);
+	img->scalars = scalars;
+	pfree(reused);
 	return JsonbPGetDatum(res);
 }
 
 /* Set a jsonb row image of an entry, with its canonical text in texts (from offset). */
 static void
 audit_set_image(AuditEntry *e, int col, AuditCol *cols, int n, TupleTableSlot *slot,
-				StringInfo texts)
+				StringInfo texts, AuditImage *img, const AuditImage *prev, const bool *same)
 {
 	int			start = texts->len;
+	AuditImage	local;
 
-	e->values[col] = audit_cols_jsonb(cols, n, slot, texts);
+	e->values[col] = audit_cols_jsonb(cols, n, slot, texts, img ? img : &local, prev, same);
 	e->nulls[col] = false;
 	/* Offsets for now: texts may still move as it grows. */
 	e->text[col] = (const char *) (uintptr_t) start;
@@ -1396,36 +1449,63 @@ audit_rel_info(Relation rel, Trigger *trigger)
 	info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
 	info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, info->cxt);
 	info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, info->cxt);
+	info->row_names = palloc(sizeof(Datum) * Max(info->nrow, 1));
+	info->row_elems = palloc(sizeof(char *) * Max(info->nrow, 1));
+	for (int i = 0; i < info->nrow; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
+		ArrayType  *one;
+		char	   *s;
+
+		info->row_names[i] = CStringGetTextDatum(NameStr(att->attname));
+		/* array_out() itself says how it quotes this name: "{name}" minus the braces. */
+		one = construct_array(&info->row_names[i], 1, TEXTOID, -1, false, TYPALIGN_INT);
+		s = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(one));
+		if (strlen(s) < 2 || s[0] != '{' || s[strlen(s) - 1] != '}')
+			elog(ERROR, "unexpected array output \"%s\"", s);
+		info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
+	}
 
 	MemoryContextSwitchTo(old);
 	info->valid = true;
 	return info;
 }
 
+/*
+ * The changed_columns of an UPDATE, with its text (array_out()'s) appended to texts, and
+ * which stored columns kept their value: same[attnum - 1].
+ */
 static Datum
-audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+					  bool *same, StringInfo texts)
 {
 	Datum	   *names = palloc(sizeof(Datum) * Max(info->nrow, 1));
 	int			n = 0;
 
 	slot_getallattrs(oldslot);
 	slot_getallattrs(newslot);
+	appendStringInfoCharMacro(texts, '{');
 	for (int i = 0; i < info->nrow; i++)
 	{
 		int			a = info->row_attnums[i] - 1;
 		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
 		bool		n1 = oldslot->tts_isnull[a];
 		bool		n2 = newslot->tts_isnull[a];
-		bool		same;
 
 		if (n1 || n2)
-			same = (n1 && n2);
+			same[a] = (n1 && n2);
 		else
-			same = datum_image_eq(oldslot->tts_values[a], newslot->tts_values[a],
-								  att->attbyval, att->attlen);
-		if (!same)
-			names[n++] = CStringGetTextDatum(NameStr(att->attname));
+			same[a] = datum_image_eq(oldslot->tts_values[a], newslot->tts_values[a],
+									 att->attbyval, att->attlen);
+		if (!same[a])
+		{
+			if (n > 0)
+				appendStringInfoCharMacro(texts, ',');
+			appendStringInfoString(texts, info->row_elems[i]);
+			names[n++] = info->row_names[i];
+		}
 	}
+	appendStringInfoCharMacro(texts, '}');
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
@@ -1462,30 +1542,43 @@ audit_trigger(PG_FUNCTION_ARGS)
 		static const int images[] = {AL_RECORD_KEY, AL_NEW_ROW};
 
 		audit_entry_init(&e, "row", "INSERT");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts);
-		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts);
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(ev))
 	{
-		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW, AL_NEW_ROW};
+		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW, AL_NEW_ROW, AL_CHANGED_COLUMNS};
+		bool	   *same = palloc(sizeof(bool) * Max(RelationGetDescr(rel)->natts, 1));
+		AuditImage	old_img;
+		int			start;
 
 		audit_entry_init(&e, "row", "UPDATE");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts);
-		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts);
-		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_newslot, &texts);
-		audit_fix_images(&e, &texts, images, lengthof(images));
+		start = texts.len;
 		e.values[AL_CHANGED_COLUMNS] = audit_changed_columns(info, td->tg_trigslot,
-															 td->tg_newslot);
+															 td->tg_newslot, same, &texts);
 		e.nulls[AL_CHANGED_COLUMNS] = false;
+		e.text[AL_CHANGED_COLUMNS] = (const char *) (uintptr_t) start;
+		e.textlen[AL_CHANGED_COLUMNS] = texts.len - start;
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+						&old_img, NULL, NULL);
+		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_newslot, &texts,
+						NULL, &old_img, same);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(ev))
 	{
 		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW};
 
 		audit_entry_init(&e, "row", "DELETE");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts);
-		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts);
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else
