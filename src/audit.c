@@ -160,6 +160,7 @@ typedef struct AuditRelInfo
 	bool		valid;
 	MemoryContext cxt;
 	char	   *qualname;
+	Datum		qualname_text;
 	int			nkey;
 	AttrNumber *key_attnums;
 	int			nrow;
@@ -189,7 +190,15 @@ typedef struct AuditCol
 	Oid			typid;
 	AuditColKind kind;
 	JsonbValue	key;			/* the column name as a jsonb key */
+	char	   *key_text;		/* ... as jsonb's output writes it, with ": " */
+	int			key_text_len;
 	FmgrInfo	to_jsonb;		/* AC_OTHER, and NaN/infinite numerics */
+	/* AC_DATETIME: the last value and its text (rows of a statement often share it). */
+	bool		dt_valid;
+	Datum		dt_value;
+	pg_tz	   *dt_tz;			/* the session time zone it was written in */
+	int			dt_len;
+	char		dt_text[MAXDATELEN + 1];
 } AuditCol;
 
 static HTAB *audit_rel_cache = NULL;
@@ -1010,6 +1019,8 @@ audit_cmp_cols(const void *a, const void *b)
 	return memcmp(ka->val.string.val, kb->val.string.val, ka->val.string.len);
 }
 
+static void audit_escape_json(StringInfo out, const char *str, int len);
+
 /* Per-column conversion plans, in the memory context cxt (current). */
 static struct AuditCol *
 audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext cxt)
@@ -1027,6 +1038,15 @@ audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext c
 		c->key.type = jbvString;
 		c->key.val.string.val = pstrdup(NameStr(att->attname));
 		c->key.val.string.len = strlen(c->key.val.string.val);
+		{
+			StringInfoData kt;
+
+			initStringInfo(&kt);
+			audit_escape_json(&kt, c->key.val.string.val, c->key.val.string.len);
+			appendBinaryStringInfo(&kt, ": ", 2);
+			c->key_text = kt.data;
+			c->key_text_len = kt.len;
+		}
 		switch (att->atttypid)
 		{
 			case TEXTOID:
@@ -1264,13 +1284,19 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 				break;
 			case AC_DATETIME:
 				{
-					char		buf[MAXDATELEN + 1];
-
-					/* What to_jsonb() does too. */
-					JsonEncodeDateTime(buf, d, c->typid, NULL);
+					/* What to_jsonb() does too; the text depends on the time zone. */
+					if (!c->dt_valid || c->dt_value != d || c->dt_tz != session_timezone)
+					{
+						c->dt_valid = false;
+						JsonEncodeDateTime(c->dt_text, d, c->typid, NULL);
+						c->dt_len = strlen(c->dt_text);
+						c->dt_value = d;
+						c->dt_tz = session_timezone;
+						c->dt_valid = true;
+					}
 					v->type = jbvString;
-					v->val.string.val = pstrdup(buf);
-					v->val.string.len = strlen(buf);
+					v->val.string.val = pnstrdup(c->dt_text, c->dt_len);
+					v->val.string.len = c->dt_len;
 					break;
 				}
 			case AC_OTHER:
@@ -1295,8 +1321,7 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 
 			if (i > 0)
 				appendBinaryStringInfo(out, ", ", 2);
-			audit_escape_json(out, pairs[i].key.val.string.val, pairs[i].key.val.string.len);
-			appendBinaryStringInfo(out, ": ", 2);
+			appendBinaryStringInfo(out, cols[i].key_text, cols[i].key_text_len);
 			img->off[i] = out->len;
 			if (reused[i])
 			{
@@ -1425,6 +1450,7 @@ audit_rel_info(Relation rel, Trigger *trigger)
 
 	info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel));
+	info->qualname_text = CStringGetTextDatum(info->qualname);
 
 	pkrel = index_open(pkoid, AccessShareLock);
 	info->nkey = pkrel->rd_index->indnkeyatts;
@@ -1584,7 +1610,8 @@ audit_trigger(PG_FUNCTION_ARGS)
 	else
 		audit_entry_init(&e, "row", "TRUNCATE");
 
-	audit_set_text(&e, AL_TABLE_NAME, info->qualname);
+	e.values[AL_TABLE_NAME] = info->qualname_text;
+	e.nulls[AL_TABLE_NAME] = false;
 	audit_insert_entry(&e);
 	return PointerGetDatum(NULL);
 }
