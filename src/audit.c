@@ -216,6 +216,9 @@ typedef struct AuditEntry
 	bool		nulls[AL_NATTS];
 	const char *text[AL_NATTS];
 	int			textlen[AL_NATTS];
+	/* When set: the canonical fields actor_type .. client_addr, already written. */
+	const char *actor_canon;
+	int			actor_canon_len;
 } AuditEntry;
 
 /* --------------------------------------------------------------------------------------
@@ -446,11 +449,19 @@ audit_sha256(const char *data, size_t len, uint8 *out)
  */
 static void
 audit_entry_canonical(StringInfo buf, const Datum *values, const bool *nulls,
-					  const char *const *texts, const int *textlens)
+					  const char *const *texts, const int *textlens,
+					  const char *actor_canon, int actor_canon_len)
 {
 	appendStringInfoString(buf, AUDIT_ENTRY_TAG);
 	for (int i = 0; i < AL_ENTRY_HASH; i++)
 	{
+		if (i == AL_ACTOR_TYPE && actor_canon != NULL)
+		{
+			StaticAssertStmt(AL_CLIENT_ADDR + 1 == AL_ENTRY_HASH,
+							 "the actor fields end the canonical form");
+			appendBinaryStringInfo(buf, actor_canon, actor_canon_len);
+			break;
+		}
 		if (texts != NULL && texts[i] != NULL && !nulls[i])
 			audit_put_field(buf, audit_colnames[i], texts[i], textlens[i]);
 		else
@@ -467,7 +478,7 @@ static StringInfoData audit_canon_buf;
 
 static void
 audit_entry_hash(const Datum *values, const bool *nulls, const char *const *texts,
-				 const int *textlens, uint8 *out)
+				 const int *textlens, const char *actor_canon, int actor_canon_len, uint8 *out)
 {
 	if (audit_canon_buf.data == NULL)
 	{
@@ -477,7 +488,8 @@ audit_entry_hash(const Datum *values, const bool *nulls, const char *const *text
 		MemoryContextSwitchTo(old);
 	}
 	resetStringInfo(&audit_canon_buf);
-	audit_entry_canonical(&audit_canon_buf, values, nulls, texts, textlens);
+	audit_entry_canonical(&audit_canon_buf, values, nulls, texts, textlens, actor_canon,
+						  actor_canon_len);
 	audit_sha256(audit_canon_buf.data, audit_canon_buf.len, out);
 	if (audit_canon_buf.maxlen > 64 * 1024)
 	{
@@ -605,6 +617,8 @@ typedef struct AuditActor
 	char	   *request_id_guc;
 	Datum		values[AL_NATTS];
 	bool		nulls[AL_NATTS];
+	char	   *canon;			/* their canonical fields, client_addr included */
+	int			canon_len;
 } AuditActor;
 
 static AuditActor audit_actor;
@@ -712,21 +726,28 @@ audit_fill_actor(AuditEntry *e)
 		}
 		a->tenant_claim = ctx_tenant_claim != NULL ? pstrdup(ctx_tenant_claim) : NULL;
 		a->request_id_guc = audit_request_id_guc != NULL ? pstrdup(audit_request_id_guc) : NULL;
+		audit_get_client_addr(&a->values[AL_CLIENT_ADDR], &a->nulls[AL_CLIENT_ADDR]);
+		{
+			StringInfoData canon;
+
+			initStringInfo(&canon);
+			for (int i = AUDIT_ACTOR_FIRST; i <= AL_CLIENT_ADDR; i++)
+				audit_put_value(&canon, i, a->values[i], a->nulls[i]);
+			a->canon = canon.data;
+			a->canon_len = canon.len;
+		}
 		MemoryContextSwitchTo(old);
 		a->valid = true;
 	}
-	else
+	for (int i = AUDIT_ACTOR_FIRST; i <= AL_CLIENT_ADDR; i++)
 	{
-		for (int i = AUDIT_ACTOR_FIRST; i <= AUDIT_ACTOR_LAST; i++)
-		{
-			e->values[i] = a->values[i];
-			e->nulls[i] = a->nulls[i];
-		}
+		e->values[i] = a->values[i];
+		e->nulls[i] = a->nulls[i];
 	}
+	e->actor_canon = a->canon;
+	e->actor_canon_len = a->canon_len;
 	if (claims != NULL)
 		pfree(claims);
-
-	audit_get_client_addr(&e->values[AL_CLIENT_ADDR], &e->nulls[AL_CLIENT_ADDR]);
 }
 
 /* --------------------------------------------------------------------------------------
@@ -912,7 +933,8 @@ audit_insert_entry(AuditEntry *e)
 	e->values[AL_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
 	e->nulls[AL_LOGGED_AT] = false;
 
-	audit_entry_hash(e->values, e->nulls, e->text, e->textlen, hash);
+	audit_entry_hash(e->values, e->nulls, e->text, e->textlen, e->actor_canon,
+					 e->actor_canon_len, hash);
 	e->values[AL_ENTRY_HASH] = PointerGetDatum(audit_bytea(hash, AUDIT_HASH_LEN));
 	e->nulls[AL_ENTRY_HASH] = false;
 
@@ -937,6 +959,8 @@ audit_entry_init(AuditEntry *e, const char *kind, const char *operation)
 		e->text[i] = NULL;
 		e->textlen[i] = 0;
 	}
+	e->actor_canon = NULL;
+	e->actor_canon_len = 0;
 	audit_set_text(e, AL_KIND, kind);
 	audit_set_text(e, AL_OPERATION, operation);
 	audit_fill_actor(e);
@@ -2268,7 +2292,7 @@ audit_entry_ok(AuditEntryCursor *c, uint8 *hash)
 {
 	bytea	   *stored;
 
-	audit_entry_hash(c->values, c->nulls, NULL, NULL, hash);
+	audit_entry_hash(c->values, c->nulls, NULL, NULL, NULL, 0, hash);
 	if (c->nulls[AL_ENTRY_HASH])
 		return false;
 	stored = DatumGetByteaPP(c->values[AL_ENTRY_HASH]);
@@ -2576,7 +2600,7 @@ audit_canonical_entry(PG_FUNCTION_ARGS)
 	{
 		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, values, nulls);
 		initStringInfo(&buf);
-		audit_entry_canonical(&buf, values, nulls, NULL, NULL);
+		audit_entry_canonical(&buf, values, nulls, NULL, NULL, NULL, 0);
 		result = SPI_palloc(VARHDRSZ + buf.len);
 		SET_VARSIZE(result, VARHDRSZ + buf.len);
 		memcpy(VARDATA(result), buf.data, buf.len);
