@@ -41,6 +41,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -57,6 +58,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/datetime.h"
 
@@ -158,6 +160,7 @@ typedef struct AuditRelInfo
 	bool		valid;
 	MemoryContext cxt;
 	char	   *qualname;
+	Datum		qualname_text;
 	int			nkey;
 	AttrNumber *key_attnums;
 	int			nrow;
@@ -165,6 +168,8 @@ typedef struct AuditRelInfo
 	TupleDesc	row_desc;		/* the stored columns, for UPDATE's changed columns */
 	struct AuditCol *key_cols;
 	struct AuditCol *row_cols;
+	Datum	   *row_names;		/* the stored columns' names as text */
+	char	  **row_elems;		/* ... as array_out() writes them in changed_columns */
 } AuditRelInfo;
 
 /* How one column becomes a jsonb value; the same result as to_jsonb() gives. */
@@ -185,16 +190,35 @@ typedef struct AuditCol
 	Oid			typid;
 	AuditColKind kind;
 	JsonbValue	key;			/* the column name as a jsonb key */
+	char	   *key_text;		/* ... as jsonb's output writes it, with ": " */
+	int			key_text_len;
 	FmgrInfo	to_jsonb;		/* AC_OTHER, and NaN/infinite numerics */
+	/* AC_DATETIME: the last value and its text (rows of a statement often share it). */
+	bool		dt_valid;
+	Datum		dt_value;
+	pg_tz	   *dt_tz;			/* the session time zone it was written in */
+	int			dt_len;
+	char		dt_text[MAXDATELEN + 1];
 } AuditCol;
 
 static HTAB *audit_rel_cache = NULL;
 
-/* Gathered fields of one entry before insertion. */
+static void audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue);
+
+/*
+ * Gathered fields of one entry before insertion.  text[i], when set, is the canonical
+ * text of values[i] (a jsonb row image rendered while it was built), so that hashing does
+ * not render it again; it must be byte for byte what audit_put_value() would produce.
+ */
 typedef struct AuditEntry
 {
 	Datum		values[AL_NATTS];
 	bool		nulls[AL_NATTS];
+	const char *text[AL_NATTS];
+	int			textlen[AL_NATTS];
+	/* When set: the canonical fields actor_type .. client_addr, already written. */
+	const char *actor_canon;
+	int			actor_canon_len;
 } AuditEntry;
 
 /* --------------------------------------------------------------------------------------
@@ -246,6 +270,7 @@ audit_init(void)
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
 	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, audit_authid_callback, (Datum) 0);
 }
 
 static Oid
@@ -282,23 +307,37 @@ audit_unix_micros(TimestampTz ts)
 	return (int64) ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
+/* One field of a canonical form, written with a single enlargement of buf. */
 static void
 audit_put_field(StringInfo buf, const char *name, const char *data, int len)
 {
-	appendStringInfoChar(buf, '\n');
-	appendStringInfoString(buf, name);
-	appendStringInfoChar(buf, '=');
+	int			namelen = strlen(name);
+	char		tmp[MAXINT8LEN + 1];
+	int			n = 0;
+	char	   *p;
+
+	if (data != NULL)
+	{
+		n = pg_lltoa(len, tmp);
+		tmp[n++] = ':';
+	}
+	enlargeStringInfo(buf, namelen + 3 + n + (data != NULL ? len : 0));
+	p = buf->data + buf->len;
+	*p++ = '\n';
+	memcpy(p, name, namelen);
+	p += namelen;
+	*p++ = '=';
 	if (data == NULL)
-		appendStringInfoChar(buf, '~');
+		*p++ = '~';
 	else
 	{
-		char		tmp[MAXINT8LEN + 1];
-		int			n = pg_lltoa(len, tmp);
-
-		tmp[n++] = ':';
-		appendBinaryStringInfo(buf, tmp, n);
-		appendBinaryStringInfo(buf, data, len);
+		memcpy(p, tmp, n);
+		p += n;
+		memcpy(p, data, len);
+		p += len;
 	}
+	buf->len = p - buf->data;
+	*p = '\0';
 }
 
 static void
@@ -349,15 +388,20 @@ audit_put_value(StringInfo buf, int col, Datum value, bool isnull)
 			}
 		case TEXTARRAYOID:
 			{
-				char	   *s = OidOutputFunctionCall(F_ARRAY_OUT, value);
+				/* Kept for the process, so that array_out() keeps its type lookup. */
+				static FmgrInfo array_out_fn;
+				char	   *s;
 
+				if (array_out_fn.fn_oid == InvalidOid)
+					fmgr_info_cxt(F_ARRAY_OUT, &array_out_fn, TopMemoryContext);
+				s = OutputFunctionCall(&array_out_fn, value);
 				audit_put_field(buf, name, s, strlen(s));
 				pfree(s);
 				break;
 			}
 		case INETOID:
 			{
-				char	   *s = OidOutputFunctionCall(F_INET_OUT, value);
+				char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, value));
 
 				audit_put_field(buf, name, s, strlen(s));
 				pfree(s);
@@ -399,24 +443,59 @@ audit_sha256(const char *data, size_t len, uint8 *out)
 		elog(ERROR, "SHA-256 failed");
 }
 
-/* The canonical form of an entry: every column but entry_hash. */
+/*
+ * The canonical form of an entry: every column but entry_hash.  texts, when not NULL,
+ * holds already rendered texts of some columns (see AuditEntry).
+ */
 static void
-audit_entry_canonical(StringInfo buf, const Datum *values, const bool *nulls)
+audit_entry_canonical(StringInfo buf, const Datum *values, const bool *nulls,
+					  const char *const *texts, const int *textlens,
+					  const char *actor_canon, int actor_canon_len)
 {
 	appendStringInfoString(buf, AUDIT_ENTRY_TAG);
 	for (int i = 0; i < AL_ENTRY_HASH; i++)
-		audit_put_value(buf, i, values[i], nulls[i]);
+	{
+		if (i == AL_ACTOR_TYPE && actor_canon != NULL)
+		{
+			StaticAssertStmt(AL_CLIENT_ADDR + 1 == AL_ENTRY_HASH,
+							 "the actor fields end the canonical form");
+			appendBinaryStringInfo(buf, actor_canon, actor_canon_len);
+			break;
+		}
+		if (texts != NULL && texts[i] != NULL && !nulls[i])
+			audit_put_field(buf, audit_colnames[i], texts[i], textlens[i]);
+		else
+			audit_put_value(buf, i, values[i], nulls[i]);
+	}
 }
 
-static void
-audit_entry_hash(const Datum *values, const bool *nulls, uint8 *out)
-{
-	StringInfoData buf;
+/*
+ * The canonical form is built in one buffer kept for the process (nothing between its
+ * reset and the hash runs user code, so it is never used twice at once); a buffer grown
+ * by a huge entry is given back.
+ */
+static StringInfoData audit_canon_buf;
 
-	initStringInfo(&buf);
-	audit_entry_canonical(&buf, values, nulls);
-	audit_sha256(buf.data, buf.len, out);
-	pfree(buf.data);
+static void
+audit_entry_hash(const Datum *values, const bool *nulls, const char *const *texts,
+				 const int *textlens, const char *actor_canon, int actor_canon_len, uint8 *out)
+{
+	if (audit_canon_buf.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&audit_canon_buf);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&audit_canon_buf);
+	audit_entry_canonical(&audit_canon_buf, values, nulls, texts, textlens, actor_canon,
+						  actor_canon_len);
+	audit_sha256(audit_canon_buf.data, audit_canon_buf.len, out);
+	if (audit_canon_buf.maxlen > 64 * 1024)
+	{
+		pfree(audit_canon_buf.data);
+		audit_canon_buf.data = NULL;
+	}
 }
 
 typedef struct AuditBlock
@@ -516,11 +595,69 @@ audit_set_text(AuditEntry *e, int col, const char *s)
 	}
 }
 
-/* Fill the who/where columns from the verified context, else from the session. */
-static void
-audit_fill_actor(AuditEntry *e)
+/*
+ * The who/where columns of the entries.  They depend only on the verified context (its
+ * actor type and claims), the roles (session and current user), two settings (the tenant
+ * claim's name and crm_security.request_id) and the names of the roles, so they are
+ * computed once and reused while all of these stay the same, within one transaction (the
+ * values live in its memory).  A change to pg_authid (a role renamed) invalidates them
+ * when the invalidation arrives, the moment a lookup by name would see the new name.
+ */
+#define AUDIT_ACTOR_FIRST AL_ACTOR_TYPE
+#define AUDIT_ACTOR_LAST AL_REQUEST_ID
+typedef struct AuditActor
 {
-	const char *atype = ctx_actor_type();
+	bool		valid;
+	LocalTransactionId lxid;
+	Oid			userid;
+	Oid			session_userid;
+	const char *atype;			/* ctx_actor_type(), NULL without a context */
+	Jsonb	   *claims;			/* a copy of the verified claims when atype is set */
+	char	   *tenant_claim;
+	char	   *request_id_guc;
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+	char	   *canon;			/* their canonical fields, client_addr included */
+	int			canon_len;
+} AuditActor;
+
+static AuditActor audit_actor;
+
+static void
+audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	audit_actor.valid = false;
+}
+
+static bool
+audit_same_string(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool
+audit_actor_current(const char *atype, Jsonb *claims)
+{
+	AuditActor *a = &audit_actor;
+
+	if (!a->valid || a->lxid != MyProc->lxid || a->userid != GetUserId() ||
+		a->session_userid != GetSessionUserId() ||
+		!audit_same_string(a->atype, atype) ||
+		!audit_same_string(a->tenant_claim, ctx_tenant_claim) ||
+		!audit_same_string(a->request_id_guc, audit_request_id_guc))
+		return false;
+	if (claims == NULL || a->claims == NULL)
+		return claims == a->claims;
+	return VARSIZE(claims) == VARSIZE(a->claims) &&
+		memcmp(claims, a->claims, VARSIZE(claims)) == 0;
+}
+
+/* Compute the who/where columns from the verified context, else from the session. */
+static void
+audit_compute_actor(AuditEntry *e, const char *atype)
+{
 	char	   *request_id = NULL;
 
 	if (atype != NULL)
@@ -556,8 +693,61 @@ audit_fill_actor(AuditEntry *e)
 	}
 	else
 		audit_set_text(e, AL_REQUEST_ID, NULL);
+}
 
-	audit_get_client_addr(&e->values[AL_CLIENT_ADDR], &e->nulls[AL_CLIENT_ADDR]);
+static void
+audit_fill_actor(AuditEntry *e)
+{
+	AuditActor *a = &audit_actor;
+	const char *atype = ctx_actor_type();
+	Jsonb	   *claims = atype != NULL ? ctx_claims() : NULL;
+
+	if (!audit_actor_current(atype, claims))
+	{
+		/* Older values stay in the transaction's memory: an entry may still use them. */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		a->valid = false;
+		audit_compute_actor(e, atype);
+		for (int i = AUDIT_ACTOR_FIRST; i <= AUDIT_ACTOR_LAST; i++)
+		{
+			a->values[i] = e->values[i];
+			a->nulls[i] = e->nulls[i];
+		}
+		a->lxid = MyProc->lxid;
+		a->userid = GetUserId();
+		a->session_userid = GetSessionUserId();
+		a->atype = atype != NULL ? pstrdup(atype) : NULL;
+		a->claims = NULL;
+		if (claims != NULL)
+		{
+			a->claims = palloc(VARSIZE(claims));
+			memcpy(a->claims, claims, VARSIZE(claims));
+		}
+		a->tenant_claim = ctx_tenant_claim != NULL ? pstrdup(ctx_tenant_claim) : NULL;
+		a->request_id_guc = audit_request_id_guc != NULL ? pstrdup(audit_request_id_guc) : NULL;
+		audit_get_client_addr(&a->values[AL_CLIENT_ADDR], &a->nulls[AL_CLIENT_ADDR]);
+		{
+			StringInfoData canon;
+
+			initStringInfo(&canon);
+			for (int i = AUDIT_ACTOR_FIRST; i <= AL_CLIENT_ADDR; i++)
+				audit_put_value(&canon, i, a->values[i], a->nulls[i]);
+			a->canon = canon.data;
+			a->canon_len = canon.len;
+		}
+		MemoryContextSwitchTo(old);
+		a->valid = true;
+	}
+	for (int i = AUDIT_ACTOR_FIRST; i <= AL_CLIENT_ADDR; i++)
+	{
+		e->values[i] = a->values[i];
+		e->nulls[i] = a->nulls[i];
+	}
+	e->actor_canon = a->canon;
+	e->actor_canon_len = a->canon_len;
+	if (claims != NULL)
+		pfree(claims);
 }
 
 /* --------------------------------------------------------------------------------------
@@ -743,7 +933,8 @@ audit_insert_entry(AuditEntry *e)
 	e->values[AL_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
 	e->nulls[AL_LOGGED_AT] = false;
 
-	audit_entry_hash(e->values, e->nulls, hash);
+	audit_entry_hash(e->values, e->nulls, e->text, e->textlen, e->actor_canon,
+					 e->actor_canon_len, hash);
 	e->values[AL_ENTRY_HASH] = PointerGetDatum(audit_bytea(hash, AUDIT_HASH_LEN));
 	e->nulls[AL_ENTRY_HASH] = false;
 
@@ -765,7 +956,11 @@ audit_entry_init(AuditEntry *e, const char *kind, const char *operation)
 	{
 		e->values[i] = (Datum) 0;
 		e->nulls[i] = true;
+		e->text[i] = NULL;
+		e->textlen[i] = 0;
 	}
+	e->actor_canon = NULL;
+	e->actor_canon_len = 0;
 	audit_set_text(e, AL_KIND, kind);
 	audit_set_text(e, AL_OPERATION, operation);
 	audit_fill_actor(e);
@@ -848,6 +1043,8 @@ audit_cmp_cols(const void *a, const void *b)
 	return memcmp(ka->val.string.val, kb->val.string.val, ka->val.string.len);
 }
 
+static void audit_escape_json(StringInfo out, const char *str, int len);
+
 /* Per-column conversion plans, in the memory context cxt (current). */
 static struct AuditCol *
 audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext cxt)
@@ -865,6 +1062,15 @@ audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext c
 		c->key.type = jbvString;
 		c->key.val.string.val = pstrdup(NameStr(att->attname));
 		c->key.val.string.len = strlen(c->key.val.string.val);
+		{
+			StringInfoData kt;
+
+			initStringInfo(&kt);
+			audit_escape_json(&kt, c->key.val.string.val, c->key.val.string.len);
+			appendBinaryStringInfo(&kt, ": ", 2);
+			c->key_text = kt.data;
+			c->key_text_len = kt.len;
+		}
 		switch (att->atttypid)
 		{
 			case TEXTOID:
@@ -906,46 +1112,161 @@ audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext c
 	return cols;
 }
 
-/* Push a jsonb document as one value: scalars unwrapped, containers as binary. */
+/*
+ * A string as JSON text, exactly as escape_json() writes it (which JsonbToCString() uses):
+ * the text ends at a NUL byte; runs of plain bytes are copied at once.
+ */
 static void
-audit_push_jsonb(JsonbParseState **st, Jsonb *jb)
+audit_escape_json(StringInfo out, const char *str, int len)
 {
-	JsonbValue	v;
+	const char *end = str + len;
+	const char *run = str;
+	const char *p;
 
-	if (JB_ROOT_IS_SCALAR(jb))
+	appendStringInfoCharMacro(out, '"');
+	for (p = str; p < end && *p != '\0'; p++)
 	{
-		if (!JsonbExtractScalar(&jb->root, &v))
-			elog(ERROR, "could not extract jsonb scalar");
+		unsigned char ch = (unsigned char) *p;
+		const char *esc;
+
+		if (ch >= ' ' && ch != '"' && ch != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (ch)
+		{
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (int) ch);
+				continue;
+		}
+		appendBinaryStringInfo(out, esc, 2);
 	}
-	else
-	{
-		v.type = jbvBinary;
-		v.val.binary.data = &jb->root;
-		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	}
-	pushJsonbValue(st, WJB_VALUE, &v);
+	if (p > run)
+		appendBinaryStringInfo(out, run, p - run);
+	appendStringInfoCharMacro(out, '"');
 }
 
-/* The jsonb object {column: value, ...} of the given columns of a row. */
-static Datum
-audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
+/* A jsonb scalar as JsonbToCString() writes it. */
+static void
+audit_scalar_text(StringInfo out, const JsonbValue *v)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
+	switch (v->type)
+	{
+		case jbvNull:
+			appendBinaryStringInfo(out, "null", 4);
+			break;
+		case jbvString:
+			audit_escape_json(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			appendStringInfoString(out,
+								   DatumGetCString(DirectFunctionCall1(numeric_out,
+																	   NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvBool:
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
+	}
+}
 
+/* A jsonb document as one value: scalars unwrapped (true), containers as binary (false). */
+static bool
+audit_jsonb_value(Jsonb *jb, JsonbValue *v)
+{
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, v))
+			elog(ERROR, "could not extract jsonb scalar");
+		return true;
+	}
+	v->type = jbvBinary;
+	v->val.binary.data = &jb->root;
+	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	return false;
+}
+
+/*
+ * The jsonb object {column: value, ...} of the given columns of a row, and its text
+ * (what jsonb's output function gives: the canonical text of the image) appended to out.
+ *
+ * The columns are already in jsonb key order and their names are unique, so when every
+ * value is a scalar the object is built directly from its pairs and its text written
+ * from the same values (integers without a round trip through numeric).  A value that
+ * is a container (a jsonb object or array, an array, a composite) takes the general
+ * path: pushJsonbValue() and JsonbToCString() of the result.
+ */
+typedef struct AuditImage
+{
+	JsonbPair  *pairs;
+	int64	   *ints;			/* AC_INT values */
+	int		   *off;			/* where each value's text starts in the texts buffer */
+	int		   *len;
+	bool		scalars;		/* built on the direct path */
+} AuditImage;
+
+static Datum
+audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
+				 AuditImage *img, const AuditImage *prev, const bool *same)
+{
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
+	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
+	bool	   *reused = palloc0(sizeof(bool) * Max(n, 1));
+	bool		scalars = true;
+	Jsonb	   *res;
+
+	/* An UPDATE's new image takes the unchanged values of the old one as they are. */
+	if (prev != NULL && !prev->scalars)
+		prev = NULL;
+	img->pairs = pairs;
+	img->ints = ints;
+	img->off = palloc(sizeof(int) * Max(n, 1));
+	img->len = palloc(sizeof(int) * Max(n, 1));
 	slot_getallattrs(slot);
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < n; i++)
 	{
 		AuditCol   *c = &cols[i];
 		Datum		d = slot->tts_values[c->attnum - 1];
-		JsonbValue	v;
+		JsonbValue *v = &pairs[i].value;
 
-		pushJsonbValue(&st, WJB_KEY, &c->key);
+		pairs[i].key = c->key;
+		pairs[i].order = i;
+		if (prev != NULL && same[c->attnum - 1])
+		{
+			*v = prev->pairs[i].value;
+			ints[i] = prev->ints[i];
+			reused[i] = true;
+			continue;
+		}
 		if (slot->tts_isnull[c->attnum - 1])
 		{
-			v.type = jbvNull;
-			pushJsonbValue(&st, WJB_VALUE, &v);
+			v->type = jbvNull;
 			continue;
 		}
 		switch (c->kind)
@@ -954,60 +1275,139 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot)
 				{
 					text	   *t = DatumGetTextPP(d);
 
-					v.type = jbvString;
-					v.val.string.val = VARDATA_ANY(t);
-					v.val.string.len = VARSIZE_ANY_EXHDR(t);
-					pushJsonbValue(&st, WJB_VALUE, &v);
+					v->type = jbvString;
+					v->val.string.val = VARDATA_ANY(t);
+					v->val.string.len = VARSIZE_ANY_EXHDR(t);
 					break;
 				}
 			case AC_INT:
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(c->typid == INT2OID ? (int64) DatumGetInt16(d) :
-												 c->typid == INT4OID ? (int64) DatumGetInt32(d) :
-												 DatumGetInt64(d));
-				pushJsonbValue(&st, WJB_VALUE, &v);
+				ints[i] = c->typid == INT2OID ? (int64) DatumGetInt16(d) :
+					c->typid == INT4OID ? (int64) DatumGetInt32(d) : DatumGetInt64(d);
+				v->type = jbvNumeric;
+				v->val.numeric = int64_to_numeric(ints[i]);
 				break;
 			case AC_NUMERIC:
 				{
 					Numeric		num = DatumGetNumeric(d);
 
 					if (numeric_is_nan(num) || numeric_is_inf(num))
-						audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+						scalars &= audit_jsonb_value(DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)), v);
 					else
 					{
-						v.type = jbvNumeric;
-						v.val.numeric = num;
-						pushJsonbValue(&st, WJB_VALUE, &v);
+						v->type = jbvNumeric;
+						v->val.numeric = num;
 					}
 					break;
 				}
 			case AC_BOOL:
-				v.type = jbvBool;
-				v.val.boolean = DatumGetBool(d);
-				pushJsonbValue(&st, WJB_VALUE, &v);
+				v->type = jbvBool;
+				v->val.boolean = DatumGetBool(d);
 				break;
 			case AC_JSONB:
-				audit_push_jsonb(&st, DatumGetJsonbP(d));
+				scalars &= audit_jsonb_value(DatumGetJsonbP(d), v);
 				break;
 			case AC_DATETIME:
 				{
-					char		buf[MAXDATELEN + 1];
-
-					/* What to_jsonb() does too. */
-					JsonEncodeDateTime(buf, d, c->typid, NULL);
-					v.type = jbvString;
-					v.val.string.val = pstrdup(buf);
-					v.val.string.len = strlen(buf);
-					pushJsonbValue(&st, WJB_VALUE, &v);
+					/* What to_jsonb() does too; the text depends on the time zone. */
+					if (!c->dt_valid || c->dt_value != d || c->dt_tz != session_timezone)
+					{
+						c->dt_valid = false;
+						JsonEncodeDateTime(c->dt_text, d, c->typid, NULL);
+						c->dt_len = strlen(c->dt_text);
+						c->dt_value = d;
+						c->dt_tz = session_timezone;
+						c->dt_valid = true;
+					}
+					v->type = jbvString;
+					v->val.string.val = pnstrdup(c->dt_text, c->dt_len);
+					v->val.string.len = c->dt_len;
 					break;
 				}
 			case AC_OTHER:
-				audit_push_jsonb(&st, DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)));
+				scalars &= audit_jsonb_value(DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)), v);
 				break;
 		}
 	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
+
+	if (scalars)
+	{
+		JsonbValue	obj;
+
+		obj.type = jbvObject;
+		obj.val.object.nPairs = n;
+		obj.val.object.pairs = pairs;
+		res = JsonbValueToJsonb(&obj);
+
+		appendStringInfoCharMacro(out, '{');
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *v = &pairs[i].value;
+
+			if (i > 0)
+				appendBinaryStringInfo(out, ", ", 2);
+			appendBinaryStringInfo(out, cols[i].key_text, cols[i].key_text_len);
+			img->off[i] = out->len;
+			if (reused[i])
+			{
+				/* Enlarge first: the copy comes from the same buffer. */
+				enlargeStringInfo(out, prev->len[i]);
+				memcpy(out->data + out->len, out->data + prev->off[i], prev->len[i]);
+				out->len += prev->len[i];
+				out->data[out->len] = '\0';
+			}
+			else if (v->type == jbvNumeric && cols[i].kind == AC_INT)
+			{
+				char		tmp[MAXINT8LEN + 1];
+				int			len = pg_lltoa(ints[i], tmp);
+
+				appendBinaryStringInfo(out, tmp, len);
+			}
+			else
+				audit_scalar_text(out, v);
+			img->len[i] = out->len - img->off[i];
+		}
+		appendStringInfoCharMacro(out, '}');
+	}
+	else
+	{
+		JsonbParseState *st = NULL;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < n; i++)
+		{
+			pushJsonbValue(&st, WJB_KEY, &pairs[i].key);
+			/* A binary value is pushed as the container it holds. */
+			pushJsonbValue(&st, WJB_VALUE, &pairs[i].value);
+		}
+		res = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		(void) JsonbToCString(out, &res->root, VARSIZE(res));
+	}
+	img->scalars = scalars;
+	pfree(reused);
+	return JsonbPGetDatum(res);
+}
+
+/* Set a jsonb row image of an entry, with its canonical text in texts (from offset). */
+static void
+audit_set_image(AuditEntry *e, int col, AuditCol *cols, int n, TupleTableSlot *slot,
+				StringInfo texts, AuditImage *img, const AuditImage *prev, const bool *same)
+{
+	int			start = texts->len;
+	AuditImage	local;
+
+	e->values[col] = audit_cols_jsonb(cols, n, slot, texts, img ? img : &local, prev, same);
+	e->nulls[col] = false;
+	/* Offsets for now: texts may still move as it grows. */
+	e->text[col] = (const char *) (uintptr_t) start;
+	e->textlen[col] = texts->len - start;
+}
+
+/* Turn the offsets of audit_set_image() into pointers, once texts is complete. */
+static void
+audit_fix_images(AuditEntry *e, StringInfo texts, const int *cols, int ncols)
+{
+	for (int i = 0; i < ncols; i++)
+		e->text[cols[i]] = texts->data + (uintptr_t) e->text[cols[i]];
 }
 
 static AuditRelInfo *
@@ -1074,6 +1474,7 @@ audit_rel_info(Relation rel, Trigger *trigger)
 
 	info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel));
+	info->qualname_text = CStringGetTextDatum(info->qualname);
 
 	pkrel = index_open(pkoid, AccessShareLock);
 	info->nkey = pkrel->rd_index->indnkeyatts;
@@ -1098,36 +1499,63 @@ audit_rel_info(Relation rel, Trigger *trigger)
 	info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
 	info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, info->cxt);
 	info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, info->cxt);
+	info->row_names = palloc(sizeof(Datum) * Max(info->nrow, 1));
+	info->row_elems = palloc(sizeof(char *) * Max(info->nrow, 1));
+	for (int i = 0; i < info->nrow; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
+		ArrayType  *one;
+		char	   *s;
+
+		info->row_names[i] = CStringGetTextDatum(NameStr(att->attname));
+		/* array_out() itself says how it quotes this name: "{name}" minus the braces. */
+		one = construct_array(&info->row_names[i], 1, TEXTOID, -1, false, TYPALIGN_INT);
+		s = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(one));
+		if (strlen(s) < 2 || s[0] != '{' || s[strlen(s) - 1] != '}')
+			elog(ERROR, "unexpected array output \"%s\"", s);
+		info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
+	}
 
 	MemoryContextSwitchTo(old);
 	info->valid = true;
 	return info;
 }
 
+/*
+ * The changed_columns of an UPDATE, with its text (array_out()'s) appended to texts, and
+ * which stored columns kept their value: same[attnum - 1].
+ */
 static Datum
-audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+					  bool *same, StringInfo texts)
 {
 	Datum	   *names = palloc(sizeof(Datum) * Max(info->nrow, 1));
 	int			n = 0;
 
 	slot_getallattrs(oldslot);
 	slot_getallattrs(newslot);
+	appendStringInfoCharMacro(texts, '{');
 	for (int i = 0; i < info->nrow; i++)
 	{
 		int			a = info->row_attnums[i] - 1;
 		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
 		bool		n1 = oldslot->tts_isnull[a];
 		bool		n2 = newslot->tts_isnull[a];
-		bool		same;
 
 		if (n1 || n2)
-			same = (n1 && n2);
+			same[a] = (n1 && n2);
 		else
-			same = datum_image_eq(oldslot->tts_values[a], newslot->tts_values[a],
-								  att->attbyval, att->attlen);
-		if (!same)
-			names[n++] = CStringGetTextDatum(NameStr(att->attname));
+			same[a] = datum_image_eq(oldslot->tts_values[a], newslot->tts_values[a],
+									 att->attbyval, att->attlen);
+		if (!same[a])
+		{
+			if (n > 0)
+				appendStringInfoCharMacro(texts, ',');
+			appendStringInfoString(texts, info->row_elems[i]);
+			names[n++] = info->row_names[i];
+		}
 	}
+	appendStringInfoCharMacro(texts, '}');
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
@@ -1141,6 +1569,7 @@ audit_trigger(PG_FUNCTION_ARGS)
 	AuditEntry	e;
 	AuditRelInfo *info;
 	TriggerEvent ev;
+	StringInfoData texts;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1157,35 +1586,56 @@ audit_trigger(PG_FUNCTION_ARGS)
 
 	info = audit_rel_info(rel, td->tg_trigger);
 
+	initStringInfo(&texts);
 	if (TRIGGER_FIRED_BY_INSERT(ev))
 	{
+		static const int images[] = {AL_RECORD_KEY, AL_NEW_ROW};
+
 		audit_entry_init(&e, "row", "INSERT");
-		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
-		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
-		e.nulls[AL_RECORD_KEY] = e.nulls[AL_NEW_ROW] = false;
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(ev))
 	{
+		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW, AL_NEW_ROW, AL_CHANGED_COLUMNS};
+		bool	   *same = palloc(sizeof(bool) * Max(RelationGetDescr(rel)->natts, 1));
+		AuditImage	old_img;
+		int			start;
+
 		audit_entry_init(&e, "row", "UPDATE");
-		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
-		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
-		e.values[AL_NEW_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_newslot);
+		start = texts.len;
 		e.values[AL_CHANGED_COLUMNS] = audit_changed_columns(info, td->tg_trigslot,
-															 td->tg_newslot);
-		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = e.nulls[AL_NEW_ROW] = false;
+															 td->tg_newslot, same, &texts);
 		e.nulls[AL_CHANGED_COLUMNS] = false;
+		e.text[AL_CHANGED_COLUMNS] = (const char *) (uintptr_t) start;
+		e.textlen[AL_CHANGED_COLUMNS] = texts.len - start;
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+						&old_img, NULL, NULL);
+		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_newslot, &texts,
+						NULL, &old_img, same);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(ev))
 	{
+		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW};
+
 		audit_entry_init(&e, "row", "DELETE");
-		e.values[AL_RECORD_KEY] = audit_cols_jsonb(info->key_cols, info->nkey, td->tg_trigslot);
-		e.values[AL_OLD_ROW] = audit_cols_jsonb(info->row_cols, info->nrow, td->tg_trigslot);
-		e.nulls[AL_RECORD_KEY] = e.nulls[AL_OLD_ROW] = false;
+		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+						NULL, NULL, NULL);
+		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
 	else
 		audit_entry_init(&e, "row", "TRUNCATE");
 
-	audit_set_text(&e, AL_TABLE_NAME, info->qualname);
+	e.values[AL_TABLE_NAME] = info->qualname_text;
+	e.nulls[AL_TABLE_NAME] = false;
 	audit_insert_entry(&e);
 	return PointerGetDatum(NULL);
 }
@@ -1842,7 +2292,7 @@ audit_entry_ok(AuditEntryCursor *c, uint8 *hash)
 {
 	bytea	   *stored;
 
-	audit_entry_hash(c->values, c->nulls, hash);
+	audit_entry_hash(c->values, c->nulls, NULL, NULL, NULL, 0, hash);
 	if (c->nulls[AL_ENTRY_HASH])
 		return false;
 	stored = DatumGetByteaPP(c->values[AL_ENTRY_HASH]);
@@ -2150,7 +2600,7 @@ audit_canonical_entry(PG_FUNCTION_ARGS)
 	{
 		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, values, nulls);
 		initStringInfo(&buf);
-		audit_entry_canonical(&buf, values, nulls);
+		audit_entry_canonical(&buf, values, nulls, NULL, NULL, NULL, 0);
 		result = SPI_palloc(VARHDRSZ + buf.len);
 		SET_VARSIZE(result, VARHDRSZ + buf.len);
 		memcpy(VARDATA(result), buf.data, buf.len);
