@@ -63,6 +63,7 @@
 #include "utils/datetime.h"
 
 #include "context.h"
+#include "json_util.h"
 #include "crm_security.h"
 
 /* Columns of audit_log, in the order of the table and of the canonical form. */
@@ -1043,7 +1044,6 @@ audit_cmp_cols(const void *a, const void *b)
 	return memcmp(ka->val.string.val, kb->val.string.val, ka->val.string.len);
 }
 
-static void audit_escape_json(StringInfo out, const char *str, int len);
 
 /* Per-column conversion plans, in the memory context cxt (current). */
 static struct AuditCol *
@@ -1066,7 +1066,7 @@ audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext c
 			StringInfoData kt;
 
 			initStringInfo(&kt);
-			audit_escape_json(&kt, c->key.val.string.val, c->key.val.string.len);
+			json_append_string(&kt, c->key.val.string.val, c->key.val.string.len);
 			appendBinaryStringInfo(&kt, ": ", 2);
 			c->key_text = kt.data;
 			c->key_text_len = kt.len;
@@ -1110,90 +1110,6 @@ audit_make_cols(TupleDesc src, const AttrNumber *attnums, int n, MemoryContext c
 	/* In jsonb key order, so that building the object finds its keys already sorted. */
 	qsort(cols, n, sizeof(AuditCol), audit_cmp_cols);
 	return cols;
-}
-
-/*
- * A string as JSON text, exactly as escape_json() writes it (which JsonbToCString() uses):
- * the text ends at a NUL byte; runs of plain bytes are copied at once.
- */
-static void
-audit_escape_json(StringInfo out, const char *str, int len)
-{
-	const char *end = str + len;
-	const char *run = str;
-	const char *p;
-
-	appendStringInfoCharMacro(out, '"');
-	for (p = str; p < end && *p != '\0'; p++)
-	{
-		unsigned char ch = (unsigned char) *p;
-		const char *esc;
-
-		if (ch >= ' ' && ch != '"' && ch != '\\')
-			continue;
-		if (p > run)
-			appendBinaryStringInfo(out, run, p - run);
-		run = p + 1;
-		switch (ch)
-		{
-			case '\b':
-				esc = "\\b";
-				break;
-			case '\f':
-				esc = "\\f";
-				break;
-			case '\n':
-				esc = "\\n";
-				break;
-			case '\r':
-				esc = "\\r";
-				break;
-			case '\t':
-				esc = "\\t";
-				break;
-			case '"':
-				esc = "\\\"";
-				break;
-			case '\\':
-				esc = "\\\\";
-				break;
-			default:
-				appendStringInfo(out, "\\u%04x", (int) ch);
-				continue;
-		}
-		appendBinaryStringInfo(out, esc, 2);
-	}
-	if (p > run)
-		appendBinaryStringInfo(out, run, p - run);
-	appendStringInfoCharMacro(out, '"');
-}
-
-/* A jsonb scalar as JsonbToCString() writes it. */
-static void
-audit_scalar_text(StringInfo out, const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			appendBinaryStringInfo(out, "null", 4);
-			break;
-		case jbvString:
-			audit_escape_json(out, v->val.string.val, v->val.string.len);
-			break;
-		case jbvNumeric:
-			appendStringInfoString(out,
-								   DatumGetCString(DirectFunctionCall1(numeric_out,
-																	   NumericGetDatum(v->val.numeric))));
-			break;
-		case jbvBool:
-			if (v->val.boolean)
-				appendBinaryStringInfo(out, "true", 4);
-			else
-				appendBinaryStringInfo(out, "false", 5);
-			break;
-		default:
-			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
-	}
 }
 
 /* A jsonb document as one value: scalars unwrapped (true), containers as binary (false). */
@@ -1363,7 +1279,7 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 				appendBinaryStringInfo(out, tmp, len);
 			}
 			else
-				audit_scalar_text(out, v);
+				json_append_scalar(out, v);
 			img->len[i] = out->len - img->off[i];
 		}
 		appendStringInfoCharMacro(out, '}');

@@ -368,17 +368,64 @@ json_member_string(JsonbContainer *obj, const char *key, bool *ok)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/*
+ * A string as JSON text, exactly as escape_json() writes it (which JsonbToCString() uses):
+ * the text ends at a NUL byte; runs of plain bytes are copied at once.
+ */
 void
-json_append_string(StringInfo out, const char *s, int len)
+json_append_string(StringInfo out, const char *str, int len)
 {
-	char	   *tmp = pnstrdup(s, len);
+	const char *end = str + len;
+	const char *run = str;
+	const char *p;
 
-	escape_json(out, tmp);
-	pfree(tmp);
+	appendStringInfoCharMacro(out, '"');
+	for (p = str; p < end && *p != '\0'; p++)
+	{
+		unsigned char ch = (unsigned char) *p;
+		const char *esc;
+
+		if (ch >= ' ' && ch != '"' && ch != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (ch)
+		{
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (int) ch);
+				continue;
+		}
+		appendBinaryStringInfo(out, esc, 2);
+	}
+	if (p > run)
+		appendBinaryStringInfo(out, run, p - run);
+	appendStringInfoCharMacro(out, '"');
 }
 
-static void
-json_append_scalar(StringInfo out, JsonbValue *v)
+void
+json_append_scalar(StringInfo out, const JsonbValue *v)
 {
 	switch (v->type)
 	{

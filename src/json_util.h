@@ -28,8 +28,11 @@ extern char *json_member_string(JsonbContainer *obj, const char *key, bool *ok);
 /* Append the compact serialization (no insignificant whitespace) of a container. */
 extern void json_append_compact(StringInfo out, JsonbContainer *jc);
 
-/* Append one JSON string literal. */
+/* Append one JSON string literal (escaped as escape_json() does; stops at a NUL byte). */
 extern void json_append_string(StringInfo out, const char *s, int len);
+
+/* Append a scalar as JsonbToCString() writes it. */
+extern void json_append_scalar(StringInfo out, const JsonbValue *v);
 
 /* A JsonbValue as a Jsonb datum (for containers and scalars). */
 extern Jsonb *json_value_to_jsonb(JsonbValue *v);
