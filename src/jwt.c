@@ -406,6 +406,16 @@ jwt_check_claims(Jsonb *claims, const JwtVerifyOptions *opts)
 		jwt_refuse("token", "The token has no \"aud\" claim.");
 }
 
+void
+jwt_token_header(const char *token, int len, const CrmAlg **alg, const char **kid)
+{
+	JwtParts	parts;
+
+	jwt_split(token, len, "token", false, &parts);
+	*alg = parts.alg;
+	*kid = parts.kid;
+}
+
 Jsonb *
 jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 				 const JwtVerifyOptions *opts, const CrmKey **key_used)

@@ -35,6 +35,13 @@ extern void jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs);
 extern Jsonb *jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 							   const JwtVerifyOptions *opts, const CrmKey **key_used);
 
+/*
+ * The algorithm and kid of a compact token's header, after the header checks that
+ * verification makes (segments, base64url, JSON object, alg, crit, kid a string); raises
+ * 28000 like jwt_verify_token().  For callers that pick keys before verifying.
+ */
+extern void jwt_token_header(const char *token, int len, const CrmAlg **alg, const char **kid);
+
 /* Verify a compact JWS (any payload, no claim checks); return the payload. */
 extern bytea *jws_verify_token(const char *jws, int len, CrmKeySet *keys,
 							   const CrmKey **key_used);

@@ -15,7 +15,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "common/jsonapi.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
@@ -273,82 +272,6 @@ ks_parsed_key(KsKey *k)
 	return k->parsed->keys[0];
 }
 
-/*
- * Decoding of the token header, only to pick keys.  jwt_verify_token() checks the whole
- * token again; this only has to be right for tokens that it will accept.
- */
-typedef struct KsHeaderState
-{
-	int			depth;
-	bool		root_is_object;
-	int			field;			/* 1: alg, 2: kid, 0: another member */
-	char	   *alg;
-	char	   *kid;
-	bool		alg_seen;
-	bool		kid_seen;
-	bool		duplicate;
-} KsHeaderState;
-
-static void
-ks_hdr_object_start(void *state)
-{
-	KsHeaderState *s = state;
-
-	if (s->depth == 0)
-		s->root_is_object = true;
-	s->depth++;
-}
-
-static void
-ks_hdr_depth_down(void *state)
-{
-	((KsHeaderState *) state)->depth--;
-}
-
-static void
-ks_hdr_depth_up(void *state)
-{
-	((KsHeaderState *) state)->depth++;
-}
-
-static void
-ks_hdr_field_start(void *state, char *fname, bool isnull)
-{
-	KsHeaderState *s = state;
-
-	s->field = 0;
-	if (s->depth != 1)
-		return;
-	if (strcmp(fname, "alg") == 0)
-	{
-		s->duplicate |= s->alg_seen;
-		s->alg_seen = true;
-		s->alg = NULL;
-		s->field = 1;
-	}
-	else if (strcmp(fname, "kid") == 0)
-	{
-		s->duplicate |= s->kid_seen;
-		s->kid_seen = true;
-		s->kid = NULL;
-		s->field = 2;
-	}
-}
-
-static void
-ks_hdr_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	KsHeaderState *s = state;
-
-	if (s->depth != 1 || s->field == 0 || tokentype != JSON_TOKEN_STRING)
-		return;
-	if (s->field == 1)
-		s->alg = token;
-	else
-		s->kid = token;
-}
-
-
 static void
 ks_refuse(const char *detail)
 {
@@ -377,13 +300,7 @@ ks_key_in_window(const KsKey *k, TimestampTz now)
 Jsonb *
 ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 {
-	const char *dot;
-	unsigned char *hdr;
-	int			hdrlen;
-	KsHeaderState hs;
-	JsonSemAction sem;
-	JsonLexContext *lex;
-	char	   *kid;
+	const char *kid;
 	const CrmAlg *alg;
 	CrmKeySet	set;
 	KsKey	  **cand;
@@ -391,38 +308,9 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 	const CrmKey *used = NULL;
 	Jsonb	   *claims;
 
-	jwt_check_length(len);
 	ks_current_version();
-
-	/* The header only picks the keys; jwt_verify_token() checks the whole token. */
-	dot = memchr(token, '.', len);
-	if (dot == NULL)
-		ks_refuse("The token is not three base64url segments.");
-	hdr = b64url_decode_palloc(token, dot - token, &hdrlen);
-	if (hdr == NULL)
-		ks_refuse("The header is not valid base64url.");
-	memset(&hs, 0, sizeof(hs));
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &hs;
-	sem.object_start = ks_hdr_object_start;
-	sem.object_end = ks_hdr_depth_down;
-	sem.array_start = ks_hdr_depth_up;
-	sem.array_end = ks_hdr_depth_down;
-	sem.object_field_start = ks_hdr_field_start;
-	sem.scalar = ks_hdr_scalar;
-	lex = makeJsonLexContextCstringLen((char *) hdr, hdrlen, PG_UTF8, true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !hs.root_is_object)
-		ks_refuse("The header is not a JSON object.");
-	if (hs.duplicate)
-		ks_refuse("The header names \"alg\" or \"kid\" twice.");
-	if (hs.alg == NULL)
-		ks_refuse("The header has no \"alg\" string.");
-	alg = crm_alg_lookup(hs.alg);
-	if (alg == NULL)
-		ks_refuse("The token's algorithm is not accepted.");
-	if (hs.kid_seen && hs.kid == NULL)
-		ks_refuse("The header member \"kid\" is not a string.");
-	kid = hs.kid;
+	/* The header picks the keys; jwt_verify_token() then checks the whole token. */
+	jwt_token_header(token, len, &alg, &kid);
 
 	cand = palloc(sizeof(KsKey *) * (ks_nkeys + 1));
 	if (kid != NULL)
