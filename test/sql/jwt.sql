@@ -19,6 +19,10 @@ SELECT crm_security.jwt_verify(:'tok', :'secret', issuer => 'https://auth.exampl
 SELECT crm_security.jwt_verify(:'tok', :'secret', algorithms => ARRAY['HS512']);
 SELECT crm_security.jwt_verify(:'tok', :'secret', algorithms => ARRAY['none']);
 SELECT crm_security.jwt_verify(:'tok', :'secret', algorithms => ARRAY[]::text[]);
+SELECT crm_security.jwt_verify(:'tok', :'secret', algorithms => ARRAY['HS256', NULL]);
+SELECT crm_security.jwt_verify(:'tok', :'secret', algorithms => ARRAY['HS256', 'hs256']);
+SELECT crm_security.jwt_verify(:'tok', '{}'::jsonb);
+SELECT crm_security.jwt_verify(:'tok', '{"keys":[null, 1, "x", []]}'::jsonb);
 SELECT crm_security.jwt_verify(:'tok', :'secret', leeway => '-1 second');
 SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"exp":1000000000}', :'secret'), :'secret');
 SELECT crm_security.jwt_verify(crm_security.jwt_sign(jsonb_build_object('exp', extract(epoch FROM now()) - 30), :'secret'), :'secret', leeway => '1 minute') ? 'exp' AS within_leeway;
