@@ -12,10 +12,8 @@
  *
  * The row trigger is the hot path.  Per table we cache (by trigger, invalidated through
  * the relcache) the primary key columns and the stored columns as blessed row types, so
- * that a row becomes jsonb with one to_jsonb() call and no catalog or SPI work.  The entry
- * is inserted with heap_insert() plus index insertion when audit_log is a plain heap table
- * with plain indexes and no insert triggers; otherwise (partitioned by pg_partman, an
- * expression index added, ...) through a prepared SPI plan run as the table's owner.
+ * that a row becomes jsonb without catalog or SPI work.  Entries are written by
+ * audit_write.c, a statement's entries together.
  */
 #include "postgres.h"
 
@@ -62,45 +60,19 @@
 #include "utils/timestamp.h"
 #include "utils/datetime.h"
 
+#include "audit.h"
 #include "context.h"
 #include "json_util.h"
 #include "crm_security.h"
 
-/* Columns of audit_log, in the order of the table and of the canonical form. */
-enum
-{
-	AL_ID,
-	AL_TXID,
-	AL_LOGGED_AT,
-	AL_KIND,
-	AL_TABLE_NAME,
-	AL_OPERATION,
-	AL_RECORD_KEY,
-	AL_OLD_ROW,
-	AL_NEW_ROW,
-	AL_CHANGED_COLUMNS,
-	AL_RESOURCE_TYPE,
-	AL_RESOURCE_ID,
-	AL_RESULT,
-	AL_METADATA,
-	AL_ACTOR_TYPE,
-	AL_ACTOR_ID,
-	AL_TENANT_ID,
-	AL_DB_USER,
-	AL_REQUEST_ID,
-	AL_CLIENT_ADDR,
-	AL_ENTRY_HASH,
-	AL_NATTS
-};
-
-static const char *const audit_colnames[AL_NATTS] = {
+const char *const audit_colnames[AL_NATTS] = {
 	"id", "txid", "logged_at", "kind", "table_name", "operation", "record_key",
 	"old_row", "new_row", "changed_columns", "resource_type", "resource_id", "result",
 	"metadata", "actor_type", "actor_id", "tenant_id", "db_user", "request_id",
 	"client_addr", "entry_hash"
 };
 
-static const Oid audit_coltypes[AL_NATTS] = {
+const Oid audit_coltypes[AL_NATTS] = {
 	INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
 	JSONBOID, JSONBOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID,
 	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
@@ -133,20 +105,6 @@ static Oid	audit_log_relid = InvalidOid;
 static Oid	audit_seq_relid = InvalidOid;
 static Oid	audit_blocks_relid = InvalidOid;
 static Oid	audit_purges_relid = InvalidOid;
-static int	audit_fast_path = -1;	/* -1 unknown, 0 no, 1 yes */
-
-/*
- * The indexes of audit_log for the fast path, with their IndexInfo (and the access
- * method's cache in it, e.g. BRIN's descriptor) built once instead of per entry.  Marked
- * invalid by the relcache callback, rebuilt at the next insert.
- */
-#define AUDIT_MAX_INDEXES 16
-static bool audit_idx_valid = false;
-static int	audit_nidx = 0;
-static Oid	audit_idx_oids[AUDIT_MAX_INDEXES];
-static IndexInfo *audit_idx_info[AUDIT_MAX_INDEXES];
-static MemoryContext audit_idx_cxt = NULL;
-static SPIPlanPtr audit_insert_plan = NULL;
 
 
 /* Per-backend, constant: the client address (NULL over a Unix socket). */
@@ -237,14 +195,8 @@ audit_relcache_callback(Datum arg, Oid relid)
 		audit_seq_relid = InvalidOid;
 		audit_blocks_relid = InvalidOid;
 		audit_purges_relid = InvalidOid;
-		audit_fast_path = -1;
-		audit_idx_valid = false;
-		/* The plan memory is lost on purpose: a rare event, and freeing here is unsafe. */
-		audit_insert_plan = NULL;
 	}
-	for (int i = 0; i < audit_nidx; i++)
-		if (relid == audit_idx_oids[i])
-			audit_idx_valid = false;
+	audit_write_invalidate(relid);
 	if (audit_rel_cache != NULL)
 	{
 		HASH_SEQ_STATUS status;
@@ -271,6 +223,7 @@ audit_init(void)
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
 	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+	audit_write_init();
 	CacheRegisterSyscacheCallback(AUTHOID, audit_authid_callback, (Datum) 0);
 }
 
@@ -756,168 +709,12 @@ audit_fill_actor(AuditEntry *e)
  * --------------------------------------------------------------------------------------
  */
 
-/* Whether audit_log can take entries by heap_insert(): checked once per relcache state. */
-static bool
-audit_check_fast_path(Relation rel)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *indexes;
-	ListCell   *lc;
-	bool		ok = true;
-
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
-		rel->rd_rel->relhasrules)
-		return false;
-	if (rel->trigdesc != NULL &&
-		(rel->trigdesc->trig_insert_before_row || rel->trigdesc->trig_insert_after_row ||
-		 rel->trigdesc->trig_insert_instead_row || rel->trigdesc->trig_insert_new_table))
-		return false;
-	if (desc->natts != AL_NATTS)
-		return false;
-	for (int i = 0; i < AL_NATTS; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped || att->atttypid != audit_coltypes[i] ||
-			strcmp(NameStr(att->attname), audit_colnames[i]) != 0)
-			return false;
-	}
-	indexes = RelationGetIndexList(rel);
-	if (list_length(indexes) > AUDIT_MAX_INDEXES)
-		ok = false;
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
-			!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) ||
-			!idx->rd_index->indimmediate || !idx->rd_index->indisready)
-			ok = false;
-		index_close(idx, AccessShareLock);
-	}
-	list_free(indexes);
-	return ok;
-}
-
-static void
-audit_load_indexes(Relation rel)
-{
-	List	   *indexes;
-	ListCell   *lc;
-	MemoryContext old;
-
-	if (audit_idx_cxt != NULL)
-		MemoryContextDelete(audit_idx_cxt);
-	audit_idx_cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit_log indexes",
-										  ALLOCSET_SMALL_SIZES);
-	audit_nidx = 0;
-	audit_idx_valid = true;
-	indexes = RelationGetIndexList(rel);
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
-
-		if (audit_nidx >= AUDIT_MAX_INDEXES)
-			elog(ERROR, "too many indexes on audit_log");
-		/* IndexInfo and whatever the access method caches in it live in our context. */
-		old = MemoryContextSwitchTo(audit_idx_cxt);
-		audit_idx_info[audit_nidx] = BuildIndexInfo(idx);
-		MemoryContextSwitchTo(old);
-		audit_idx_oids[audit_nidx] = lfirst_oid(lc);
-		audit_nidx++;
-		index_close(idx, NoLock);
-	}
-	list_free(indexes);
-}
-
-static void
-audit_insert_heap(Relation rel, Datum *values, bool *nulls)
-{
-	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-
-	simple_heap_insert(rel, tup);
-
-	if (!audit_idx_valid)
-		audit_load_indexes(rel);
-	for (int i = 0; i < audit_nidx; i++)
-	{
-		Relation	idx = index_open(audit_idx_oids[i], RowExclusiveLock);
-		IndexInfo  *ii = audit_idx_info[i];
-		Datum		ivalues[INDEX_MAX_KEYS];
-		bool		inulls[INDEX_MAX_KEYS];
-
-		/* Plain column indexes only (audit_check_fast_path made sure). */
-		for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
-		{
-			AttrNumber	att = ii->ii_IndexAttrNumbers[k];
-
-			if (att <= 0 || att > AL_NATTS)
-				elog(ERROR, "unexpected index column on audit_log");
-			ivalues[k] = values[att - 1];
-			inulls[k] = nulls[att - 1];
-		}
-		index_insert(idx, ivalues, inulls, &tup->t_self, rel,
-					 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, ii);
-		/* Keep the lock to the end of the transaction, as the executor does. */
-		index_close(idx, NoLock);
-	}
-	heap_freetuple(tup);
-}
-
-static void
-audit_insert_spi(Relation rel, Datum *values, bool *nulls)
-{
-	char		spinulls[AL_NATTS];
-	Oid			save_userid;
-	int			save_sec;
-	Oid			owner = rel->rd_rel->relowner;
-
-	for (int i = 0; i < AL_NATTS; i++)
-		spinulls[i] = nulls[i] ? 'n' : ' ';
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (audit_insert_plan == NULL)
-	{
-		StringInfoData q;
-		SPIPlanPtr	plan;
-
-		initStringInfo(&q);
-		appendStringInfoString(&q, "INSERT INTO crm_security.audit_log (");
-		for (int i = 0; i < AL_NATTS; i++)
-			appendStringInfo(&q, "%s%s", i ? ", " : "", audit_colnames[i]);
-		appendStringInfoString(&q, ") VALUES (");
-		for (int i = 0; i < AL_NATTS; i++)
-			appendStringInfo(&q, "%s$%d", i ? ", " : "", i + 1);
-		appendStringInfoChar(&q, ')');
-		plan = SPI_prepare(q.data, AL_NATTS, (Oid *) audit_coltypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		audit_insert_plan = plan;
-	}
-
-	/* The writer has no INSERT privilege on audit_log: the insert runs as its owner. */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		if (SPI_execute_plan(audit_insert_plan, values, spinulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert audit entry");
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	SPI_finish();
-}
-
-/* Complete an entry (id, txid, time, hash) and insert it; returns its id. */
+/*
+ * Complete an entry (id, txid, time, hash) and write it; returns its id.  With batch, it
+ * may be written with the other entries of its statement (audit_write.c).
+ */
 static int64
-audit_insert_entry(AuditEntry *e)
+audit_insert_entry(AuditEntry *e, bool batch)
 {
 	Relation	rel;
 	int64		id;
@@ -939,12 +736,7 @@ audit_insert_entry(AuditEntry *e)
 	e->values[AL_ENTRY_HASH] = PointerGetDatum(audit_bytea(hash, AUDIT_HASH_LEN));
 	e->nulls[AL_ENTRY_HASH] = false;
 
-	if (audit_fast_path < 0)
-		audit_fast_path = audit_check_fast_path(rel) ? 1 : 0;
-	if (audit_fast_path == 1)
-		audit_insert_heap(rel, e->values, e->nulls);
-	else
-		audit_insert_spi(rel, e->values, e->nulls);
+	audit_write_entry(rel, e->values, e->nulls, batch);
 
 	table_close(rel, NoLock);
 	return id;
@@ -983,7 +775,7 @@ audit_internal_event(const char *action, const char *resource_type, const char *
 		e.values[AL_METADATA] = JsonbPGetDatum(metadata);
 		e.nulls[AL_METADATA] = false;
 	}
-	return audit_insert_entry(&e);
+	return audit_insert_entry(&e, false);
 }
 
 /* --------------------------------------------------------------------------------------
@@ -1552,7 +1344,7 @@ audit_trigger(PG_FUNCTION_ARGS)
 
 	e.values[AL_TABLE_NAME] = info->qualname_text;
 	e.nulls[AL_TABLE_NAME] = false;
-	audit_insert_entry(&e);
+	audit_insert_entry(&e, true);
 	return PointerGetDatum(NULL);
 }
 
@@ -1944,7 +1736,7 @@ audit_log_event(PG_FUNCTION_ARGS)
 		e.values[AL_METADATA] = JsonbPGetDatum(md);
 		e.nulls[AL_METADATA] = false;
 	}
-	PG_RETURN_INT64(audit_insert_entry(&e));
+	PG_RETURN_INT64(audit_insert_entry(&e, false));
 }
 
 /* --------------------------------------------------------------------------------------
