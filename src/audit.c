@@ -1039,12 +1039,7 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 
 	if (scalars)
 	{
-		JsonbValue	obj;
-
-		obj.type = jbvObject;
-		obj.val.object.nPairs = n;
-		obj.val.object.pairs = pairs;
-		res = JsonbValueToJsonb(&obj);
+		res = json_object_from_pairs(pairs, n);
 
 		appendStringInfoCharMacro(out, '{');
 		for (int i = 0; i < n; i++)

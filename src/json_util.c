@@ -513,3 +513,85 @@ json_value_to_jsonb(JsonbValue *v)
 {
 	return JsonbValueToJsonb(v);
 }
+
+/*
+ * A jsonb object of scalar members, written directly in jsonb's binary format (the
+ * layout of utils/jsonb.h) rather than through a JsonbValue tree.  The pairs must be in
+ * jsonb key order (shorter keys first, then bytewise), with unique keys, and their values
+ * scalars (null, string, numeric, bool): the result is then byte for byte what
+ * JsonbValueToJsonb() gives for the same object.
+ */
+Jsonb *
+json_object_from_pairs(const JsonbPair *pairs, int n)
+{
+	StringInfoData buf;
+	uint32		header = (uint32) n | JB_FOBJECT;
+	int			metaoff;
+	uint32		totallen = 0;
+	Size		estimate = VARHDRSZ + sizeof(uint32) + 2 * n * sizeof(JEntry);
+
+	for (int i = 0; i < n; i++)
+	{
+		const JsonbValue *v = &pairs[i].value;
+
+		estimate += pairs[i].key.val.string.len;
+		if (v->type == jbvString)
+			estimate += v->val.string.len;
+		else if (v->type == jbvNumeric)
+			estimate += VARSIZE_ANY(v->val.numeric) + 3;
+	}
+	initStringInfo(&buf);
+	enlargeStringInfo(&buf, estimate);
+	buf.len = VARHDRSZ;
+	appendBinaryStringInfo(&buf, (const char *) &header, sizeof(uint32));
+	metaoff = buf.len;
+	buf.len += 2 * n * sizeof(JEntry);
+
+	for (int i = 0; i < 2 * n; i++)
+	{
+		const JsonbValue *v = i < n ? &pairs[i].key : &pairs[i - n].value;
+		uint32		type;
+		uint32		len = 0;
+		JEntry		meta;
+
+		switch (v->type)
+		{
+			case jbvString:
+				type = JENTRY_ISSTRING;
+				len = v->val.string.len;
+				appendBinaryStringInfo(&buf, v->val.string.val, len);
+				break;
+			case jbvNumeric:
+				{
+					int			pad = INTALIGN(buf.len) - buf.len;
+					int			numlen = VARSIZE_ANY(v->val.numeric);
+
+					type = JENTRY_ISNUMERIC;
+					for (int p = 0; p < pad; p++)
+						appendStringInfoCharMacro(&buf, '\0');
+					appendBinaryStringInfo(&buf, (const char *) v->val.numeric, numlen);
+					len = pad + numlen;
+					break;
+				}
+			case jbvBool:
+				type = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+				break;
+			case jbvNull:
+				type = JENTRY_ISNULL;
+				break;
+			default:
+				elog(ERROR, "unexpected jsonb value type %d in an object of scalars", (int) v->type);
+		}
+		totallen += len;
+		if (totallen > JENTRY_OFFLENMASK)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+							JENTRY_OFFLENMASK)));
+		/* Every JB_OFFSET_STRIDE'th entry holds the end offset instead of the length. */
+		meta = (i % JB_OFFSET_STRIDE) == 0 ? (type | totallen | JENTRY_HAS_OFF) : (type | len);
+		memcpy(buf.data + metaoff + i * sizeof(JEntry), &meta, sizeof(JEntry));
+	}
+	SET_VARSIZE(buf.data, buf.len);
+	return (Jsonb *) buf.data;
+}

@@ -34,6 +34,12 @@ extern void json_append_string(StringInfo out, const char *s, int len);
 /* Append a scalar as JsonbToCString() writes it. */
 extern void json_append_scalar(StringInfo out, const JsonbValue *v);
 
+/*
+ * A jsonb object of scalar members given in jsonb key order with unique keys, written
+ * directly in jsonb's binary format.
+ */
+extern Jsonb *json_object_from_pairs(const JsonbPair *pairs, int n);
+
 /* A JsonbValue as a Jsonb datum (for containers and scalars). */
 extern Jsonb *json_value_to_jsonb(JsonbValue *v);
 

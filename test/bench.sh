@@ -11,7 +11,7 @@ chmod 755 "$WORK"
 trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
 make -C "$CRM_ROOT" -s >/dev/null || die "build failed"
 private_install "$WORK/inst"
-start_cluster "$WORK/pg" "max_parallel_workers_per_gather = 0"
+start_cluster "$WORK/pg" $'max_parallel_workers_per_gather = 0\nmax_wal_size = 4GB'
 export CRM_ROOT CRM_WORK=$WORK PG_BIN
 as_pg "$PG_BIN/psql" -X -q -d postgres -c "CREATE DATABASE crm_bench" >/dev/null
 as_pg "$PG_BIN/psql" -X -q -d crm_bench -c "CREATE EXTENSION crm_security; CREATE EXTENSION pgcrypto" >/dev/null

@@ -4,7 +4,7 @@
 -- output functions (audit_canonical_entry, verify_audit_log) and with to_jsonb().
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 -- Scalars only (the direct path): names and values that need escaping, every number form.
 CREATE TABLE public.tap_canon_s (
@@ -96,6 +96,18 @@ SELECT is((SELECT changed_columns FROM tap_entries WHERE table_name = 'public.ta
           '{}'::text[], 'an UPDATE that changes nothing has no changed columns');
 SELECT is((SELECT old_row->>'NULL' FROM tap_entries WHERE operation = 'DELETE' AND table_name = 'public.tap_canon_s'),
           NULL, 'a column named NULL holding NULL');
+-- The images are written in jsonb's binary format directly: same stored size as
+-- PostgreSQL's own (the reparsed value, stored alike), and every member found by key (the lookup reads the entry
+-- offsets, stored every 32 entries: tap_canon_s has 20 columns, so 40 entries).
+CREATE TEMP TABLE tap_images AS
+  SELECT e.id, i.img, i.img::text::jsonb AS re FROM tap_entries e, LATERAL (VALUES (e.record_key), (e.old_row), (e.new_row)) i(img)
+   WHERE i.img IS NOT NULL;
+SELECT is((SELECT count(*) FROM tap_images
+            WHERE pg_column_size(img) <> pg_column_size(re) OR img <> re), 0::bigint,
+  'row images have the size and value of the same jsonb built by PostgreSQL');
+SELECT is((SELECT count(*) FROM tap_images i, LATERAL jsonb_object_keys(i.img::text::jsonb) k
+            WHERE i.img -> k IS DISTINCT FROM (i.img::text::jsonb) -> k OR NOT i.img ? k), 0::bigint,
+  'every member of every row image is found by its key');
 SELECT is((SELECT ok FROM crm_security.verify_audit_log()), true, 'the log verifies');
 
 SELECT * FROM finish();
