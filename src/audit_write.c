@@ -54,6 +54,15 @@
 #define AUDIT_BATCH_MAX 1000
 #define AUDIT_BATCH_BYTES (1024 * 1024)
 
+/*
+ * Entries always go to the end of audit_log, never into free space found through the
+ * free space map: the table's physical order stays the order of writing, which keeps
+ * the BRIN index on (txid, id) selective for sealing and lookups, and a write never
+ * reads an old page back.  Space freed by purge_audit_log() is therefore not reused
+ * (see docs/audit.md, "Retention").
+ */
+#define AUDIT_INSERT_OPTIONS HEAP_INSERT_SKIP_FSM
+
 /* Indexes of audit_log the fast path maintains at most. */
 #define AUDIT_MAX_INDEXES 16
 
@@ -327,7 +336,7 @@ audit_insert_heap(Relation rel, Datum *values, bool *nulls)
 	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	ItemPointer tid = &tup->t_self;
 
-	simple_heap_insert(rel, tup);
+	heap_insert(rel, tup, GetCurrentCommandId(true), AUDIT_INSERT_OPTIONS, NULL);
 	audit_index_tuples(rel, &tup, &tid, 1);
 	heap_freetuple(tup);
 }
@@ -438,9 +447,18 @@ audit_write_pending(void)
 	rel = table_open(pending->relid, RowExclusiveLock);
 	if (audit_fast_path(rel) && write_desc_same)
 	{
-		heap_multi_insert(rel, pending->slots, n, pending->cid, 0, NULL);
-		for (int i = 0; i < n; i++)
-			tids[i] = &pending->slots[i]->tts_tid;
+		if (n == 1)
+		{
+			/* heap_insert() is cheaper for one tuple (a single-row statement). */
+			heap_insert(rel, pending->tuples[0], pending->cid, AUDIT_INSERT_OPTIONS, NULL);
+			tids[0] = &pending->tuples[0]->t_self;
+		}
+		else
+		{
+			heap_multi_insert(rel, pending->slots, n, pending->cid, AUDIT_INSERT_OPTIONS, NULL);
+			for (int i = 0; i < n; i++)
+				tids[i] = &pending->slots[i]->tts_tid;
+		}
 		audit_index_tuples(rel, pending->tuples, tids, n);
 	}
 	else
