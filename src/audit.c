@@ -721,8 +721,6 @@ audit_insert_entry(AuditEntry *e, bool batch)
 	uint8		hash[AUDIT_HASH_LEN];
 
 	audit_resolve_rels();
-	rel = table_open(audit_log_relid, RowExclusiveLock);
-
 	id = nextval_internal(audit_seq_relid, false);
 	e->values[AL_ID] = Int64GetDatum(id);
 	e->nulls[AL_ID] = false;
@@ -736,9 +734,12 @@ audit_insert_entry(AuditEntry *e, bool batch)
 	e->values[AL_ENTRY_HASH] = PointerGetDatum(audit_bytea(hash, AUDIT_HASH_LEN));
 	e->nulls[AL_ENTRY_HASH] = false;
 
-	audit_write_entry(rel, e->values, e->nulls, batch);
-
-	table_close(rel, NoLock);
+	if (!batch || !audit_write_append(audit_log_relid, e->values, e->nulls))
+	{
+		rel = table_open(audit_log_relid, RowExclusiveLock);
+		audit_write_entry(rel, e->values, e->nulls, batch);
+		table_close(rel, NoLock);
+	}
 	return id;
 }
 
@@ -1026,8 +1027,12 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 						c->dt_tz = session_timezone;
 						c->dt_valid = true;
 					}
+					/*
+					 * The cache itself: it changes only for this column's next value, and
+					 * an UPDATE's new image reuses the old image's value only when equal.
+					 */
 					v->type = jbvString;
-					v->val.string.val = pnstrdup(c->dt_text, c->dt_len);
+					v->val.string.val = c->dt_text;
 					v->val.string.len = c->dt_len;
 					break;
 				}

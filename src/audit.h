@@ -43,6 +43,7 @@ extern const Oid audit_coltypes[AL_NATTS];
 /* audit_write.c */
 extern void audit_write_init(void);
 extern void audit_write_entry(Relation rel, Datum *values, bool *nulls, bool batch);
+extern bool audit_write_append(Oid relid, Datum *values, bool *nulls);
 extern void audit_write_flush(void);
 extern void audit_write_invalidate(Oid relid);
 

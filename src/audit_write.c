@@ -105,6 +105,8 @@ static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
 static void audit_write_discard(void);
+static void audit_write_pending(void);
+static void audit_pending_add(Datum *values, bool *nulls, bool batch);
 
 /* --------------------------------------------------------------------------------------
  * The fast path's view of audit_log
@@ -494,6 +496,23 @@ audit_write_flush(void)
 		audit_write_pending();
 }
 
+/* Form the entry into the batch; write the batch when full, or at once without batch. */
+static void
+audit_pending_add(Datum *values, bool *nulls, bool batch)
+{
+	MemoryContext old = MemoryContextSwitchTo(pending->cxt);
+	HeapTuple	tup = heap_form_tuple(pending->desc, values, nulls);
+
+	MemoryContextSwitchTo(old);
+	/* The slot owns the tuple, so that heap_multi_insert() does not copy it again. */
+	ExecStoreHeapTuple(tup, pending->slots[pending->n], true);
+	pending->tuples[pending->n] = tup;
+	pending->n++;
+	pending->bytes += tup->t_len;
+	if (!batch || pending->n >= AUDIT_BATCH_MAX || pending->bytes >= AUDIT_BATCH_BYTES)
+		audit_write_pending();
+}
+
 /*
  * Write one entry.  rel is audit_log, opened by the caller; values and nulls are its
  * columns.  With batch, the entry may wait for the end of its statement (see the top of
@@ -505,8 +524,6 @@ audit_write_entry(Relation rel, Datum *values, bool *nulls, bool batch)
 {
 	SubTransactionId subxid = GetCurrentSubTransactionId();
 	CommandId	cid;
-	MemoryContext old;
-	HeapTuple	tup;
 
 	if (!audit_fast_path(rel))
 	{
@@ -536,20 +553,32 @@ audit_write_entry(Relation rel, Datum *values, bool *nulls, bool batch)
 		write_desc_same = true;
 	}
 
-	old = MemoryContextSwitchTo(pending->cxt);
-	tup = heap_form_tuple(pending->desc, values, nulls);
-	MemoryContextSwitchTo(old);
-	/* The slot owns the tuple, so that heap_multi_insert() does not copy it again. */
-	ExecStoreHeapTuple(tup, pending->slots[pending->n], true);
-	pending->tuples[pending->n] = tup;
-	pending->n++;
-	pending->bytes += tup->t_len;
 	pending->relid = RelationGetRelid(rel);
 	pending->subxid = subxid;
 	pending->cid = cid;
+	audit_pending_add(values, nulls, batch);
+}
 
-	if (!batch || pending->n >= AUDIT_BATCH_MAX || pending->bytes >= AUDIT_BATCH_BYTES)
-		audit_write_pending();
+/*
+ * Add an entry to the batch of the current subtransaction, if there is one it can join
+ * (same audit_log, same command, nothing changed since): the common case of a statement's
+ * second and later entries, which needs no access to audit_log at all (the first entry's
+ * writer holds the lock).  Returns false when the entry must go through
+ * audit_write_entry() instead.
+ */
+bool
+audit_write_append(Oid relid, Datum *values, bool *nulls)
+{
+	if (pending == NULL || pending->n == 0 || pending_writing ||
+		pending->relid != relid || write_relid != relid ||
+		write_fast_path != 1 || !write_desc_same ||
+		pending->subxid != GetCurrentSubTransactionId() ||
+		pending->cid != GetCurrentCommandId(false))
+		return false;
+	/* As audit_write_entry() does: the command has written. */
+	(void) GetCurrentCommandId(true);
+	audit_pending_add(values, nulls, true);
+	return true;
 }
 
 /* --------------------------------------------------------------------------------------
