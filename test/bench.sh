@@ -17,8 +17,10 @@ as_pg "$PG_BIN/psql" -X -q -d postgres -c "CREATE DATABASE crm_bench" >/dev/null
 as_pg "$PG_BIN/psql" -X -q -d crm_bench -c "CREATE EXTENSION crm_security; CREATE EXTENSION pgcrypto" >/dev/null
 export PGDATABASE=crm_bench
 # A new server's shared memory is mapped but not yet touched: the first use of each buffer
-# costs a page fault, which a long-running server has long paid.  Touch every buffer once
-# (a table larger than shared_buffers, written and dropped), then checkpoint.
+# costs a page fault (the kernel allocates the page), which a long-running server has long
+# paid.  Touch every buffer once (a table larger than shared_buffers, written and dropped),
+# then checkpoint.  A benchmark that measures in one session does the same in it: each
+# process also faults once per page it has not used yet.
 as_pg "$PG_BIN/psql" -X -q -c "CREATE TABLE bench_warm (pad text);
     INSERT INTO bench_warm SELECT repeat('x', 200) FROM generate_series(1, 1500000);
     DROP TABLE bench_warm; CHECKPOINT;" >/dev/null
