@@ -562,7 +562,7 @@ audit_set_text(AuditEntry *e, int col, const char *s)
 typedef struct AuditActor
 {
 	bool		valid;
-	LocalTransactionId lxid;
+	MemoryContext cxt;			/* everything below; kept across transactions */
 	Oid			userid;
 	Oid			session_userid;
 	const char *atype;			/* ctx_actor_type(), NULL without a context */
@@ -596,7 +596,7 @@ audit_actor_current(const char *atype, Jsonb *claims)
 {
 	AuditActor *a = &audit_actor;
 
-	if (!a->valid || a->lxid != MyProc->lxid || a->userid != GetUserId() ||
+	if (!a->valid || a->userid != GetUserId() ||
 		a->session_userid != GetSessionUserId() ||
 		!audit_same_string(a->atype, atype) ||
 		!audit_same_string(a->tenant_claim, ctx_tenant_claim) ||
@@ -658,9 +658,18 @@ audit_fill_actor(AuditEntry *e)
 
 	if (!audit_actor_current(atype, claims))
 	{
-		/* Older values stay in the transaction's memory: an entry may still use them. */
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		MemoryContext old;
 
+		/*
+		 * The previous values stay until the end of the transaction: an entry being
+		 * built may still point to them (a cast to json run while building a row image
+		 * can write another entry under another role).
+		 */
+		if (a->cxt != NULL)
+			MemoryContextSetParent(a->cxt, TopTransactionContext);
+		a->cxt = AllocSetContextCreate(TopMemoryContext, "crm_security audit actor",
+									   ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(a->cxt);
 		a->valid = false;
 		audit_compute_actor(e, atype);
 		for (int i = AUDIT_ACTOR_FIRST; i <= AUDIT_ACTOR_LAST; i++)
@@ -668,7 +677,6 @@ audit_fill_actor(AuditEntry *e)
 			a->values[i] = e->values[i];
 			a->nulls[i] = e->nulls[i];
 		}
-		a->lxid = MyProc->lxid;
 		a->userid = GetUserId();
 		a->session_userid = GetSessionUserId();
 		a->atype = atype != NULL ? pstrdup(atype) : NULL;
