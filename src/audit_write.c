@@ -654,6 +654,11 @@ audit_write_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 		audit_write_flush();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		/* Not written before the commit (it could not be): now the parent's entries. */
+		pending->subxid = parentSubid;
+	}
 	else if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
 		/* Also after an error while writing them: they are written only in mySubid. */
