@@ -23,7 +23,7 @@ CREATE TABLE public.tb_committed AS SELECT public.tb_entries('tb_main') AS n;
 DELETE FROM public.tb_main;
 
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 SELECT is((SELECT n FROM public.tb_committed), 2500::bigint,
           'a committed 2,500-row INSERT has 2,500 entries (more than one batch)');
@@ -149,6 +149,15 @@ SELECT is(public.tb_entries('tb_main', 'DELETE'), 2500 + 1100::bigint, 'a large 
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) INSERT INTO public.tb_side VALUES (8001, 'explain') \g /dev/null
 SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE table_name = 'public.tb_side'
               AND new_row->>'id' = '8001'), 1::bigint, 'EXPLAIN ANALYZE of an INSERT writes its entry');
+
+-- MERGE, inserting and updating in one statement.
+MERGE INTO public.tb_side s USING (SELECT g FROM generate_series(8001, 8003) g) v ON s.id = v.g
+  WHEN MATCHED THEN UPDATE SET body = 'merged'
+  WHEN NOT MATCHED THEN INSERT VALUES (v.g, 'merged');
+SELECT results_eq($$SELECT operation, new_row->>'id' FROM crm_security.audit_log
+                     WHERE table_name = 'public.tb_side' AND new_row->>'body' = 'merged' ORDER BY id$$,
+                  $$VALUES ('UPDATE', '8001'), ('INSERT', '8002'), ('INSERT', '8003')$$,
+                  'MERGE writes an entry per row it inserts or updates');
 
 -- A SQL function's statements each write their entries before the next one runs.
 CREATE FUNCTION public.tb_two_steps() RETURNS bigint LANGUAGE sql AS $$
