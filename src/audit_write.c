@@ -93,7 +93,7 @@ typedef struct AuditPending
 	CommandId	cid;			/* the command they were produced under */
 	TupleDesc	desc;			/* the descriptor they were formed with */
 	HeapTuple	tuples[AUDIT_BATCH_MAX];
-	TupleTableSlot *slots[AUDIT_BATCH_MAX]; /* created once, for heap_multi_insert */
+	TupleTableSlot *slots[AUDIT_BATCH_MAX]; /* for heap_multi_insert, made on first use */
 	MemoryContext cxt;			/* the tuples */
 } AuditPending;
 
@@ -407,10 +407,7 @@ audit_pending_create(Relation rel)
 	pending = palloc0(sizeof(AuditPending));
 	pending->cxt = AllocSetContextCreate(TopMemoryContext, "crm_security audit entries",
 										 ALLOCSET_DEFAULT_SIZES);
-	/* Heap tuple slots only carry the tuples: their descriptor is never used to deform. */
 	pending->desc = CreateTupleDescCopy(RelationGetDescr(rel));
-	for (int i = 0; i < AUDIT_BATCH_MAX; i++)
-		pending->slots[i] = MakeSingleTupleTableSlot(pending->desc, &TTSOpsHeapTuple);
 	MemoryContextSwitchTo(old);
 	write_desc_same = true;
 }
@@ -504,6 +501,16 @@ audit_pending_add(Datum *values, bool *nulls, bool batch)
 	HeapTuple	tup = heap_form_tuple(pending->desc, values, nulls);
 
 	MemoryContextSwitchTo(old);
+	/*
+	 * Slots are made as batches first need them (a backend writing single rows keeps one)
+	 * and kept.  Heap tuple slots only carry the tuples: their descriptor is never used.
+	 */
+	if (pending->slots[pending->n] == NULL)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		pending->slots[pending->n] = MakeSingleTupleTableSlot(pending->desc, &TTSOpsHeapTuple);
+		MemoryContextSwitchTo(old);
+	}
 	/* The slot owns the tuple, so that heap_multi_insert() does not copy it again. */
 	ExecStoreHeapTuple(tup, pending->slots[pending->n], true);
 	pending->tuples[pending->n] = tup;
@@ -547,7 +554,7 @@ audit_write_entry(Relation rel, Datum *values, bool *nulls, bool batch)
 	{
 		MemoryContext dold = MemoryContextSwitchTo(TopMemoryContext);
 
-		/* audit_log was altered.  The slots keep the old copy, which they never use. */
+		/* audit_log was altered.  Existing slots keep the old copy, which they never use. */
 		pending->desc = CreateTupleDescCopy(RelationGetDescr(rel));
 		MemoryContextSwitchTo(dold);
 		write_desc_same = true;
