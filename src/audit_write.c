@@ -32,12 +32,14 @@
 
 #include "access/genam.h"
 #include "access/brin.h"
+#include "access/brin_revmap.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -80,6 +82,10 @@ static IndexInfo *write_idx_info[AUDIT_MAX_INDEXES];
 static BlockNumber write_idx_brin_range[AUDIT_MAX_INDEXES];	/* see audit_brin_minmax() */
 static MemoryContext write_idx_cxt = NULL;
 static SPIPlanPtr write_spi_plan = NULL;
+static bool write_spi_plan_stale = false;	/* freed at its next use when not in use */
+static int	write_spi_depth = 0;	/* write_spi_plan executions under way */
+/* Counts invalidations, so that a check that processed one while running is redone. */
+static uint64 write_inval_count = 0;
 /* Whether the collected entries' descriptor is audit_log's, as of the last check. */
 static bool write_desc_same = false;
 
@@ -121,12 +127,16 @@ audit_write_invalidate(Oid relid)
 		write_fast_path = -1;
 		write_desc_same = false;
 		write_idx_valid = false;
-		/* The plan memory is lost on purpose: a rare event, and freeing here is unsafe. */
-		write_spi_plan = NULL;
+		/* Freeing the plan here is unsafe: it is freed at its next use. */
+		write_spi_plan_stale = true;
+		write_inval_count++;
 	}
 	for (int i = 0; i < write_nidx; i++)
 		if (relid == write_idx_oids[i])
+		{
 			write_idx_valid = false;
+			write_inval_count++;
+		}
 }
 
 /* Whether audit_log can take entries by heap access: checked once per relcache state. */
@@ -156,7 +166,17 @@ audit_check_fast_path(Relation rel)
 		if (att->attisdropped || att->atttypid != audit_coltypes[i] ||
 			strcmp(NameStr(att->attname), audit_colnames[i]) != 0)
 			return false;
+		/* Heap access checks no constraint: only the NOT NULLs the writer always meets. */
+		if (att->attnotnull &&
+			i != AL_ID && i != AL_TXID && i != AL_LOGGED_AT && i != AL_KIND &&
+			i != AL_OPERATION && i != AL_ACTOR_TYPE && i != AL_DB_USER && i != AL_ENTRY_HASH)
+			return false;
 	}
+	/* ... and only the install script's CHECK on kind, which every entry meets. */
+	if (desc->constr != NULL && desc->constr->num_check > 0 &&
+		(desc->constr->num_check != 1 ||
+		 strcmp(desc->constr->check[0].ccname, "audit_log_kind_check") != 0))
+		return false;
 	indexes = RelationGetIndexList(rel);
 	if (list_length(indexes) > AUDIT_MAX_INDEXES)
 		ok = false;
@@ -166,12 +186,32 @@ audit_check_fast_path(Relation rel)
 
 		if (!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
 			!heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) ||
-			!idx->rd_index->indimmediate || !idx->rd_index->indisready)
+			!idx->rd_index->indimmediate || !idx->rd_index->indisready ||
+			idx->rd_index->indisexclusion)
 			ok = false;
 		index_close(idx, AccessShareLock);
 	}
 	list_free(indexes);
 	return ok;
+}
+
+/* Whether tuples formed with descriptor a are laid out as descriptor b would form them. */
+static bool
+audit_same_layout(TupleDesc a, TupleDesc b)
+{
+	if (a->natts != b->natts)
+		return false;
+	for (int i = 0; i < a->natts; i++)
+	{
+		Form_pg_attribute x = TupleDescAttr(a, i);
+		Form_pg_attribute y = TupleDescAttr(b, i);
+
+		if (x->atttypid != y->atttypid || x->attlen != y->attlen ||
+			x->attbyval != y->attbyval || x->attalign != y->attalign ||
+			x->attstorage != y->attstorage || x->attisdropped != y->attisdropped)
+			return false;
+	}
+	return true;
 }
 
 static bool
@@ -182,11 +222,17 @@ audit_fast_path(Relation rel)
 		audit_write_invalidate(InvalidOid);
 		write_relid = RelationGetRelid(rel);
 	}
-	if (write_fast_path < 0)
+	while (write_fast_path < 0)
 	{
-		write_fast_path = audit_check_fast_path(rel) ? 1 : 0;
+		uint64		count = write_inval_count;
+		bool		ok = audit_check_fast_path(rel);
+
+		/* The check opens indexes, which may process an invalidation: then redo it. */
+		if (count != write_inval_count)
+			continue;
+		write_fast_path = ok ? 1 : 0;
 		write_desc_same = pending != NULL &&
-			equalTupleDescs(pending->desc, RelationGetDescr(rel));
+			audit_same_layout(pending->desc, RelationGetDescr(rel));
 	}
 	return write_fast_path == 1;
 }
@@ -222,13 +268,30 @@ audit_brin_minmax(Relation rel, Relation idx)
 		tup = SearchSysCache1(OPFAMILYOID, ObjectIdGetDatum(idx->rd_opfamily[k]));
 		if (!HeapTupleIsValid(tup))
 			return 0;
-		minmax = strcmp(NameStr(((Form_pg_opfamily) GETSTRUCT(tup))->opfname),
-						typid == INT8OID ? "integer_minmax_ops" : "datetime_minmax_ops") == 0;
+		{
+			Form_pg_opfamily opf = (Form_pg_opfamily) GETSTRUCT(tup);
+
+			minmax = opf->opfmethod == BRIN_AM_OID &&
+				opf->opfnamespace == PG_CATALOG_NAMESPACE &&
+				strcmp(NameStr(opf->opfname),
+					   typid == INT8OID ? "integer_minmax_ops" : "datetime_minmax_ops") == 0;
+		}
 		ReleaseSysCache(tup);
 		if (!minmax)
 			return 0;
 	}
-	return BrinGetPagesPerRange(idx);
+	/*
+	 * The pages per range brininsert() uses: the metapage's, not the reloption, which
+	 * ALTER INDEX can change without a REINDEX.  The metapage changes only with a new
+	 * relfilenode, which invalidates this.
+	 */
+	{
+		BlockNumber ppr;
+		BrinRevmap *revmap = brinRevmapInitialize(idx, &ppr, NULL);
+
+		brinRevmapTerminate(revmap);
+		return ppr;
+	}
 }
 
 static void
@@ -238,12 +301,15 @@ audit_load_indexes(Relation rel)
 	ListCell   *lc;
 	MemoryContext old;
 
+	uint64		count = write_inval_count;
+
+	/* Valid only once complete: an error or an invalidation on the way leaves it to redo. */
+	write_idx_valid = false;
 	if (write_idx_cxt != NULL)
 		MemoryContextDelete(write_idx_cxt);
 	write_idx_cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit_log indexes",
 										  ALLOCSET_SMALL_SIZES);
 	write_nidx = 0;
-	write_idx_valid = true;
 	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)
 	{
@@ -261,6 +327,7 @@ audit_load_indexes(Relation rel)
 		index_close(idx, NoLock);
 	}
 	list_free(indexes);
+	write_idx_valid = (count == write_inval_count);
 }
 
 /* Index entries for tuples just written (plain column indexes only: see the fast path). */
@@ -301,24 +368,22 @@ audit_index_tuples(Relation rel, HeapTuple *tuples, ItemPointer *tids, int n)
 				/* The run of tuples in the same page range: its minimums and maximums. */
 				for (; end < n; end++)
 				{
+					Datum		d[INDEX_MAX_KEYS];
 					bool		isnull = false;
 
 					if (ItemPointerGetBlockNumber(tids[end]) / write_idx_brin_range[i] != range)
 						break;
 					for (int k = 0; k < ii->ii_NumIndexAttrs && !isnull; k++)
-					{
-						Datum		d = heap_getattr(tuples[end], ii->ii_IndexAttrNumbers[k],
-													 desc, &isnull);
-
-						if (isnull)
-							break;
-						if (DatumGetInt64(d) < DatumGetInt64(ivalues[k]))
-							ivalues[k] = d;
-						if (DatumGetInt64(d) > DatumGetInt64(maxvalues[k]))
-							maxvalues[k] = d;
-					}
+						d[k] = heap_getattr(tuples[end], ii->ii_IndexAttrNumbers[k], desc, &isnull);
 					if (isnull)
-						break;
+						break;		/* it starts the next run, inserted by itself */
+					for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
+					{
+						if (DatumGetInt64(d[k]) < DatumGetInt64(ivalues[k]))
+							ivalues[k] = d[k];
+						if (DatumGetInt64(d[k]) > DatumGetInt64(maxvalues[k]))
+							maxvalues[k] = d[k];
+					}
 				}
 			}
 			index_insert(idx, ivalues, inulls, tids[j], rel, check, false, ii);
@@ -357,6 +422,11 @@ audit_insert_spi(Relation rel, Datum *values, bool *nulls)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (write_spi_plan != NULL && write_spi_plan_stale && write_spi_depth == 0)
+	{
+		SPI_freeplan(write_spi_plan);
+		write_spi_plan = NULL;
+	}
 	if (write_spi_plan == NULL)
 	{
 		StringInfoData q;
@@ -375,12 +445,14 @@ audit_insert_spi(Relation rel, Datum *values, bool *nulls)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
 		write_spi_plan = plan;
+		write_spi_plan_stale = false;
 	}
 
 	/* The writer has no INSERT privilege on audit_log: the insert runs as its owner. */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	write_spi_depth++;
 	PG_TRY();
 	{
 		if (SPI_execute_plan(write_spi_plan, values, spinulls, false, 0) != SPI_OK_INSERT)
@@ -388,6 +460,7 @@ audit_insert_spi(Relation rel, Datum *values, bool *nulls)
 	}
 	PG_FINALLY();
 	{
+		write_spi_depth--;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
@@ -484,7 +557,8 @@ audit_write_pending(void)
 
 /*
  * Write the entries collected in the current subtransaction, if any.  Called by the
- * hooks below, and by functions that read audit_log.
+ * hooks and callbacks below (a query reading audit_log finds them written by the
+ * ExecutorStart hook) and before an entry goes through SQL.
  */
 void
 audit_write_flush(void)
@@ -539,10 +613,14 @@ audit_write_entry(Relation rel, Datum *values, bool *nulls, bool batch)
 		return;
 	}
 	cid = GetCurrentCommandId(true);
-	if (pending != NULL && pending->n > 0 &&
-		(pending->subxid != subxid || pending->relid != RelationGetRelid(rel)))
+	if (pending != NULL && (pending_writing ||
+							(pending->n > 0 && (pending->subxid != subxid ||
+												pending->relid != RelationGetRelid(rel)))))
 	{
-		/* Entries of an enclosing subtransaction are waiting; they cannot be joined. */
+		/*
+		 * Entries of an enclosing subtransaction are waiting, or the batch is being
+		 * written (user code run by index insertion): this one cannot join them.
+		 */
 		audit_insert_heap(rel, values, nulls);
 		return;
 	}
@@ -552,9 +630,17 @@ audit_write_entry(Relation rel, Datum *values, bool *nulls, bool batch)
 		audit_pending_create(rel);
 	else if (!write_desc_same)
 	{
-		MemoryContext dold = MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContext dold;
 
-		/* audit_log was altered.  Existing slots keep the old copy, which they never use. */
+		/* audit_log's columns changed (the batch is empty): new slots, new descriptor. */
+		for (int i = 0; i < AUDIT_BATCH_MAX; i++)
+			if (pending->slots[i] != NULL)
+			{
+				ExecDropSingleTupleTableSlot(pending->slots[i]);
+				pending->slots[i] = NULL;
+			}
+		FreeTupleDesc(pending->desc);
+		dold = MemoryContextSwitchTo(TopMemoryContext);
 		pending->desc = CreateTupleDescCopy(RelationGetDescr(rel));
 		MemoryContextSwitchTo(dold);
 		write_desc_same = true;
@@ -647,6 +733,16 @@ audit_write_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			pending_writing = false;
 			audit_write_discard();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			/* Only possible if something formed entries after PRE_COMMIT: too late. */
+			if (pending != NULL && pending->n > 0)
+			{
+				elog(WARNING, "%d audit entries formed after the commit began were not written",
+					 pending->n);
+				audit_write_discard();
+			}
 			break;
 		default:
 			break;

@@ -23,7 +23,7 @@ CREATE TABLE public.tb_committed AS SELECT public.tb_entries('tb_main') AS n;
 DELETE FROM public.tb_main;
 
 BEGIN;
-SELECT plan(31);
+SELECT plan(36);
 
 SELECT is((SELECT n FROM public.tb_committed), 2500::bigint,
           'a committed 2,500-row INSERT has 2,500 entries (more than one batch)');
@@ -230,6 +230,59 @@ SELECT is((SELECT count(*) FROM crm_security.audit_log
           'so is an entry in the middle of the batch');
 RESET enable_seqscan;
 RESET enable_indexscan;
+
+-- BRIN's pages per range is the index's own, even when ALTER INDEX changed the reloption
+-- without a REINDEX: a batch crossing real ranges must widen each one it writes into.
+-- Every new entry stored in the summarized range is looked up through the index.
+ALTER INDEX crm_security.audit_log_txid_id_brin SET (pages_per_range = 512);
+CREATE TEMP TABLE tb_range AS
+  SELECT (pg_relation_size('crm_security.audit_log') / current_setting('block_size')::int - 1) / 128 * 128 AS first_block;
+SELECT brin_summarize_range('crm_security.audit_log_txid_id_brin', (SELECT first_block FROM tb_range))
+  IS NOT NULL \g /dev/null
+CREATE TEMP TABLE tb_before2 AS SELECT max(id) AS id FROM crm_security.audit_log;
+INSERT INTO public.tb_side SELECT g, 'ppr' FROM generate_series(30001, 36000) g;
+CREATE TEMP TABLE tb_in_range AS
+  SELECT id FROM crm_security.audit_log
+   WHERE txid = txid_current() AND id > (SELECT id FROM tb_before2)
+     AND (ctid::text::point)[0] BETWEEN (SELECT first_block FROM tb_range) AND (SELECT first_block + 127 FROM tb_range);
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_indexscan = off;
+SET LOCAL enable_hashjoin = off;
+SET LOCAL enable_mergejoin = off;
+SET LOCAL enable_material = off;
+SELECT is((SELECT count(*) FROM tb_in_range r
+            WHERE EXISTS (SELECT 1 FROM crm_security.audit_log a WHERE a.id = r.id AND a.txid = txid_current())),
+          (SELECT count(*) FROM tb_in_range),
+          'every entry of a batch written into a summarized BRIN range is found through the index');
+RESET enable_seqscan;
+RESET enable_indexscan;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+RESET enable_material;
+ALTER INDEX crm_security.audit_log_txid_id_brin RESET (pages_per_range);
+SELECT ok((SELECT count(*) FROM tb_in_range) > 0, 'and that range did receive entries of the batch');
+
+-- A constraint added to audit_log is enforced: the writer leaves heap access for SQL.
+ALTER TABLE crm_security.audit_log ADD CONSTRAINT tb_needs_request CHECK (request_id IS NOT NULL) NOT VALID;
+SELECT throws_ok($$INSERT INTO public.tb_side VALUES (40001, 'no request id')$$, '23514', NULL,
+                 'a CHECK constraint added to audit_log is enforced on entries');
+ALTER TABLE crm_security.audit_log DROP CONSTRAINT tb_needs_request;
+
+-- Invalidations of audit_log (ANALYZE, reloptions) do not make each one cost memory.
+CREATE TEMP TABLE tb_mem AS
+  SELECT total_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext';
+DO $$
+BEGIN
+  FOR i IN 1..200 LOOP
+    EXECUTE format('ALTER TABLE crm_security.audit_log SET (autovacuum_vacuum_threshold = %s)', 1000 + i);
+    INSERT INTO public.tb_side VALUES (50000 + i, 'inval');
+  END LOOP;
+END $$;
+SELECT cmp_ok((SELECT total_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext')
+              - (SELECT total_bytes FROM tb_mem), '<', 262144::bigint,
+              '200 invalidations of audit_log, each followed by an entry, grow no memory');
+SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE table_name = 'public.tb_side'
+              AND (new_row->>'id')::int BETWEEN 50001 AND 50200), 200::bigint, 'and every entry is there');
 
 -- The whole log still verifies (unsealed entries are checked one by one).
 SELECT ok((SELECT ok FROM crm_security.verify_audit_log()), 'the log verifies');
