@@ -616,13 +616,10 @@ audit_compute_actor(AuditEntry *e, const char *atype)
 
 	if (atype != NULL)
 	{
-		const char *claim = GetConfigOption("crm_security.tenant_claim", true, false);
-
-		if (claim == NULL || claim[0] == '\0')
-			claim = "tenant_id";
+		/* The claim tenant_id() reads (the setting refuses an empty name). */
 		audit_set_text(e, AL_ACTOR_TYPE, atype);
 		audit_set_text(e, AL_ACTOR_ID, ctx_claim_text("sub"));
-		audit_set_text(e, AL_TENANT_ID, ctx_claim_text(claim));
+		audit_set_text(e, AL_TENANT_ID, ctx_claim_text(ctx_tenant_claim));
 		request_id = ctx_claim_text("request_id");
 	}
 	else
