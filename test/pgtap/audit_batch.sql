@@ -38,7 +38,7 @@ INSERT INTO public.tb_brin SELECT g FROM generate_series(1, 6000) g;
 ALTER INDEX crm_security.audit_log_txid_id_brin RESET (pages_per_range);
 
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 SELECT is((SELECT n FROM public.tb_committed), 2500::bigint,
           'a committed 2,500-row INSERT has 2,500 entries (more than one batch)');
@@ -293,6 +293,17 @@ SELECT cmp_ok((SELECT total_bytes FROM pg_backend_memory_contexts WHERE name = '
               '200 invalidations of audit_log, each followed by an entry, grow no memory');
 SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE table_name = 'public.tb_side'
               AND (new_row->>'id')::int BETWEEN 50001 AND 50200), 200::bigint, 'and every entry is there');
+
+-- Huge rows: one statement whose entries pass the batch's 1 MB limit several times and
+-- are stored out of line (TOAST) by heap_multi_insert.
+CREATE TEMP TABLE tb_big_body AS
+  SELECT string_agg(md5(i::text), '') AS body FROM generate_series(1, 15000) i;   -- 480 kB
+INSERT INTO public.tb_side SELECT 60000 + g, (SELECT body FROM tb_big_body) || g FROM generate_series(1, 7) g;
+SELECT is((SELECT count(*) FROM crm_security.audit_log
+            WHERE table_name = 'public.tb_side' AND (new_row->>'id')::int BETWEEN 60001 AND 60007
+              AND new_row->>'body' = (SELECT body FROM tb_big_body) || ((new_row->>'id')::int - 60000)
+              AND entry_hash = sha256(crm_security.audit_canonical_entry(id))), 7::bigint,
+          'seven 480 kB rows in one statement: every entry whole, with its hash');
 
 -- The whole log still verifies (unsealed entries are checked one by one).
 SELECT ok((SELECT ok FROM crm_security.verify_audit_log()), 'the log verifies');
