@@ -592,7 +592,7 @@ audit_same_string(const char *a, const char *b)
 }
 
 static bool
-audit_actor_current(const char *atype, Jsonb *claims)
+audit_actor_current(const char *atype, const Jsonb *claims)
 {
 	AuditActor *a = &audit_actor;
 
@@ -651,7 +651,8 @@ audit_fill_actor(AuditEntry *e)
 {
 	AuditActor *a = &audit_actor;
 	const char *atype = ctx_actor_type();
-	Jsonb	   *claims = atype != NULL ? ctx_claims() : NULL;
+	/* Compared per entry, copied only when the actor is computed again. */
+	const Jsonb *claims = atype != NULL ? ctx_claims_ref() : NULL;
 
 	if (!audit_actor_current(atype, claims))
 	{
@@ -705,8 +706,6 @@ audit_fill_actor(AuditEntry *e)
 	}
 	e->actor_canon = a->canon;
 	e->actor_canon_len = a->canon_len;
-	if (claims != NULL)
-		pfree(claims);
 }
 
 /* --------------------------------------------------------------------------------------

@@ -517,6 +517,12 @@ ctx_claims(void)
 	return ctx_copy(ctx_current_claims());
 }
 
+const Jsonb *
+ctx_claims_ref(void)
+{
+	return ctx_current_claims();
+}
+
 const char *
 ctx_actor_type(void)
 {

@@ -10,6 +10,12 @@
 /* The verified claims of the current transaction, or NULL when there is no context. */
 extern Jsonb *ctx_claims(void);
 
+/*
+ * The same claims without a copy: owned by this module, valid until the claim context
+ * or its settings change (read them, compare them, copy what must be kept).
+ */
+extern const Jsonb *ctx_claims_ref(void);
+
 /* One top-level or dotted-path claim as text, or NULL. */
 extern char *ctx_claim_text(const char *path);
 
