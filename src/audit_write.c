@@ -396,15 +396,23 @@ audit_index_tuples(Relation rel, HeapTuple *tuples, ItemPointer *tids, int n)
 	}
 }
 
+/* One formed entry, by heap access (cheaper than heap_multi_insert() for one tuple). */
+static void
+audit_insert_tuple(Relation rel, HeapTuple tup, CommandId cid)
+{
+	ItemPointer tid = &tup->t_self;
+
+	heap_insert(rel, tup, cid, AUDIT_INSERT_OPTIONS, NULL);
+	audit_index_tuples(rel, &tup, &tid, 1);
+}
+
 /* One entry, now, by heap access. */
 static void
 audit_insert_heap(Relation rel, Datum *values, bool *nulls)
 {
 	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	ItemPointer tid = &tup->t_self;
 
-	heap_insert(rel, tup, GetCurrentCommandId(true), AUDIT_INSERT_OPTIONS, NULL);
-	audit_index_tuples(rel, &tup, &tid, 1);
+	audit_insert_tuple(rel, tup, GetCurrentCommandId(true));
 	heap_freetuple(tup);
 }
 
@@ -520,18 +528,14 @@ audit_write_pending(void)
 	if (audit_fast_path(rel) && write_desc_same)
 	{
 		if (n == 1)
-		{
-			/* heap_insert() is cheaper for one tuple (a single-row statement). */
-			heap_insert(rel, pending->tuples[0], pending->cid, AUDIT_INSERT_OPTIONS, NULL);
-			tids[0] = &pending->tuples[0]->t_self;
-		}
+			audit_insert_tuple(rel, pending->tuples[0], pending->cid);	/* a single-row statement */
 		else
 		{
 			heap_multi_insert(rel, pending->slots, n, pending->cid, AUDIT_INSERT_OPTIONS, NULL);
 			for (int i = 0; i < n; i++)
 				tids[i] = &pending->slots[i]->tts_tid;
+			audit_index_tuples(rel, pending->tuples, tids, n);
 		}
-		audit_index_tuples(rel, pending->tuples, tids, n);
 	}
 	else
 	{
