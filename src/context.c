@@ -561,58 +561,149 @@ ctx_bad_path(void)
 			 errdetail("A claim path is a claim name or names joined by dots, none empty.")));
 }
 
-char *
-ctx_jsonb_path_text(Jsonb *claims, const char *path)
+/*
+ * The longest member name of the object `c` that is the whole of `rem` (`remlen` bytes) or
+ * the part of it before one of its dots; its length, or 0 when there is none.  The whole
+ * is looked up first (one binary search); otherwise every member name is compared, which
+ * costs the size of the names whatever the length of the path.
+ */
+static size_t
+ctx_longest_member(JsonbContainer *c, const char *rem, size_t remlen)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	size_t		best = 0;
+
+	if (getKeyJsonValueFromContainer(c, rem, remlen, &v) != NULL)
+		return remlen;
+	if (memchr(rem, '.', remlen) == NULL)
+		return 0;
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		size_t		klen;
+
+		if (tok != WJB_KEY)
+			continue;
+		klen = v.val.string.len;
+		if (klen > best && klen < remlen && rem[klen] == '.' &&
+			memcmp(rem, v.val.string.val, klen) == 0)
+			best = klen;
+	}
+	return best;
+}
+
+/*
+ * The one resolver of claim paths, for claim() and every claim setting (tenant_claim,
+ * role_claim, permissions_claim).  At each level the longest member name that is the whole
+ * remaining path, or the part of it before one of its dots, is taken, and the rest of the
+ * path is looked up inside that member; in an array the next segment is a decimal index.
+ * So a member named by the whole path ("https://crm.example.com/tenant", or a literal
+ * "a.b") wins over a nested a -> b, and a namespaced member holding an object is reached
+ * with "https://crm.example.com/app.tenant".  There is no backtracking: once a name is
+ * taken, the rest must be found inside it.
+ */
+bool
+ctx_jsonb_path_value(Jsonb *claims, const char *path, JsonbValue *out)
 {
 	JsonbContainer *c;
-	JsonbValue *v;
-	JsonbValue	elem;
-	const char *seg;
-	size_t		pathlen = strlen(path);
+	const char *rem = path;
+	size_t		remlen = strlen(path);
 
-	if (pathlen == 0 || path[0] == '.' || path[pathlen - 1] == '.' || strstr(path, "..") != NULL)
+	if (remlen == 0 || path[0] == '.' || path[remlen - 1] == '.' || strstr(path, "..") != NULL)
 		ctx_bad_path();
 	if (claims == NULL)
-		return NULL;
+		return false;
 	c = &claims->root;
-
-	/* A member named by the whole path ("https://example.com/roles") wins. */
-	v = getKeyJsonValueFromContainer(c, path, pathlen, &elem);
-	if (v != NULL)
-		return ctx_jsonb_value_text(v);
-
-	seg = path;
 	for (;;)
 	{
-		const char *end = strchr(seg, '.');
-		size_t		seglen = end ? (size_t) (end - seg) : strlen(seg);
+		JsonbValue *v = NULL;
+		JsonbValue	elem;
+		size_t		seglen;
 
-		v = NULL;
 		if (JsonContainerIsObject(c))
-			v = getKeyJsonValueFromContainer(c, seg, seglen, &elem);
-		else if (JsonContainerIsArray(c) && !JsonContainerIsScalar(c) && seglen <= 9)
 		{
+			seglen = ctx_longest_member(c, rem, remlen);
+			if (seglen > 0)
+				v = getKeyJsonValueFromContainer(c, rem, seglen, &elem);
+		}
+		else if (JsonContainerIsArray(c) && !JsonContainerIsScalar(c))
+		{
+			const char *dot = memchr(rem, '.', remlen);
 			size_t		i;
 			uint32		idx = 0;
 
-			for (i = 0; i < seglen && seg[i] >= '0' && seg[i] <= '9'; i++)
-				idx = idx * 10 + (seg[i] - '0');
+			seglen = dot ? (size_t) (dot - rem) : remlen;
+			if (seglen > 9)
+				return false;
+			for (i = 0; i < seglen && rem[i] >= '0' && rem[i] <= '9'; i++)
+				idx = idx * 10 + (rem[i] - '0');
 			if (i == seglen)
 				v = getIthJsonbValueFromContainer(c, idx);
 		}
-		if (v == NULL || end == NULL)
-			return v ? ctx_jsonb_value_text(v) : NULL;
+		else
+			return false;
+		if (v == NULL)
+			return false;
+		if (seglen == remlen)
+		{
+			*out = *v;
+			return true;
+		}
 		if (v->type != jbvBinary)
-			return NULL;
+			return false;
 		c = v->val.binary.data;
-		seg = end + 1;
+		rem += seglen + 1;
+		remlen -= seglen + 1;
 	}
+}
+
+char *
+ctx_jsonb_path_text(Jsonb *claims, const char *path)
+{
+	JsonbValue	v;
+
+	if (!ctx_jsonb_path_value(claims, path, &v))
+		return NULL;
+	return ctx_jsonb_value_text(&v);
 }
 
 char *
 ctx_claim_text(const char *path)
 {
 	return ctx_jsonb_path_text(ctx_current_claims(), path);
+}
+
+/* The setting naming a claim, or its default (the check hooks keep it from being empty). */
+static const char *
+ctx_setting_or(const char *v, const char *dflt)
+{
+	return (v != NULL && v[0] != '\0') ? v : dflt;
+}
+
+const char *
+ctx_tenant_claim_path(void)
+{
+	return ctx_setting_or(ctx_tenant_claim, "tenant_id");
+}
+
+const char *
+ctx_role_claim_path(void)
+{
+	return ctx_setting_or(ctx_role_claim, "role");
+}
+
+const char *
+ctx_permissions_claim_path(void)
+{
+	return ctx_setting_or(ctx_permissions_claim, "permissions");
+}
+
+char *
+ctx_tenant_text(void)
+{
+	return ctx_claim_text(ctx_tenant_claim_path());
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -734,7 +825,7 @@ PG_FUNCTION_INFO_V1(crm_tenant_id);
 Datum
 crm_tenant_id(PG_FUNCTION_ARGS)
 {
-	return ctx_return_text(fcinfo, ctx_claim_text(ctx_tenant_claim));
+	return ctx_return_text(fcinfo, ctx_tenant_text());
 }
 
 /* SQL function: app_role() returns text */
@@ -742,7 +833,7 @@ PG_FUNCTION_INFO_V1(crm_app_role);
 Datum
 crm_app_role(PG_FUNCTION_ARGS)
 {
-	return ctx_return_text(fcinfo, ctx_claim_text(ctx_role_claim));
+	return ctx_return_text(fcinfo, ctx_claim_text(ctx_role_claim_path()));
 }
 
 /* SQL function: actor_type() returns text */

@@ -494,45 +494,6 @@ crm_has_all_permissions(PG_FUNCTION_ARGS)
  * Effective permissions of the context
  */
 
-/* A claim-naming setting of the context module, or its default when unset. */
-static const char *
-perm_setting(const char *v, const char *dflt)
-{
-	return (v != NULL && v[0] != '\0') ? v : dflt;
-}
-
-/* Follow a dotted path from the top of `claims`; false when some step is missing. */
-static bool
-perm_claim_lookup(Jsonb *claims, const char *path, JsonbValue *out)
-{
-	JsonbContainer *cont = &claims->root;
-	const char *p = path;
-
-	if (!JsonContainerIsObject(cont))
-		return false;
-	for (;;)
-	{
-		const char *dot = strchr(p, '.');
-		int			klen = dot ? (int) (dot - p) : (int) strlen(p);
-		JsonbValue *v;
-
-		if (klen == 0)
-			return false;
-		v = getKeyJsonValueFromContainer(cont, p, klen, NULL);
-		if (v == NULL)
-			return false;
-		if (dot == NULL)
-		{
-			*out = *v;
-			return true;
-		}
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			return false;
-		cont = v->val.binary.data;
-		p = dot + 1;
-	}
-}
-
 typedef struct PermList
 {
 	int			n;
@@ -560,7 +521,8 @@ perm_collect_claim(PermList *l, Jsonb *claims, const char *path)
 {
 	JsonbValue	v;
 
-	if (!perm_claim_lookup(claims, path, &v))
+	/* The resolver of claim() and of every claim setting. */
+	if (!ctx_jsonb_path_value(claims, path, &v))
 		return;
 	if (v.type == jbvString)
 	{
@@ -643,8 +605,8 @@ static PermCache *
 perm_effective(void)
 {
 	Jsonb	   *claims = ctx_claims();
-	const char *pclaim = perm_setting(ctx_permissions_claim, "permissions");
-	const char *tclaim = perm_setting(ctx_tenant_claim, "tenant_id");
+	const char *pclaim = ctx_permissions_claim_path();
+	const char *tclaim = ctx_tenant_claim_path();
 	Size		clen = claims ? VARSIZE(claims) : 0;
 	MemoryContext old;
 	PermList	l = {0};
@@ -676,7 +638,7 @@ perm_effective(void)
 		if (actor != NULL && strcmp(actor, "user") == 0)
 		{
 			char	   *user_id = ctx_claim_text("sub");
-			char	   *tenant_id = ctx_claim_text(tclaim);
+			char	   *tenant_id = ctx_tenant_text();
 
 			if (user_id != NULL && tenant_id != NULL)
 				perm_collect_roles(&l, user_id, tenant_id);
