@@ -184,7 +184,7 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'crm_claim'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm_security.claim(text) IS
-    'one verified claim as text; a dotted path reaches nested objects (''app_metadata.tenant_id'')';
+    'one verified claim as text; a dotted path reaches nested objects (''app_metadata.tenant_id''), the longest member name matching first (''https://crm.example.com/tenant'')';
 
 CREATE FUNCTION crm_security.user_id()
 RETURNS text

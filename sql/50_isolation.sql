@@ -62,7 +62,9 @@ AS $$
 DECLARE
     kind "char";
     typ oid;
+    coll oid;
     val text;
+    eq text;
     floor text;
     col text;
     part regclass;
@@ -78,7 +80,7 @@ BEGIN
     IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
     END IF;
-    SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+    SELECT a.atttypid, a.attcollation INTO typ, coll FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
     IF typ IS NULL THEN
         RAISE EXCEPTION 'column "%" of "%" does not exist', tenant_column, tbl USING ERRCODE = '42703';
@@ -109,16 +111,26 @@ BEGIN
                       HINT = 'Tenant columns are uuid, bigint, integer, smallint, text or varchar.';
     END CASE;
     col := pg_catalog.quote_ident(tenant_column);
+    -- Equality under a nondeterministic collation (case- or accent-insensitive ICU) holds
+    -- for tenants that differ ('T1' = 't1'): the tenant is then also compared bytewise.  The
+    -- comparison in the column's collation stays, so that the tenant index is still used;
+    -- the bytewise one filters what it finds.  Deterministic collations compare bytewise
+    -- already.  (A policy keeps the column's type and collation from being altered.)
+    IF coll <> 0 AND NOT (SELECT c.collisdeterministic FROM pg_catalog.pg_collation c WHERE c.oid = coll) THEN
+        eq := pg_catalog.format('(%s = %s AND (%s)::text COLLATE pg_catalog."C" = %s)', col, val, col, val);
+    ELSE
+        eq := pg_catalog.format('%s = %s', col, val);
+    END IF;
     IF cross_tenant THEN
-        reader := pg_catalog.format('%s = %s OR %s >= CASE WHEN crm_security.app_role() = ANY (''{reviewer,superadmin}''::text[]) THEN %s END',
-                                    col, val, col, floor);
-        writer := pg_catalog.format('%s = %s OR %s >= CASE WHEN crm_security.app_role() = ''superadmin'' THEN %s END',
-                                    col, val, col, floor);
-        checker := pg_catalog.format('%s = %s OR crm_security.app_role() = ''superadmin''', col, val);
+        reader := pg_catalog.format('%s OR %s >= CASE WHEN crm_security.app_role() = ANY (''{reviewer,superadmin}''::text[]) THEN %s END',
+                                    eq, col, floor);
+        writer := pg_catalog.format('%s OR %s >= CASE WHEN crm_security.app_role() = ''superadmin'' THEN %s END',
+                                    eq, col, floor);
+        checker := pg_catalog.format('%s OR crm_security.app_role() = ''superadmin''', eq);
     ELSE
         -- One equality and nothing else: the plans of a table without RLS and an explicit
         -- WHERE, ordered index scans included.
-        reader := pg_catalog.format('%s = %s', col, val);
+        reader := eq;
         writer := reader;
         checker := reader;
     END IF;
@@ -229,7 +241,20 @@ AS $$
                (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
                  WHERE a.attrelid = k.relid AND a.attname = k.col) AS notnull,
                (SELECT a.attnum FROM pg_catalog.pg_attribute a
-                 WHERE a.attrelid = k.relid AND a.attname = k.col) AS attnum
+                 WHERE a.attrelid = k.relid AND a.attname = k.col) AS attnum,
+               -- a nondeterministic collation of the tenant column (NULL: none)
+               (SELECT co.collname FROM pg_catalog.pg_attribute a
+                  JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+                 WHERE a.attrelid = k.relid AND a.attname = k.col AND NOT co.collisdeterministic) AS ndcoll,
+               -- whether every permissive policy (there is one at least) also compares bytewise
+               (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
+                       AND pg_catalog.bool_and(
+                           (p.polqual IS NULL
+                            OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.polqual, p.polrelid), 'COLLATE "C"') OPERATOR(pg_catalog.>) 0)
+                           AND (p.polwithcheck IS NULL
+                            OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), 'COLLATE "C"') OPERATOR(pg_catalog.>) 0))
+                  FROM pg_catalog.pg_policy p
+                 WHERE p.polrelid = k.relid AND p.polpermissive) AS bytewise
           FROM cand k JOIN pg_catalog.pg_class c ON c.oid = k.relid
     ),
     views AS (
@@ -268,6 +293,15 @@ AS $$
     SELECT t.relid::regclass, 'table', t.col,
            'policies are not the tenant isolation policies of enable_tenant_isolation: check them by hand'
       FROM tables t WHERE t.policies IS NOT NULL AND NOT 'crm_tenant_select' = ANY (t.policies)
+    UNION ALL
+    SELECT t.relid::regclass, 'table', t.col,
+           CASE WHEN t.bytewise
+                THEN pg_catalog.format('tenant column has the nondeterministic collation "%s": the policies compare bytewise, but unique keys, foreign keys and joins on it treat tenants that differ only in case or accents as equal',
+                                       t.ndcoll)
+                ELSE pg_catalog.format('tenant column has the nondeterministic collation "%s": its policies compare tenants that differ only in case or accents as equal (''T1'' = ''t1''), so each reads the other''s rows; run enable_tenant_isolation again or use a deterministic collation',
+                                       t.ndcoll)
+           END
+      FROM tables t WHERE t.ndcoll IS NOT NULL
     UNION ALL
     SELECT t.relid::regclass, 'table', t.col, 'tenant column allows NULL'
       FROM tables t WHERE NOT t.notnull

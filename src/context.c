@@ -13,6 +13,11 @@
  * The setting never outlives a transaction: it can only be set from a session (not by
  * ALTER ROLE/DATABASE SET, the configuration file or connection options), and whatever is
  * left in it at commit is erased, so even a session-level SET ends with its transaction.
+ * A value that is there without having been set in the current transaction (left before
+ * the library was loaded, and restored by the rollback of the transaction that loaded it)
+ * is never a context, and is erased before the next query starts, so that no parallel
+ * worker receives it.  In trust mode (crm_security.trust_request_jwt_claims) the same holds
+ * for request.jwt.claims.
  */
 #include "postgres.h"
 
@@ -21,6 +26,7 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "common/jsonapi.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -38,6 +44,7 @@
 #include "jwt.h"
 
 #define CTX_TOKEN_GUC "crm_security.token"
+#define CTX_REQUEST_CLAIMS_GUC "request.jwt.claims"
 #define CTX_CACHE_SIZE 4
 
 /* Settings. */
@@ -76,7 +83,11 @@ static uint64 ctx_current_gen = 0;	/* ... as of this value of ctx_token_gen */
 static char *ctx_request_text = NULL;
 static Jsonb *ctx_request_claims = NULL;
 
+static ExecutorStart_hook_type ctx_prev_executor_start = NULL;
+
 static void ctx_forget(void);
+static bool ctx_guc_set_in_this_transaction(const char *name);
+static void ctx_erase(const char *name, int elevel);
 
 /* ---------------------------------------------------------------------------------------
  * Settings
@@ -263,8 +274,19 @@ ctx_xact_callback(XactEvent event, void *arg)
 			 * of its own, whose commit must keep them.
 			 */
 			if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker())
-				(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
-										 GUC_ACTION_SET, true, 0, false);
+				ctx_erase(CTX_TOKEN_GUC, 0);
+
+			/*
+			 * In trust mode request.jwt.claims is a context too, and ends the same way.
+			 * (Without it the setting is not ours: Supabase's auth.*() may read it.)
+			 */
+			if (ctx_trust_request_claims && !IsParallelWorker())
+			{
+				const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
+
+				if (s != NULL && s[0] != '\0')
+					ctx_erase(CTX_REQUEST_CLAIMS_GUC, 0);
+			}
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -293,18 +315,104 @@ ctx_forget(void)
 		MemoryContextReset(ctx_mcxt);
 }
 
-/* Whether crm_security.token has a value stacked by this transaction. */
+/* Setting names compare as guc.c compares them: ASCII letters without case. */
+static int
+ctx_guc_name_compare(const char *a, const char *b)
+{
+	while (*a && *b)
+	{
+		char		ca = *a++;
+		char		cb = *b++;
+
+		if (ca >= 'A' && ca <= 'Z')
+			ca += 'a' - 'A';
+		if (cb >= 'A' && cb <= 'Z')
+			cb += 'a' - 'A';
+		if (ca != cb)
+			return ca - cb;
+	}
+	if (*a)
+		return 1;
+	if (*b)
+		return -1;
+	return 0;
+}
+
+/*
+ * Whether the setting `name` has a value stacked by this transaction, that is, was set (SET,
+ * SET LOCAL, set_config, a function's SET clause) since the transaction began.  guc.c keeps
+ * its array sorted by name; a scan backs the binary search up should that ever change.
+ */
 static bool
-ctx_token_set_in_this_transaction(void)
+ctx_guc_set_in_this_transaction(const char *name)
 {
 	struct config_generic **vars = get_guc_variables();
 	int			n = GetNumConfigOptions();
-	int			i;
+	int			lo = 0,
+				hi = n - 1,
+				i;
 
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = ctx_guc_name_compare(name, vars[mid]->name);
+
+		if (c == 0)
+			return vars[mid]->stack != NULL;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
 	for (i = 0; i < n; i++)
-		if (strcmp(vars[i]->name, CTX_TOKEN_GUC) == 0)
+		if (ctx_guc_name_compare(name, vars[i]->name) == 0)
 			return vars[i]->stack != NULL;
 	return false;
+}
+
+/* Empty a setting at session level (SET name = ''), as of the current transaction. */
+static void
+ctx_erase(const char *name, int elevel)
+{
+	(void) set_config_option(name, "", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, elevel, false);
+}
+
+/*
+ * Before a query starts: erase a token, or in trust mode a request.jwt.claims, that was not
+ * set in this transaction.  The accessors of this process already ignore such a value;
+ * erasing it keeps it from parallel workers, which receive the settings without their
+ * history.  Not in parallel mode, where settings cannot change (the query that entered it
+ * started here first).
+ */
+static void
+ctx_erase_stale(void)
+{
+	if (IsParallelWorker() || IsInParallelMode() || !IsTransactionState())
+		return;
+	if (ctx_token != NULL && ctx_token[0] != '\0' &&
+		!(ctx_current >= 0 && ctx_current_gen == ctx_token_gen) &&
+		!ctx_guc_set_in_this_transaction(CTX_TOKEN_GUC))
+		ctx_erase(CTX_TOKEN_GUC, 0);
+	if (ctx_trust_request_claims)
+	{
+		const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
+
+		if (s != NULL && s[0] != '\0' &&
+			!(ctx_request_text != NULL && strcmp(ctx_request_text, s) == 0) &&
+			!ctx_guc_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
+			ctx_erase(CTX_REQUEST_CLAIMS_GUC, 0);
+	}
+}
+
+static void
+ctx_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	ctx_erase_stale();
+	if (ctx_prev_executor_start)
+		ctx_prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 void
@@ -355,6 +463,8 @@ ctx_init(void)
 	ctx_mcxt = AllocSetContextCreate(TopMemoryContext, "crm_security claim context",
 									 ALLOCSET_SMALL_SIZES);
 	RegisterXactCallback(ctx_xact_callback, NULL);
+	ctx_prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = ctx_executor_start;
 	ks_init();
 
 	/*
@@ -364,9 +474,17 @@ ctx_init(void)
 	 * with the transaction like any other.
 	 */
 	if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker() &&
-		!InitializingParallelWorker && !ctx_token_set_in_this_transaction())
-		(void) set_config_option(CTX_TOKEN_GUC, "", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SET, true, WARNING, false);
+		!InitializingParallelWorker && !ctx_guc_set_in_this_transaction(CTX_TOKEN_GUC))
+		ctx_erase(CTX_TOKEN_GUC, WARNING);
+
+	/* The same for request.jwt.claims in trust mode (a SET made before the library loaded). */
+	if (ctx_trust_request_claims && !IsParallelWorker() && !InitializingParallelWorker)
+	{
+		const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
+
+		if (s != NULL && s[0] != '\0' && !ctx_guc_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
+			ctx_erase(CTX_REQUEST_CLAIMS_GUC, WARNING);
+	}
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -427,11 +545,17 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	return slot;
 }
 
-/* The claims that request.jwt.claims holds, when a superuser chose to trust it. */
+/*
+ * The claims that request.jwt.claims holds, when a superuser chose to trust it: only a
+ * value set in this transaction (PostgREST sets it with set_config(..., true)).  One left by
+ * an earlier transaction (set while trust mode was off, before the library was loaded, or
+ * as a connection option) is no context.  A parallel worker has the leader's settings
+ * without their history; the leader erased a stale value before the query started.
+ */
 static Jsonb *
 ctx_trusted_request_claims(void)
 {
-	const char *s = GetConfigOption("request.jwt.claims", true, false);
+	const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
 	JsonLexContext *lex;
 	Jsonb	   *j;
 	MemoryContext old;
@@ -440,6 +564,8 @@ ctx_trusted_request_claims(void)
 		return NULL;
 	if (ctx_request_text != NULL && strcmp(ctx_request_text, s) == 0)
 		return ctx_request_claims;
+	if (!IsParallelWorker() && !ctx_guc_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
+		return NULL;
 
 	lex = makeJsonLexContextCstringLen(pstrdup(s), strlen(s), GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
@@ -485,6 +611,14 @@ ctx_current_claims(void)
 		ctx_cache[ctx_current].valid &&
 		ctx_cache[ctx_current].settings_gen == ctx_settings_gen)
 		return ctx_cache[ctx_current].claims;
+
+	/*
+	 * A token that was not set in this transaction was left by an earlier one (set before
+	 * the library was loaded, and restored by the rollback of the transaction that loaded
+	 * it and erased it): no context.  Parallel workers have no history of settings.
+	 */
+	if (!IsParallelWorker() && !ctx_guc_set_in_this_transaction(CTX_TOKEN_GUC))
+		return NULL;
 
 	len = strlen(ctx_token);
 	if (ctx_token_syntax(ctx_token, len) != NULL)
@@ -561,58 +695,149 @@ ctx_bad_path(void)
 			 errdetail("A claim path is a claim name or names joined by dots, none empty.")));
 }
 
-char *
-ctx_jsonb_path_text(Jsonb *claims, const char *path)
+/*
+ * The longest member name of the object `c` that is the whole of `rem` (`remlen` bytes) or
+ * the part of it before one of its dots; its length, or 0 when there is none.  The whole
+ * is looked up first (one binary search); otherwise every member name is compared, which
+ * costs the size of the names whatever the length of the path.
+ */
+static size_t
+ctx_longest_member(JsonbContainer *c, const char *rem, size_t remlen)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	size_t		best = 0;
+
+	if (getKeyJsonValueFromContainer(c, rem, remlen, &v) != NULL)
+		return remlen;
+	if (memchr(rem, '.', remlen) == NULL)
+		return 0;
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		size_t		klen;
+
+		if (tok != WJB_KEY)
+			continue;
+		klen = v.val.string.len;
+		if (klen > best && klen < remlen && rem[klen] == '.' &&
+			memcmp(rem, v.val.string.val, klen) == 0)
+			best = klen;
+	}
+	return best;
+}
+
+/*
+ * The one resolver of claim paths, for claim() and every claim setting (tenant_claim,
+ * role_claim, permissions_claim).  At each level the longest member name that is the whole
+ * remaining path, or the part of it before one of its dots, is taken, and the rest of the
+ * path is looked up inside that member; in an array the next segment is a decimal index.
+ * So a member named by the whole path ("https://crm.example.com/tenant", or a literal
+ * "a.b") wins over a nested a -> b, and a namespaced member holding an object is reached
+ * with "https://crm.example.com/app.tenant".  There is no backtracking: once a name is
+ * taken, the rest must be found inside it.
+ */
+bool
+ctx_jsonb_path_value(Jsonb *claims, const char *path, JsonbValue *out)
 {
 	JsonbContainer *c;
-	JsonbValue *v;
-	JsonbValue	elem;
-	const char *seg;
-	size_t		pathlen = strlen(path);
+	const char *rem = path;
+	size_t		remlen = strlen(path);
 
-	if (pathlen == 0 || path[0] == '.' || path[pathlen - 1] == '.' || strstr(path, "..") != NULL)
+	if (remlen == 0 || path[0] == '.' || path[remlen - 1] == '.' || strstr(path, "..") != NULL)
 		ctx_bad_path();
 	if (claims == NULL)
-		return NULL;
+		return false;
 	c = &claims->root;
-
-	/* A member named by the whole path ("https://example.com/roles") wins. */
-	v = getKeyJsonValueFromContainer(c, path, pathlen, &elem);
-	if (v != NULL)
-		return ctx_jsonb_value_text(v);
-
-	seg = path;
 	for (;;)
 	{
-		const char *end = strchr(seg, '.');
-		size_t		seglen = end ? (size_t) (end - seg) : strlen(seg);
+		JsonbValue *v = NULL;
+		JsonbValue	elem;
+		size_t		seglen;
 
-		v = NULL;
 		if (JsonContainerIsObject(c))
-			v = getKeyJsonValueFromContainer(c, seg, seglen, &elem);
-		else if (JsonContainerIsArray(c) && !JsonContainerIsScalar(c) && seglen <= 9)
 		{
+			seglen = ctx_longest_member(c, rem, remlen);
+			if (seglen > 0)
+				v = getKeyJsonValueFromContainer(c, rem, seglen, &elem);
+		}
+		else if (JsonContainerIsArray(c) && !JsonContainerIsScalar(c))
+		{
+			const char *dot = memchr(rem, '.', remlen);
 			size_t		i;
 			uint32		idx = 0;
 
-			for (i = 0; i < seglen && seg[i] >= '0' && seg[i] <= '9'; i++)
-				idx = idx * 10 + (seg[i] - '0');
+			seglen = dot ? (size_t) (dot - rem) : remlen;
+			if (seglen > 9)
+				return false;
+			for (i = 0; i < seglen && rem[i] >= '0' && rem[i] <= '9'; i++)
+				idx = idx * 10 + (rem[i] - '0');
 			if (i == seglen)
 				v = getIthJsonbValueFromContainer(c, idx);
 		}
-		if (v == NULL || end == NULL)
-			return v ? ctx_jsonb_value_text(v) : NULL;
+		else
+			return false;
+		if (v == NULL)
+			return false;
+		if (seglen == remlen)
+		{
+			*out = *v;
+			return true;
+		}
 		if (v->type != jbvBinary)
-			return NULL;
+			return false;
 		c = v->val.binary.data;
-		seg = end + 1;
+		rem += seglen + 1;
+		remlen -= seglen + 1;
 	}
+}
+
+char *
+ctx_jsonb_path_text(Jsonb *claims, const char *path)
+{
+	JsonbValue	v;
+
+	if (!ctx_jsonb_path_value(claims, path, &v))
+		return NULL;
+	return ctx_jsonb_value_text(&v);
 }
 
 char *
 ctx_claim_text(const char *path)
 {
 	return ctx_jsonb_path_text(ctx_current_claims(), path);
+}
+
+/* The setting naming a claim, or its default (the check hooks keep it from being empty). */
+static const char *
+ctx_setting_or(const char *v, const char *dflt)
+{
+	return (v != NULL && v[0] != '\0') ? v : dflt;
+}
+
+const char *
+ctx_tenant_claim_path(void)
+{
+	return ctx_setting_or(ctx_tenant_claim, "tenant_id");
+}
+
+const char *
+ctx_role_claim_path(void)
+{
+	return ctx_setting_or(ctx_role_claim, "role");
+}
+
+const char *
+ctx_permissions_claim_path(void)
+{
+	return ctx_setting_or(ctx_permissions_claim, "permissions");
+}
+
+char *
+ctx_tenant_text(void)
+{
+	return ctx_claim_text(ctx_tenant_claim_path());
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -734,7 +959,7 @@ PG_FUNCTION_INFO_V1(crm_tenant_id);
 Datum
 crm_tenant_id(PG_FUNCTION_ARGS)
 {
-	return ctx_return_text(fcinfo, ctx_claim_text(ctx_tenant_claim));
+	return ctx_return_text(fcinfo, ctx_tenant_text());
 }
 
 /* SQL function: app_role() returns text */
@@ -742,7 +967,7 @@ PG_FUNCTION_INFO_V1(crm_app_role);
 Datum
 crm_app_role(PG_FUNCTION_ARGS)
 {
-	return ctx_return_text(fcinfo, ctx_claim_text(ctx_role_claim));
+	return ctx_return_text(fcinfo, ctx_claim_text(ctx_role_claim_path()));
 }
 
 /* SQL function: actor_type() returns text */

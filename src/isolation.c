@@ -13,19 +13,15 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/uuid.h"
 
 #include "context.h"
 
+/* The tenant claim, resolved as tenant_id(), permissions() and the audit log resolve it. */
 static char *
 iso_tenant_text(void)
 {
-	const char *claim = GetConfigOption("crm_security.tenant_claim", true, false);
-
-	if (claim == NULL || claim[0] == '\0')
-		claim = "tenant_id";
-	return ctx_claim_text(claim);
+	return ctx_tenant_text();
 }
 
 static int

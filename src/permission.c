@@ -283,17 +283,19 @@ permset_match(const PermSet *ps, const char *r, int rlen)
 /*
  * Per call site (fn_extra) memory of the last granted array: a constant array, as in a
  * policy or a WHERE clause, is prepared into a PermSet once and then probed per row.  The
- * key is the array's bytes, since a per-row array may reuse the same address.  The set is
- * built the second time the same array is seen, so that an array that changes on every
- * row costs only the linear scan and one copy.
+ * key is the array's bytes, compared whole on every call, and nothing else: a per-row array
+ * may reuse the same address, and an argument that looks stable to the planner (a Const or
+ * an external Param) is not stable for the life of the call site, since PL/pgSQL keeps the
+ * expression state of `has_permission(p, r)` across loop iterations and calls with other
+ * values in `p`.  The set is built the second time the same array is seen, so that an
+ * array that changes on every row costs only the linear scan and one copy.
  */
 typedef struct PermFnCache
 {
 	MemoryContext cxt;
-	char	   *bytes;
+	char	   *bytes;			/* the array, as bytes (a copy, in cxt); NULL: none */
 	Size		len;
-	PermSet    *set;
-	bool		stable;			/* the argument is a Const or an external Param */
+	PermSet    *set;			/* built from `bytes`, or NULL */
 } PermFnCache;
 
 static PermSet *
@@ -308,12 +310,9 @@ perm_fn_set(FunctionCallInfo fcinfo, ArrayType *granted)
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PermFnCache));
 		c->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "crm_security permission set",
 									   ALLOCSET_SMALL_SIZES);
-		/* Constant for the life of this call site: compare once, then trust the set. */
-		c->stable = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 		fcinfo->flinfo->fn_extra = c;
 	}
-	if (c->stable && c->set != NULL)
-		return c->set;
+	/* The same array as last time, byte for byte, or nothing cached is used. */
 	if (c->bytes != NULL && c->len == len && memcmp(c->bytes, granted, len) == 0)
 	{
 		if (c->set == NULL)
@@ -348,8 +347,10 @@ perm_fn_set(FunctionCallInfo fcinfo, ArrayType *granted)
 		return c->set;
 	}
 	/* A different array: remember it, and scan this one linearly. */
-	MemoryContextReset(c->cxt);
+	c->bytes = NULL;			/* until the copy below exists (it may fail) */
+	c->len = 0;
 	c->set = NULL;
+	MemoryContextReset(c->cxt);
 	c->bytes = MemoryContextAlloc(c->cxt, len);
 	memcpy(c->bytes, granted, len);
 	c->len = len;
@@ -493,45 +494,6 @@ crm_has_all_permissions(PG_FUNCTION_ARGS)
  * Effective permissions of the context
  */
 
-/* A claim-naming setting of the context module, or its default when unset. */
-static const char *
-perm_setting(const char *v, const char *dflt)
-{
-	return (v != NULL && v[0] != '\0') ? v : dflt;
-}
-
-/* Follow a dotted path from the top of `claims`; false when some step is missing. */
-static bool
-perm_claim_lookup(Jsonb *claims, const char *path, JsonbValue *out)
-{
-	JsonbContainer *cont = &claims->root;
-	const char *p = path;
-
-	if (!JsonContainerIsObject(cont))
-		return false;
-	for (;;)
-	{
-		const char *dot = strchr(p, '.');
-		int			klen = dot ? (int) (dot - p) : (int) strlen(p);
-		JsonbValue *v;
-
-		if (klen == 0)
-			return false;
-		v = getKeyJsonValueFromContainer(cont, p, klen, NULL);
-		if (v == NULL)
-			return false;
-		if (dot == NULL)
-		{
-			*out = *v;
-			return true;
-		}
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			return false;
-		cont = v->val.binary.data;
-		p = dot + 1;
-	}
-}
-
 typedef struct PermList
 {
 	int			n;
@@ -559,7 +521,8 @@ perm_collect_claim(PermList *l, Jsonb *claims, const char *path)
 {
 	JsonbValue	v;
 
-	if (!perm_claim_lookup(claims, path, &v))
+	/* The resolver of claim() and of every claim setting. */
+	if (!ctx_jsonb_path_value(claims, path, &v))
 		return;
 	if (v.type == jbvString)
 	{
@@ -642,8 +605,8 @@ static PermCache *
 perm_effective(void)
 {
 	Jsonb	   *claims = ctx_claims();
-	const char *pclaim = perm_setting(ctx_permissions_claim, "permissions");
-	const char *tclaim = perm_setting(ctx_tenant_claim, "tenant_id");
+	const char *pclaim = ctx_permissions_claim_path();
+	const char *tclaim = ctx_tenant_claim_path();
 	Size		clen = claims ? VARSIZE(claims) : 0;
 	MemoryContext old;
 	PermList	l = {0};
@@ -675,7 +638,7 @@ perm_effective(void)
 		if (actor != NULL && strcmp(actor, "user") == 0)
 		{
 			char	   *user_id = ctx_claim_text("sub");
-			char	   *tenant_id = ctx_claim_text(tclaim);
+			char	   *tenant_id = ctx_tenant_text();
 
 			if (user_id != NULL && tenant_id != NULL)
 				perm_collect_roles(&l, user_id, tenant_id);
