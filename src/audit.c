@@ -111,13 +111,21 @@ static Oid	audit_purges_relid = InvalidOid;
 static bool audit_client_addr_known = false;
 static Datum audit_client_addr = (Datum) 0;
 
-/* The cached description of one audited table, keyed by the audit trigger. */
+/*
+ * The cached description of one audited table, for one audit trigger.  It lives in its
+ * own memory context, allocated there too.  A running trigger pins it: user code run
+ * while the trigger builds a row image (a cast to json, an output function) may change
+ * the table (rename its columns) and write to it, and the nested trigger then finds the
+ * description stale and builds a new one; the old one is freed only when the last call
+ * using it has ended.
+ */
 typedef struct AuditRelInfo
 {
-	Oid			tgoid;			/* hash key */
 	Oid			relid;
-	bool		valid;
-	MemoryContext cxt;
+	bool		valid;			/* false once invalidated: the next call rebuilds */
+	bool		retired;		/* no longer in the cache: freed when unpinned */
+	int			pins;			/* calls of the trigger using it now */
+	MemoryContext cxt;			/* holds this struct and everything it points to */
 	char	   *qualname;
 	Datum		qualname_text;
 	int			nkey;
@@ -160,7 +168,16 @@ typedef struct AuditCol
 	char		dt_text[MAXDATELEN + 1];
 } AuditCol;
 
+/* The cache: the trigger's OID to its table's current description. */
+typedef struct AuditRelEntry
+{
+	Oid			tgoid;			/* hash key */
+	AuditRelInfo *info;			/* NULL until built */
+} AuditRelEntry;
+
 static HTAB *audit_rel_cache = NULL;
+/* Counts relcache invalidations, so that a description built across one is not kept. */
+static uint64 audit_rel_inval_count = 0;
 
 static void audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue);
 
@@ -197,16 +214,17 @@ audit_relcache_callback(Datum arg, Oid relid)
 		audit_purges_relid = InvalidOid;
 	}
 	audit_write_invalidate(relid);
+	audit_rel_inval_count++;
 	if (audit_rel_cache != NULL)
 	{
 		HASH_SEQ_STATUS status;
-		AuditRelInfo *info;
+		AuditRelEntry *ent;
 
 		hash_seq_init(&status, audit_rel_cache);
-		while ((info = hash_seq_search(&status)) != NULL)
+		while ((ent = hash_seq_search(&status)) != NULL)
 		{
-			if (relid == InvalidOid || info->relid == relid)
-				info->valid = false;
+			if (ent->info != NULL && (relid == InvalidOid || ent->info->relid == relid))
+				ent->info->valid = false;
 		}
 	}
 }
@@ -789,7 +807,7 @@ audit_internal_event(const char *action, const char *resource_type, const char *
  */
 
 /* Excluded column names from the trigger's single argument, a text[] literal. */
-static List *
+static pg_noinline List *
 audit_trigger_excluded(Trigger *trigger)
 {
 	List	   *names = NIL;
@@ -945,8 +963,8 @@ typedef struct AuditImage
 } AuditImage;
 
 static Datum
-audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
-				 AuditImage *img, const AuditImage *prev, const bool *same)
+audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot,
+				 StringInfo out, AuditImage *img, const AuditImage *prev, const bool *same)
 {
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
 	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
@@ -1021,6 +1039,21 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 				break;
 			case AC_DATETIME:
 				{
+					/*
+					 * A call nested in this one (user code run by a conversion) uses
+					 * its own buffer: the cache may be what an enclosing call's image
+					 * points to.
+					 */
+					if (info->pins > 1)
+					{
+						char	   *buf = palloc(MAXDATELEN + 1);
+
+						JsonEncodeDateTime(buf, d, c->typid, NULL);
+						v->type = jbvString;
+						v->val.string.val = buf;
+						v->val.string.len = strlen(buf);
+						break;
+					}
 					/* What to_jsonb() does too; the text depends on the time zone. */
 					if (!c->dt_valid || c->dt_value != d || c->dt_tz != session_timezone)
 					{
@@ -1101,13 +1134,14 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 
 /* Set a jsonb row image of an entry, with its canonical text in texts (from offset). */
 static void
-audit_set_image(AuditEntry *e, int col, AuditCol *cols, int n, TupleTableSlot *slot,
-				StringInfo texts, AuditImage *img, const AuditImage *prev, const bool *same)
+audit_set_image(AuditEntry *e, int col, const AuditRelInfo *info, AuditCol *cols, int n,
+				TupleTableSlot *slot, StringInfo texts, AuditImage *img, const AuditImage *prev,
+				const bool *same)
 {
 	int			start = texts->len;
 	AuditImage	local;
 
-	e->values[col] = audit_cols_jsonb(cols, n, slot, texts, img ? img : &local, prev, same);
+	e->values[col] = audit_cols_jsonb(info, cols, n, slot, texts, img ? img : &local, prev, same);
 	e->nulls[col] = false;
 	/* Offsets for now: texts may still move as it grows. */
 	e->text[col] = (const char *) (uintptr_t) start;
@@ -1122,35 +1156,43 @@ audit_fix_images(AuditEntry *e, StringInfo texts, const int *cols, int ncols)
 		e->text[cols[i]] = texts->data + (uintptr_t) e->text[cols[i]];
 }
 
+/* Let go of a description pinned by audit_rel_info(); the last user frees a stale one. */
+static void
+audit_rel_release(AuditRelInfo *info)
+{
+	Assert(info->pins > 0);
+	info->pins--;
+	if (info->pins == 0 && info->retired)
+		MemoryContextDelete(info->cxt);
+}
+
+/* Take a cached description out of the cache: freed now, or by its last user. */
+static void
+audit_rel_retire(AuditRelEntry *ent)
+{
+	AuditRelInfo *old = ent->info;
+
+	ent->info = NULL;
+	if (old == NULL)
+		return;
+	old->retired = true;
+	if (old->pins == 0)
+		MemoryContextDelete(old->cxt);
+}
+
+static AuditRelInfo *audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded);
+
+/* Build the description of rel for trigger, in a new memory context. */
 static AuditRelInfo *
-audit_rel_info(Relation rel, Trigger *trigger)
+audit_rel_build(Relation rel, Trigger *trigger)
 {
 	AuditRelInfo *info;
-	bool		found;
+	MemoryContext cxt;
 	MemoryContext old;
 	TupleDesc	desc = RelationGetDescr(rel);
 	Oid			pkoid;
-	Relation	pkrel;
 	List	   *excluded;
 	ListCell   *lc;
-
-	if (audit_rel_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(AuditRelInfo);
-		audit_rel_cache = hash_create("crm_security audited tables", 64, &ctl,
-									  HASH_ELEM | HASH_BLOBS);
-	}
-	info = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
-	if (found && info->valid)
-		return info;
-	if (found && info->cxt != NULL)
-		MemoryContextDelete(info->cxt);
-	info->cxt = NULL;
-	info->valid = false;
-	info->relid = RelationGetRelid(rel);
 
 	excluded = audit_trigger_excluded(trigger);
 	/* Fail closed: an exclusion that names nothing may be a renamed secret column. */
@@ -1180,56 +1222,136 @@ audit_rel_info(Relation rel, Trigger *trigger)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("audited table \"%s\" has no primary key", RelationGetRelationName(rel))));
 
-	info->cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit table",
-									  ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(info->cxt);
-
-	info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel));
-	info->qualname_text = CStringGetTextDatum(info->qualname);
-
-	pkrel = index_open(pkoid, AccessShareLock);
-	info->nkey = pkrel->rd_index->indnkeyatts;
-	info->key_attnums = palloc(sizeof(AttrNumber) * info->nkey);
-	for (int i = 0; i < info->nkey; i++)
-		info->key_attnums[i] = pkrel->rd_index->indkey.values[i];
-	index_close(pkrel, AccessShareLock);
-
-	info->row_attnums = palloc(sizeof(AttrNumber) * Max(desc->natts, 1));
-	info->nrow = 0;
-	for (int i = 0; i < desc->natts; i++)
+	cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit table",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		skip = att->attisdropped;
-
-		foreach(lc, excluded)
-			if (strcmp(NameStr(att->attname), (char *) lfirst(lc)) == 0)
-				skip = true;
-		if (!skip)
-			info->row_attnums[info->nrow++] = att->attnum;
+		info = audit_rel_fill(rel, cxt, pkoid, excluded);
 	}
-	info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
-	info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, info->cxt);
-	info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, info->cxt);
-	info->row_names = palloc(sizeof(Datum) * Max(info->nrow, 1));
-	info->row_elems = palloc(sizeof(char *) * Max(info->nrow, 1));
-	for (int i = 0; i < info->nrow; i++)
+	PG_CATCH();
 	{
-		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
-		ArrayType  *one;
-		char	   *s;
-
-		info->row_names[i] = CStringGetTextDatum(NameStr(att->attname));
-		/* array_out() itself says how it quotes this name: "{name}" minus the braces. */
-		one = construct_array(&info->row_names[i], 1, TEXTOID, -1, false, TYPALIGN_INT);
-		s = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(one));
-		if (strlen(s) < 2 || s[0] != '{' || s[strlen(s) - 1] != '}')
-			elog(ERROR, "unexpected array output \"%s\"", s);
-		info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
 	}
-
+	PG_END_TRY();
 	MemoryContextSwitchTo(old);
-	info->valid = true;
+	return info;
+}
+
+/* The description itself, in cxt (current). */
+static AuditRelInfo *
+audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded)
+{
+	AuditRelInfo *info;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Relation	pkrel;
+	ListCell   *lc;
+
+	{
+		info = palloc0(sizeof(AuditRelInfo));
+		info->cxt = cxt;
+		info->relid = RelationGetRelid(rel);
+
+		info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel));
+		info->qualname_text = CStringGetTextDatum(info->qualname);
+
+		pkrel = index_open(pkoid, AccessShareLock);
+		info->nkey = pkrel->rd_index->indnkeyatts;
+		info->key_attnums = palloc(sizeof(AttrNumber) * info->nkey);
+		for (int i = 0; i < info->nkey; i++)
+			info->key_attnums[i] = pkrel->rd_index->indkey.values[i];
+		index_close(pkrel, AccessShareLock);
+
+		info->row_attnums = palloc(sizeof(AttrNumber) * Max(desc->natts, 1));
+		info->nrow = 0;
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		skip = att->attisdropped;
+
+			foreach(lc, excluded)
+				if (strcmp(NameStr(att->attname), (char *) lfirst(lc)) == 0)
+					skip = true;
+			if (!skip)
+				info->row_attnums[info->nrow++] = att->attnum;
+		}
+		info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
+		info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, cxt);
+		info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, cxt);
+		info->row_names = palloc(sizeof(Datum) * Max(info->nrow, 1));
+		info->row_elems = palloc(sizeof(char *) * Max(info->nrow, 1));
+		for (int i = 0; i < info->nrow; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
+			ArrayType  *one;
+			char	   *s;
+
+			info->row_names[i] = CStringGetTextDatum(NameStr(att->attname));
+			/* array_out() itself says how it quotes this name: "{name}" minus the braces. */
+			one = construct_array(&info->row_names[i], 1, TEXTOID, -1, false, TYPALIGN_INT);
+			s = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(one));
+			if (strlen(s) < 2 || s[0] != '{' || s[strlen(s) - 1] != '}')
+				elog(ERROR, "unexpected array output \"%s\"", s);
+			info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
+		}
+	}
+	return info;
+}
+
+/*
+ * The description of the audited table rel for trigger, pinned: the caller must call
+ * audit_rel_release() when done with it, error or not.
+ */
+static AuditRelInfo *
+audit_rel_info(Relation rel, Trigger *trigger)
+{
+	AuditRelEntry *ent;
+	AuditRelInfo *info;
+	bool		found;
+	uint64		count;
+
+	if (audit_rel_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AuditRelEntry);
+		audit_rel_cache = hash_create("crm_security audited tables", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS);
+	}
+	ent = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+		ent->info = NULL;
+	if (ent->info != NULL && ent->info->valid && ent->info->relid == RelationGetRelid(rel))
+	{
+		ent->info->pins++;
+		return ent->info;
+	}
+	/* Stale: out of the cache now, freed when no running call uses it any more. */
+	audit_rel_retire(ent);
+
+	count = audit_rel_inval_count;
+	info = audit_rel_build(rel, trigger);
+	/*
+	 * Building opens the index, which may process invalidations: a description built
+	 * across one serves this call only.  The entry is looked up again, as the cache may
+	 * have changed meanwhile.
+	 */
+	info->pins = 1;
+	info->valid = (count == audit_rel_inval_count);
+	ent = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+		ent->info = NULL;
+	if (info->valid)
+	{
+		audit_rel_retire(ent);
+		ent->info = info;
+	}
+	else
+		info->retired = true;
 	return info;
 }
 
@@ -1271,32 +1393,22 @@ audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlo
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* SQL function: audit_trigger() returns trigger */
-PG_FUNCTION_INFO_V1(audit_trigger);
-Datum
-audit_trigger(PG_FUNCTION_ARGS)
+/*
+ * Build and write the entry of one trigger event, with the pinned description info.
+ *
+ * User code may run while a row image is built (to_jsonb() of a user type calls its cast
+ * to json or its output function).  Whatever it does, the entry is built from info
+ * alone, which stays as it was (see AuditRelInfo), and its canonical text and hash are
+ * computed afterwards from the very values that are stored: nothing user code changes
+ * can make them differ.
+ */
+static void
+audit_row_entry(TriggerData *td, AuditRelInfo *info)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	Relation	rel;
+	Relation	rel = td->tg_relation;
+	TriggerEvent ev = td->tg_event;
 	AuditEntry	e;
-	AuditRelInfo *info;
-	TriggerEvent ev;
 	StringInfoData texts;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("audit_trigger() must be called as a trigger")));
-	ev = td->tg_event;
-	rel = td->tg_relation;
-	if (!TRIGGER_FIRED_AFTER(ev) ||
-		(TRIGGER_FIRED_BY_TRUNCATE(ev) ? !TRIGGER_FIRED_FOR_STATEMENT(ev) : !TRIGGER_FIRED_FOR_ROW(ev)))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("audit_trigger() must fire AFTER each row, or AFTER TRUNCATE for each statement"),
-				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
-
-	info = audit_rel_info(rel, td->tg_trigger);
 
 	initStringInfo(&texts);
 	if (TRIGGER_FIRED_BY_INSERT(ev))
@@ -1304,9 +1416,9 @@ audit_trigger(PG_FUNCTION_ARGS)
 		static const int images[] = {AL_RECORD_KEY, AL_NEW_ROW};
 
 		audit_entry_init(&e, "row", "INSERT");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
-		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_NEW_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
@@ -1324,11 +1436,11 @@ audit_trigger(PG_FUNCTION_ARGS)
 		e.nulls[AL_CHANGED_COLUMNS] = false;
 		e.text[AL_CHANGED_COLUMNS] = (const char *) (uintptr_t) start;
 		e.textlen[AL_CHANGED_COLUMNS] = texts.len - start;
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
-		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_OLD_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
 						&old_img, NULL, NULL);
-		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_newslot, &texts,
+		audit_set_image(&e, AL_NEW_ROW, info, info->row_cols, info->nrow, td->tg_newslot, &texts,
 						NULL, &old_img, same);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
@@ -1337,9 +1449,9 @@ audit_trigger(PG_FUNCTION_ARGS)
 		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW};
 
 		audit_entry_init(&e, "row", "DELETE");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
-		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_OLD_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
@@ -1349,6 +1461,41 @@ audit_trigger(PG_FUNCTION_ARGS)
 	e.values[AL_TABLE_NAME] = info->qualname_text;
 	e.nulls[AL_TABLE_NAME] = false;
 	audit_insert_entry(&e, true);
+}
+
+/* SQL function: audit_trigger() returns trigger */
+PG_FUNCTION_INFO_V1(audit_trigger);
+Datum
+audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	AuditRelInfo *volatile info;
+	TriggerEvent ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger() must be called as a trigger")));
+	ev = td->tg_event;
+	rel = td->tg_relation;
+	if (!TRIGGER_FIRED_AFTER(ev) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(ev) ? !TRIGGER_FIRED_FOR_STATEMENT(ev) : !TRIGGER_FIRED_FOR_ROW(ev)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger() must fire AFTER each row, or AFTER TRUNCATE for each statement"),
+				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
+
+	info = audit_rel_info(rel, td->tg_trigger);
+	PG_TRY();
+	{
+		audit_row_entry(td, info);
+	}
+	PG_FINALLY();
+	{
+		audit_rel_release(info);
+	}
+	PG_END_TRY();
 	return PointerGetDatum(NULL);
 }
 
