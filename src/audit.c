@@ -1607,9 +1607,12 @@ audit_existing_trigger(Oid relid, const char *tgname, bool *exists)
 	Oid			types[2] = {OIDOID, TEXTOID};
 	int			rc;
 
+	/* Every operator qualified: this runs under the caller's search_path. */
 	rc = SPI_execute_with_args("SELECT pg_catalog.encode(tgargs, 'hex') FROM pg_catalog.pg_trigger "
-							   "WHERE tgrelid = $1 AND tgname = $2::pg_catalog.name "
-							   "AND tgfoid = 'crm_security.audit_trigger()'::pg_catalog.regprocedure",
+							   "WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
+							   "AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name "
+							   "AND tgfoid OPERATOR(pg_catalog.=) "
+							   "'crm_security.audit_trigger()'::pg_catalog.regprocedure::pg_catalog.oid",
 							   2, types, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_trigger");
@@ -2019,7 +2022,7 @@ audit_seal(PG_FUNCTION_ARGS)
 	 * committed is visible to any later snapshot: its entries can be sealed, and no new
 	 * entry can ever appear below this horizon.
 	 */
-	if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint",
+	if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the transaction horizon");
 	horizon = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -2033,7 +2036,8 @@ audit_seal(PG_FUNCTION_ARGS)
 	args[1] = Int64GetDatum(horizon);
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT txid, entry_hash FROM crm_security.audit_log "
-									   "WHERE txid >= $1 AND txid < $2 ORDER BY txid, id",
+									   "WHERE txid OPERATOR(pg_catalog.>=) $1 AND txid OPERATOR(pg_catalog.<) $2 "
+									   "ORDER BY txid, id",
 									   2, types, args, NULL, false, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
@@ -2452,7 +2456,7 @@ audit_canonical_entry(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT " AUDIT_ENTRY_COLUMNS " FROM crm_security.audit_log WHERE id = $1",
+	if (SPI_execute_with_args("SELECT " AUDIT_ENTRY_COLUMNS " FROM crm_security.audit_log WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the audit log");
 	if (SPI_processed == 1)
@@ -2515,8 +2519,9 @@ audit_purge(PG_FUNCTION_ARGS)
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	if (SPI_execute_with_args("SELECT b.block_id, b.txid_hi FROM crm_security.audit_blocks b "
-							  "WHERE b.block_id > $1 AND b.block_id < COALESCE((SELECT pg_catalog.min(block_id) "
-							  "FROM crm_security.audit_blocks WHERE block_id > $1 AND sealed_at >= $2), "
+							  "WHERE b.block_id OPERATOR(pg_catalog.>) $1 AND b.block_id OPERATOR(pg_catalog.<) "
+							  "COALESCE((SELECT pg_catalog.min(block_id) FROM crm_security.audit_blocks "
+							  "WHERE block_id OPERATOR(pg_catalog.>) $1 AND sealed_at OPERATOR(pg_catalog.>=) $2), "
 							  "9223372036854775807) ORDER BY b.block_id DESC LIMIT 1",
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read audit blocks");
@@ -2533,7 +2538,7 @@ audit_purge(PG_FUNCTION_ARGS)
 	audit_purging = true;
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("DELETE FROM crm_security.audit_log WHERE txid < $1",
+		if (SPI_execute_with_args("DELETE FROM crm_security.audit_log WHERE txid OPERATOR(pg_catalog.<) $1",
 								  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete audit entries");
 	}
