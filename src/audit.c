@@ -26,8 +26,12 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -180,6 +184,14 @@ static HTAB *audit_rel_cache = NULL;
 static uint64 audit_rel_inval_count = 0;
 
 static void audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue);
+static void audit_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+								int subId, void *arg);
+static void audit_truncate_utility(PlannedStmt *pstmt, const char *queryString,
+								   bool readOnlyTree, ProcessUtilityContext context,
+								   ParamListInfo params, QueryEnvironment *queryEnv,
+								   DestReceiver *dest, QueryCompletion *qc);
+static object_access_hook_type prev_object_access = NULL;
+static ProcessUtility_hook_type prev_truncate_utility = NULL;
 
 /*
  * Gathered fields of one entry before insertion.  text[i], when set, is the canonical
@@ -243,6 +255,10 @@ audit_init(void)
 	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
 	audit_write_init();
 	CacheRegisterSyscacheCallback(AUTHOID, audit_authid_callback, (Datum) 0);
+	prev_object_access = object_access_hook;
+	object_access_hook = audit_object_access;
+	prev_truncate_utility = ProcessUtility_hook;
+	ProcessUtility_hook = audit_truncate_utility;
 }
 
 static Oid
@@ -1622,6 +1638,51 @@ audit_existing_trigger(Oid relid, const char *tgname, bool *exists)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
+/*
+ * The TRUNCATE trigger on every partition of a partitioned table (all levels), with the
+ * argument arg_literal (want_hex as tgargs); without arg_literal, dropped from them.
+ * PostgreSQL clones the row trigger to partitions, but not statement triggers, and
+ * TRUNCATE of a partition fires only the partition's own.  Runs under SPI.
+ */
+static void
+audit_partition_triggers(Oid relid, const char *arg_literal, const char *want_hex)
+{
+	List	   *parts;
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	parts = find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
+	foreach(lc, parts)
+	{
+		Oid			part = lfirst_oid(lc);
+		char		kind = get_rel_relkind(part);
+		bool		exists;
+		char	   *have;
+		char	   *qn;
+		StringInfoData q;
+
+		if (part == relid || (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE))
+			continue;
+		have = audit_existing_trigger(part, "crm_audit_truncate", &exists);
+		if (arg_literal == NULL ? !exists :
+			(exists && have != NULL && strcmp(have, want_hex) == 0))
+			continue;
+		qn = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+										get_rel_name(part));
+		initStringInfo(&q);
+		if (exists)
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s; ", qn);
+		if (arg_literal != NULL)
+			appendStringInfo(&q,
+							 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
+							 qn, quote_literal_cstr(arg_literal));
+		if (SPI_execute(q.data, false, 0) < 0)
+			elog(ERROR, "could not change the audit trigger of a partition");
+	}
+}
+
 /* SQL function: enable_audit(tbl regclass, exclude_columns text[]) returns void */
 PG_FUNCTION_INFO_V1(audit_enable);
 Datum
@@ -1736,7 +1797,8 @@ audit_enable(PG_FUNCTION_ARGS)
 	if (row_exists && trunc_exists && have_row && have_trunc &&
 		strcmp(have_row, want_hex) == 0 && strcmp(have_trunc, want_hex) == 0)
 	{
-		/* Already audited exactly so: nothing to do. */
+		/* Already audited exactly so: only partitions added since may lack a trigger. */
+		audit_partition_triggers(RelationGetRelid(rel), arg_literal, want_hex);
 		SPI_finish();
 		relation_close(rel, NoLock);
 		PG_RETURN_VOID();
@@ -1756,6 +1818,7 @@ audit_enable(PG_FUNCTION_ARGS)
 					 qualname, quote_literal_cstr(arg_literal));
 	if (SPI_execute(q.data, false, 0) < 0)
 		elog(ERROR, "could not create audit triggers");
+	audit_partition_triggers(RelationGetRelid(rel), arg_literal, want_hex);
 	SPI_finish();
 
 	{
@@ -1816,11 +1879,153 @@ audit_disable(PG_FUNCTION_ARGS)
 		if (SPI_execute(q.data, false, 0) < 0)
 			elog(ERROR, "could not drop audit triggers");
 	}
+	audit_partition_triggers(RelationGetRelid(rel), NULL, NULL);
 	SPI_finish();
 	if (row_exists || trunc_exists)
 		audit_internal_event("audit.disable", "table", qualname, NULL);
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
+}
+
+/* --------------------------------------------------------------------------------------
+ * TRUNCATE of audited relations without a TRUNCATE trigger of their own
+ * --------------------------------------------------------------------------------------
+ *
+ * A partition created or attached after enable_audit() has the row trigger (PostgreSQL
+ * clones it) but not the TRUNCATE trigger, so truncating it, directly or through its
+ * parent, would go unrecorded.  PostgreSQL tells the object access hook of every relation
+ * a TRUNCATE is about to truncate (partitions, ONLY, CASCADE included); the relations
+ * of the statement are collected there, and once it has succeeded, each one that has an
+ * audit row trigger that fires and no audit TRUNCATE trigger gets its entry.
+ */
+static bool audit_truncate_collecting = false;
+static List *audit_truncated = NIL;
+
+static void
+audit_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
+					void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_TRUNCATE && classId == RelationRelationId && audit_truncate_collecting)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		audit_truncated = list_append_unique_oid(audit_truncated, objectId);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Whether a trigger fires under the current session_replication_role. */
+static bool
+audit_trigger_fires(const Trigger *t)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/* Record the truncation of the relations in relids that no trigger of ours recorded. */
+static void
+audit_record_truncations(List *relids)
+{
+	Oid			nsp;
+	Oid			fn;
+	ListCell   *lc;
+
+	if (relids == NIL)
+		return;
+	nsp = get_namespace_oid("crm_security", true);
+	if (!OidIsValid(nsp))
+		return;
+	fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("audit_trigger"),
+						 PointerGetDatum(buildoidvector(NULL, 0)), ObjectIdGetDatum(nsp));
+	if (!OidIsValid(fn))
+		return;
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		LOCKTAG		tag;
+		Relation	rel;
+		bool		row = false;
+		bool		trunc = false;
+
+		/*
+		 * Truncated relations are locked: one the name lookup saw but did not truncate
+		 * (renamed meanwhile) is not.
+		 */
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+		if (!LockHeldByMe(&tag, AccessExclusiveLock))
+			continue;
+		rel = try_relation_open(relid, NoLock);
+		if (rel == NULL)
+			continue;
+		if (rel->trigdesc != NULL)
+		{
+			for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+			{
+				const Trigger *t = &rel->trigdesc->triggers[i];
+
+				if (t->tgfoid != fn)
+					continue;
+				if (TRIGGER_FOR_TRUNCATE(t->tgtype))
+					trunc = true;	/* it records the truncation (or was disabled) */
+				else if (TRIGGER_FOR_ROW(t->tgtype) && audit_trigger_fires(t))
+					row = true;
+			}
+		}
+		if (row && !trunc)
+		{
+			AuditEntry	e;
+
+			audit_entry_init(&e, "row", "TRUNCATE");
+			audit_set_text(&e, AL_TABLE_NAME, audit_qualname(rel));
+			audit_insert_entry(&e, false);
+		}
+		relation_close(rel, NoLock);
+	}
+}
+
+static void
+audit_truncate_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					   ProcessUtilityContext context, ParamListInfo params,
+					   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	List	   *volatile saved_list;
+	volatile bool saved_collecting;
+
+	if (!IsA(pstmt->utilityStmt, TruncateStmt))
+	{
+		if (prev_truncate_utility)
+			prev_truncate_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+								  dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+		return;
+	}
+	/* A TRUNCATE run by a trigger of this one collects its own relations. */
+	saved_list = audit_truncated;
+	saved_collecting = audit_truncate_collecting;
+	audit_truncated = NIL;
+	audit_truncate_collecting = true;
+	PG_TRY();
+	{
+		if (prev_truncate_utility)
+			prev_truncate_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+								  dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+		audit_truncate_collecting = false;
+		audit_record_truncations(audit_truncated);
+	}
+	PG_FINALLY();
+	{
+		audit_truncated = saved_list;
+		audit_truncate_collecting = saved_collecting;
+	}
+	PG_END_TRY();
 }
 
 /* --------------------------------------------------------------------------------------

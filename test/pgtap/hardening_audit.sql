@@ -8,7 +8,7 @@
 --  * TRUNCATE of a partition of an audited partitioned table is recorded, per partition.
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(22);
+SELECT plan(30);
 
 CREATE ROLE regress_ha_user;
 CREATE ROLE regress_ha_other;
@@ -138,7 +138,53 @@ SELECT lives_ok($$SELECT crm_security.disable_audit('public.ha_owned')$$, 'the o
 SELECT lives_ok($$SELECT crm_security.enable_audit('public.ha_owned')$$, 'and enable it');
 RESET ROLE;
 
--- 5. Every entry written above verifies with the rest of the log.
+-- 5. TRUNCATE of an audited partitioned table's partitions: one entry per relation.
+CREATE TABLE public.ha_p (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE public.ha_p1 PARTITION OF public.ha_p FOR VALUES IN (1);
+CREATE TABLE public.ha_p2 PARTITION OF public.ha_p FOR VALUES IN (2);
+CREATE TABLE public.ha_p3 PARTITION OF public.ha_p FOR VALUES IN (3) PARTITION BY RANGE (id);
+CREATE TABLE public.ha_p3a PARTITION OF public.ha_p3 FOR VALUES FROM (0) TO (1000);
+SELECT crm_security.enable_audit('public.ha_p') IS NULL AS enabled \g /dev/null
+-- Created after enable_audit(): the row trigger is cloned, the TRUNCATE trigger is not.
+CREATE TABLE public.ha_p4 PARTITION OF public.ha_p FOR VALUES IN (4);
+INSERT INTO public.ha_p SELECT g, k, 'x' FROM generate_series(1, 3) g, generate_series(1, 4) k;
+CREATE FUNCTION pg_temp.ha_truncated(req text) RETURNS text LANGUAGE sql AS $$
+    SELECT string_agg(table_name, ' ' ORDER BY table_name) FROM crm_security.audit_log
+     WHERE operation = 'TRUNCATE' AND request_id = req AND txid = pg_catalog.txid_current()
+$$;
+SET LOCAL crm_security.request_id = 'ha-t1';
+TRUNCATE public.ha_p1;
+SET LOCAL crm_security.request_id = 'ha-t2';
+TRUNCATE ONLY public.ha_p2;
+SET LOCAL crm_security.request_id = 'ha-t3';
+TRUNCATE public.ha_p3a;
+SET LOCAL crm_security.request_id = 'ha-t4';
+TRUNCATE public.ha_p4;
+SET LOCAL crm_security.request_id = 'ha-t5';
+TRUNCATE public.ha_p;
+RESET crm_security.request_id;
+SELECT is(pg_temp.ha_truncated('ha-t1'), 'public.ha_p1', 'TRUNCATE of a partition is recorded');
+SELECT is(pg_temp.ha_truncated('ha-t2'), 'public.ha_p2', 'TRUNCATE ONLY of a partition is recorded');
+SELECT is(pg_temp.ha_truncated('ha-t3'), 'public.ha_p3a', 'TRUNCATE of a sub-partition is recorded');
+SELECT is(pg_temp.ha_truncated('ha-t4'), 'public.ha_p4', 'TRUNCATE of a partition created after enable_audit() is recorded');
+SELECT is(pg_temp.ha_truncated('ha-t5'), 'public.ha_p public.ha_p1 public.ha_p2 public.ha_p3 public.ha_p3a public.ha_p4',
+          'TRUNCATE of the partitioned table records it and each partition, once');
+SELECT crm_security.enable_audit('public.ha_p') IS NULL AS enabled \g /dev/null
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgname = 'crm_audit_truncate'
+             AND tgrelid IN ('public.ha_p'::regclass, 'public.ha_p1'::regclass, 'public.ha_p2'::regclass,
+                             'public.ha_p3'::regclass, 'public.ha_p3a'::regclass, 'public.ha_p4'::regclass)),
+          6::bigint, 'enable_audit() again gives the new partition its TRUNCATE trigger');
+SELECT crm_security.disable_audit('public.ha_p') IS NULL AS disabled \g /dev/null
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgfoid = 'crm_security.audit_trigger()'::regprocedure
+             AND tgrelid IN ('public.ha_p'::regclass, 'public.ha_p1'::regclass, 'public.ha_p2'::regclass,
+                             'public.ha_p3'::regclass, 'public.ha_p3a'::regclass, 'public.ha_p4'::regclass)),
+          0::bigint, 'disable_audit() removes the triggers of every partition');
+SET LOCAL crm_security.request_id = 'ha-t6';
+TRUNCATE public.ha_p;
+RESET crm_security.request_id;
+SELECT is(pg_temp.ha_truncated('ha-t6'), NULL, 'a table no longer audited records nothing');
+
+-- 6. Every entry written above verifies with the rest of the log.
 SELECT ok((SELECT ok FROM crm_security.verify_audit_log()), 'verify_audit_log() passes');
 
 SELECT * FROM finish();
