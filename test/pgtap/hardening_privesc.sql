@@ -122,6 +122,8 @@ RESET ROLE;
 -- The administrator's objects, made before any hostile search path is set.
 CREATE TABLE public.hp_t (id int PRIMARY KEY, secret text, v text);
 CREATE TABLE public.hp_iso (id int PRIMARY KEY, tenant_id text NOT NULL, v text);
+CREATE TABLE public.hp_pt (id int, k int, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE public.hp_pt_1 PARTITION OF public.hp_pt FOR VALUES IN (1);
 CREATE FUNCTION pg_temp.hp_call(path text, k bigint, sql text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE outcome text := 'ok';
 BEGIN
@@ -170,14 +172,17 @@ INSERT INTO hp_calls VALUES
  (26, $$SELECT crm_security.disable_jwt_key('hp_kid')$$),
  (27, $$SELECT crm_security.disable_jwt_key('hp_jwks')$$),
  (28, $$SELECT crm_security.enable_audit('public.hp_t')$$),
- (29, $$SELECT crm_security.disable_audit('public.hp_t')$$);
+ (29, $$SELECT crm_security.disable_audit('public.hp_t')$$),
+ (30, $$SELECT crm_security.enable_audit('public.hp_pt')$$),
+ (31, $$TRUNCATE public.hp_pt_1$$),
+ (32, $$SELECT crm_security.disable_audit('public.hp_pt')$$);
 
 SELECT pg_temp.hp_call(p, s.k, c.sql)
   FROM unnest(ARRAY['"$user", public', 'public, pg_catalog', 'pg_temp, public, pg_catalog']) WITH ORDINALITY s(p, k),
        hp_calls c
  ORDER BY s.k, c.n \g /dev/null
 
-SELECT is((SELECT count(*) FROM hp_results), 87::bigint, 'every call ran under three search paths');
+SELECT is((SELECT count(*) FROM hp_results), 96::bigint, 'every call ran under three search paths');
 SELECT is((SELECT string_agg(DISTINCT search_path || ' | ' || call || ' | ' || outcome, E'\n')
              FROM hp_results WHERE outcome <> 'ok'), NULL, 'every call succeeded');
 SELECT is((SELECT string_agg(DISTINCT what, ', ' ORDER BY what) FROM public.hp_hits), NULL,
