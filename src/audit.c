@@ -12,7 +12,9 @@
  *
  * The row trigger is the hot path.  Per table we cache (by trigger, invalidated through
  * the relcache) the primary key columns and the stored columns as blessed row types, so
- * that a row becomes jsonb without catalog or SPI work.  Entries are written by
+ * that a row becomes jsonb without catalog or SPI work; a running trigger pins the
+ * description it uses, since user code run while a row image is built (a cast to json)
+ * may change the table and fire the trigger again.  Entries are written by
  * audit_write.c, a statement's entries together.
  */
 #include "postgres.h"
