@@ -12,7 +12,9 @@
  *
  * The row trigger is the hot path.  Per table we cache (by trigger, invalidated through
  * the relcache) the primary key columns and the stored columns as blessed row types, so
- * that a row becomes jsonb without catalog or SPI work.  Entries are written by
+ * that a row becomes jsonb without catalog or SPI work; a running trigger pins the
+ * description it uses, since user code run while a row image is built (a cast to json)
+ * may change the table and fire the trigger again.  Entries are written by
  * audit_write.c, a statement's entries together.
  */
 #include "postgres.h"
@@ -26,8 +28,12 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -111,13 +117,21 @@ static Oid	audit_purges_relid = InvalidOid;
 static bool audit_client_addr_known = false;
 static Datum audit_client_addr = (Datum) 0;
 
-/* The cached description of one audited table, keyed by the audit trigger. */
+/*
+ * The cached description of one audited table, for one audit trigger.  It lives in its
+ * own memory context, allocated there too.  A running trigger pins it: user code run
+ * while the trigger builds a row image (a cast to json, an output function) may change
+ * the table (rename its columns) and write to it, and the nested trigger then finds the
+ * description stale and builds a new one; the old one is freed only when the last call
+ * using it has ended.
+ */
 typedef struct AuditRelInfo
 {
-	Oid			tgoid;			/* hash key */
 	Oid			relid;
-	bool		valid;
-	MemoryContext cxt;
+	bool		valid;			/* false once invalidated: the next call rebuilds */
+	bool		retired;		/* no longer in the cache: freed when unpinned */
+	int			pins;			/* calls of the trigger using it now */
+	MemoryContext cxt;			/* holds this struct and everything it points to */
 	char	   *qualname;
 	Datum		qualname_text;
 	int			nkey;
@@ -160,9 +174,26 @@ typedef struct AuditCol
 	char		dt_text[MAXDATELEN + 1];
 } AuditCol;
 
+/* The cache: the trigger's OID to its table's current description. */
+typedef struct AuditRelEntry
+{
+	Oid			tgoid;			/* hash key */
+	AuditRelInfo *info;			/* NULL until built */
+} AuditRelEntry;
+
 static HTAB *audit_rel_cache = NULL;
+/* Counts relcache invalidations, so that a description built across one is not kept. */
+static uint64 audit_rel_inval_count = 0;
 
 static void audit_authid_callback(Datum arg, int cacheid, uint32 hashvalue);
+static void audit_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+								int subId, void *arg);
+static void audit_truncate_utility(PlannedStmt *pstmt, const char *queryString,
+								   bool readOnlyTree, ProcessUtilityContext context,
+								   ParamListInfo params, QueryEnvironment *queryEnv,
+								   DestReceiver *dest, QueryCompletion *qc);
+static object_access_hook_type prev_object_access = NULL;
+static ProcessUtility_hook_type prev_truncate_utility = NULL;
 
 /*
  * Gathered fields of one entry before insertion.  text[i], when set, is the canonical
@@ -197,16 +228,17 @@ audit_relcache_callback(Datum arg, Oid relid)
 		audit_purges_relid = InvalidOid;
 	}
 	audit_write_invalidate(relid);
+	audit_rel_inval_count++;
 	if (audit_rel_cache != NULL)
 	{
 		HASH_SEQ_STATUS status;
-		AuditRelInfo *info;
+		AuditRelEntry *ent;
 
 		hash_seq_init(&status, audit_rel_cache);
-		while ((info = hash_seq_search(&status)) != NULL)
+		while ((ent = hash_seq_search(&status)) != NULL)
 		{
-			if (relid == InvalidOid || info->relid == relid)
-				info->valid = false;
+			if (ent->info != NULL && (relid == InvalidOid || ent->info->relid == relid))
+				ent->info->valid = false;
 		}
 	}
 }
@@ -225,6 +257,10 @@ audit_init(void)
 	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
 	audit_write_init();
 	CacheRegisterSyscacheCallback(AUTHOID, audit_authid_callback, (Datum) 0);
+	prev_object_access = object_access_hook;
+	object_access_hook = audit_object_access;
+	prev_truncate_utility = ProcessUtility_hook;
+	ProcessUtility_hook = audit_truncate_utility;
 }
 
 static Oid
@@ -789,7 +825,7 @@ audit_internal_event(const char *action, const char *resource_type, const char *
  */
 
 /* Excluded column names from the trigger's single argument, a text[] literal. */
-static List *
+static pg_noinline List *
 audit_trigger_excluded(Trigger *trigger)
 {
 	List	   *names = NIL;
@@ -945,8 +981,8 @@ typedef struct AuditImage
 } AuditImage;
 
 static Datum
-audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
-				 AuditImage *img, const AuditImage *prev, const bool *same)
+audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot,
+				 StringInfo out, AuditImage *img, const AuditImage *prev, const bool *same)
 {
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
 	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
@@ -1021,6 +1057,21 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 				break;
 			case AC_DATETIME:
 				{
+					/*
+					 * A call nested in this one (user code run by a conversion) uses
+					 * its own buffer: the cache may be what an enclosing call's image
+					 * points to.
+					 */
+					if (info->pins > 1)
+					{
+						char	   *buf = palloc(MAXDATELEN + 1);
+
+						JsonEncodeDateTime(buf, d, c->typid, NULL);
+						v->type = jbvString;
+						v->val.string.val = buf;
+						v->val.string.len = strlen(buf);
+						break;
+					}
 					/* What to_jsonb() does too; the text depends on the time zone. */
 					if (!c->dt_valid || c->dt_value != d || c->dt_tz != session_timezone)
 					{
@@ -1101,13 +1152,14 @@ audit_cols_jsonb(AuditCol *cols, int n, TupleTableSlot *slot, StringInfo out,
 
 /* Set a jsonb row image of an entry, with its canonical text in texts (from offset). */
 static void
-audit_set_image(AuditEntry *e, int col, AuditCol *cols, int n, TupleTableSlot *slot,
-				StringInfo texts, AuditImage *img, const AuditImage *prev, const bool *same)
+audit_set_image(AuditEntry *e, int col, const AuditRelInfo *info, AuditCol *cols, int n,
+				TupleTableSlot *slot, StringInfo texts, AuditImage *img, const AuditImage *prev,
+				const bool *same)
 {
 	int			start = texts->len;
 	AuditImage	local;
 
-	e->values[col] = audit_cols_jsonb(cols, n, slot, texts, img ? img : &local, prev, same);
+	e->values[col] = audit_cols_jsonb(info, cols, n, slot, texts, img ? img : &local, prev, same);
 	e->nulls[col] = false;
 	/* Offsets for now: texts may still move as it grows. */
 	e->text[col] = (const char *) (uintptr_t) start;
@@ -1122,35 +1174,43 @@ audit_fix_images(AuditEntry *e, StringInfo texts, const int *cols, int ncols)
 		e->text[cols[i]] = texts->data + (uintptr_t) e->text[cols[i]];
 }
 
+/* Let go of a description pinned by audit_rel_info(); the last user frees a stale one. */
+static void
+audit_rel_release(AuditRelInfo *info)
+{
+	Assert(info->pins > 0);
+	info->pins--;
+	if (info->pins == 0 && info->retired)
+		MemoryContextDelete(info->cxt);
+}
+
+/* Take a cached description out of the cache: freed now, or by its last user. */
+static void
+audit_rel_retire(AuditRelEntry *ent)
+{
+	AuditRelInfo *old = ent->info;
+
+	ent->info = NULL;
+	if (old == NULL)
+		return;
+	old->retired = true;
+	if (old->pins == 0)
+		MemoryContextDelete(old->cxt);
+}
+
+static AuditRelInfo *audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded);
+
+/* Build the description of rel for trigger, in a new memory context. */
 static AuditRelInfo *
-audit_rel_info(Relation rel, Trigger *trigger)
+audit_rel_build(Relation rel, Trigger *trigger)
 {
 	AuditRelInfo *info;
-	bool		found;
+	MemoryContext cxt;
 	MemoryContext old;
 	TupleDesc	desc = RelationGetDescr(rel);
 	Oid			pkoid;
-	Relation	pkrel;
 	List	   *excluded;
 	ListCell   *lc;
-
-	if (audit_rel_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(AuditRelInfo);
-		audit_rel_cache = hash_create("crm_security audited tables", 64, &ctl,
-									  HASH_ELEM | HASH_BLOBS);
-	}
-	info = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
-	if (found && info->valid)
-		return info;
-	if (found && info->cxt != NULL)
-		MemoryContextDelete(info->cxt);
-	info->cxt = NULL;
-	info->valid = false;
-	info->relid = RelationGetRelid(rel);
 
 	excluded = audit_trigger_excluded(trigger);
 	/* Fail closed: an exclusion that names nothing may be a renamed secret column. */
@@ -1180,56 +1240,136 @@ audit_rel_info(Relation rel, Trigger *trigger)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("audited table \"%s\" has no primary key", RelationGetRelationName(rel))));
 
-	info->cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit table",
-									  ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(info->cxt);
-
-	info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel));
-	info->qualname_text = CStringGetTextDatum(info->qualname);
-
-	pkrel = index_open(pkoid, AccessShareLock);
-	info->nkey = pkrel->rd_index->indnkeyatts;
-	info->key_attnums = palloc(sizeof(AttrNumber) * info->nkey);
-	for (int i = 0; i < info->nkey; i++)
-		info->key_attnums[i] = pkrel->rd_index->indkey.values[i];
-	index_close(pkrel, AccessShareLock);
-
-	info->row_attnums = palloc(sizeof(AttrNumber) * Max(desc->natts, 1));
-	info->nrow = 0;
-	for (int i = 0; i < desc->natts; i++)
+	cxt = AllocSetContextCreate(CacheMemoryContext, "crm_security audit table",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		skip = att->attisdropped;
-
-		foreach(lc, excluded)
-			if (strcmp(NameStr(att->attname), (char *) lfirst(lc)) == 0)
-				skip = true;
-		if (!skip)
-			info->row_attnums[info->nrow++] = att->attnum;
+		info = audit_rel_fill(rel, cxt, pkoid, excluded);
 	}
-	info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
-	info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, info->cxt);
-	info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, info->cxt);
-	info->row_names = palloc(sizeof(Datum) * Max(info->nrow, 1));
-	info->row_elems = palloc(sizeof(char *) * Max(info->nrow, 1));
-	for (int i = 0; i < info->nrow; i++)
+	PG_CATCH();
 	{
-		Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
-		ArrayType  *one;
-		char	   *s;
-
-		info->row_names[i] = CStringGetTextDatum(NameStr(att->attname));
-		/* array_out() itself says how it quotes this name: "{name}" minus the braces. */
-		one = construct_array(&info->row_names[i], 1, TEXTOID, -1, false, TYPALIGN_INT);
-		s = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(one));
-		if (strlen(s) < 2 || s[0] != '{' || s[strlen(s) - 1] != '}')
-			elog(ERROR, "unexpected array output \"%s\"", s);
-		info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
 	}
-
+	PG_END_TRY();
 	MemoryContextSwitchTo(old);
-	info->valid = true;
+	return info;
+}
+
+/* The description itself, in cxt (current). */
+static AuditRelInfo *
+audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded)
+{
+	AuditRelInfo *info;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Relation	pkrel;
+	ListCell   *lc;
+
+	{
+		info = palloc0(sizeof(AuditRelInfo));
+		info->cxt = cxt;
+		info->relid = RelationGetRelid(rel);
+
+		info->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel));
+		info->qualname_text = CStringGetTextDatum(info->qualname);
+
+		pkrel = index_open(pkoid, AccessShareLock);
+		info->nkey = pkrel->rd_index->indnkeyatts;
+		info->key_attnums = palloc(sizeof(AttrNumber) * info->nkey);
+		for (int i = 0; i < info->nkey; i++)
+			info->key_attnums[i] = pkrel->rd_index->indkey.values[i];
+		index_close(pkrel, AccessShareLock);
+
+		info->row_attnums = palloc(sizeof(AttrNumber) * Max(desc->natts, 1));
+		info->nrow = 0;
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		skip = att->attisdropped;
+
+			foreach(lc, excluded)
+				if (strcmp(NameStr(att->attname), (char *) lfirst(lc)) == 0)
+					skip = true;
+			if (!skip)
+				info->row_attnums[info->nrow++] = att->attnum;
+		}
+		info->row_desc = audit_project_desc(desc, info->row_attnums, info->nrow);
+		info->key_cols = audit_make_cols(desc, info->key_attnums, info->nkey, cxt);
+		info->row_cols = audit_make_cols(desc, info->row_attnums, info->nrow, cxt);
+		info->row_names = palloc(sizeof(Datum) * Max(info->nrow, 1));
+		info->row_elems = palloc(sizeof(char *) * Max(info->nrow, 1));
+		for (int i = 0; i < info->nrow; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(info->row_desc, i);
+			ArrayType  *one;
+			char	   *s;
+
+			info->row_names[i] = CStringGetTextDatum(NameStr(att->attname));
+			/* array_out() itself says how it quotes this name: "{name}" minus the braces. */
+			one = construct_array(&info->row_names[i], 1, TEXTOID, -1, false, TYPALIGN_INT);
+			s = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(one));
+			if (strlen(s) < 2 || s[0] != '{' || s[strlen(s) - 1] != '}')
+				elog(ERROR, "unexpected array output \"%s\"", s);
+			info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
+		}
+	}
+	return info;
+}
+
+/*
+ * The description of the audited table rel for trigger, pinned: the caller must call
+ * audit_rel_release() when done with it, error or not.
+ */
+static AuditRelInfo *
+audit_rel_info(Relation rel, Trigger *trigger)
+{
+	AuditRelEntry *ent;
+	AuditRelInfo *info;
+	bool		found;
+	uint64		count;
+
+	if (audit_rel_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(AuditRelEntry);
+		audit_rel_cache = hash_create("crm_security audited tables", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS);
+	}
+	ent = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+		ent->info = NULL;
+	if (ent->info != NULL && ent->info->valid && ent->info->relid == RelationGetRelid(rel))
+	{
+		ent->info->pins++;
+		return ent->info;
+	}
+	/* Stale: out of the cache now, freed when no running call uses it any more. */
+	audit_rel_retire(ent);
+
+	count = audit_rel_inval_count;
+	info = audit_rel_build(rel, trigger);
+	/*
+	 * Building opens the index, which may process invalidations: a description built
+	 * across one serves this call only.  The entry is looked up again, as the cache may
+	 * have changed meanwhile.
+	 */
+	info->pins = 1;
+	info->valid = (count == audit_rel_inval_count);
+	ent = hash_search(audit_rel_cache, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+		ent->info = NULL;
+	if (info->valid)
+	{
+		audit_rel_retire(ent);
+		ent->info = info;
+	}
+	else
+		info->retired = true;
 	return info;
 }
 
@@ -1271,32 +1411,22 @@ audit_changed_columns(AuditRelInfo *info, TupleTableSlot *oldslot, TupleTableSlo
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* SQL function: audit_trigger() returns trigger */
-PG_FUNCTION_INFO_V1(audit_trigger);
-Datum
-audit_trigger(PG_FUNCTION_ARGS)
+/*
+ * Build and write the entry of one trigger event, with the pinned description info.
+ *
+ * User code may run while a row image is built (to_jsonb() of a user type calls its cast
+ * to json or its output function).  Whatever it does, the entry is built from info
+ * alone, which stays as it was (see AuditRelInfo), and its canonical text and hash are
+ * computed afterwards from the very values that are stored: nothing user code changes
+ * can make them differ.
+ */
+static void
+audit_row_entry(TriggerData *td, AuditRelInfo *info)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	Relation	rel;
+	Relation	rel = td->tg_relation;
+	TriggerEvent ev = td->tg_event;
 	AuditEntry	e;
-	AuditRelInfo *info;
-	TriggerEvent ev;
 	StringInfoData texts;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("audit_trigger() must be called as a trigger")));
-	ev = td->tg_event;
-	rel = td->tg_relation;
-	if (!TRIGGER_FIRED_AFTER(ev) ||
-		(TRIGGER_FIRED_BY_TRUNCATE(ev) ? !TRIGGER_FIRED_FOR_STATEMENT(ev) : !TRIGGER_FIRED_FOR_ROW(ev)))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("audit_trigger() must fire AFTER each row, or AFTER TRUNCATE for each statement"),
-				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
-
-	info = audit_rel_info(rel, td->tg_trigger);
 
 	initStringInfo(&texts);
 	if (TRIGGER_FIRED_BY_INSERT(ev))
@@ -1304,9 +1434,9 @@ audit_trigger(PG_FUNCTION_ARGS)
 		static const int images[] = {AL_RECORD_KEY, AL_NEW_ROW};
 
 		audit_entry_init(&e, "row", "INSERT");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
-		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_NEW_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
@@ -1324,11 +1454,11 @@ audit_trigger(PG_FUNCTION_ARGS)
 		e.nulls[AL_CHANGED_COLUMNS] = false;
 		e.text[AL_CHANGED_COLUMNS] = (const char *) (uintptr_t) start;
 		e.textlen[AL_CHANGED_COLUMNS] = texts.len - start;
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
-		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_OLD_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
 						&old_img, NULL, NULL);
-		audit_set_image(&e, AL_NEW_ROW, info->row_cols, info->nrow, td->tg_newslot, &texts,
+		audit_set_image(&e, AL_NEW_ROW, info, info->row_cols, info->nrow, td->tg_newslot, &texts,
 						NULL, &old_img, same);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
@@ -1337,9 +1467,9 @@ audit_trigger(PG_FUNCTION_ARGS)
 		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW};
 
 		audit_entry_init(&e, "row", "DELETE");
-		audit_set_image(&e, AL_RECORD_KEY, info->key_cols, info->nkey, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
-		audit_set_image(&e, AL_OLD_ROW, info->row_cols, info->nrow, td->tg_trigslot, &texts,
+		audit_set_image(&e, AL_OLD_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
 						NULL, NULL, NULL);
 		audit_fix_images(&e, &texts, images, lengthof(images));
 	}
@@ -1349,6 +1479,41 @@ audit_trigger(PG_FUNCTION_ARGS)
 	e.values[AL_TABLE_NAME] = info->qualname_text;
 	e.nulls[AL_TABLE_NAME] = false;
 	audit_insert_entry(&e, true);
+}
+
+/* SQL function: audit_trigger() returns trigger */
+PG_FUNCTION_INFO_V1(audit_trigger);
+Datum
+audit_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	AuditRelInfo *volatile info;
+	TriggerEvent ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger() must be called as a trigger")));
+	ev = td->tg_event;
+	rel = td->tg_relation;
+	if (!TRIGGER_FIRED_AFTER(ev) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(ev) ? !TRIGGER_FIRED_FOR_STATEMENT(ev) : !TRIGGER_FIRED_FOR_ROW(ev)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("audit_trigger() must fire AFTER each row, or AFTER TRUNCATE for each statement"),
+				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
+
+	info = audit_rel_info(rel, td->tg_trigger);
+	PG_TRY();
+	{
+		audit_row_entry(td, info);
+	}
+	PG_FINALLY();
+	{
+		audit_rel_release(info);
+	}
+	PG_END_TRY();
 	return PointerGetDatum(NULL);
 }
 
@@ -1460,9 +1625,12 @@ audit_existing_trigger(Oid relid, const char *tgname, bool *exists)
 	Oid			types[2] = {OIDOID, TEXTOID};
 	int			rc;
 
+	/* Every operator qualified: this runs under the caller's search_path. */
 	rc = SPI_execute_with_args("SELECT pg_catalog.encode(tgargs, 'hex') FROM pg_catalog.pg_trigger "
-							   "WHERE tgrelid = $1 AND tgname = $2::pg_catalog.name "
-							   "AND tgfoid = 'crm_security.audit_trigger()'::pg_catalog.regprocedure",
+							   "WHERE tgrelid OPERATOR(pg_catalog.=) $1 "
+							   "AND tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name "
+							   "AND tgfoid OPERATOR(pg_catalog.=) "
+							   "'crm_security.audit_trigger()'::pg_catalog.regprocedure::pg_catalog.oid",
 							   2, types, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_trigger");
@@ -1470,6 +1638,51 @@ audit_existing_trigger(Oid relid, const char *tgname, bool *exists)
 	if (!*exists)
 		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * The TRUNCATE trigger on every partition of a partitioned table (all levels), with the
+ * argument arg_literal (want_hex as tgargs); without arg_literal, dropped from them.
+ * PostgreSQL clones the row trigger to partitions, but not statement triggers, and
+ * TRUNCATE of a partition fires only the partition's own.  Runs under SPI.
+ */
+static void
+audit_partition_triggers(Oid relid, const char *arg_literal, const char *want_hex)
+{
+	List	   *parts;
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	parts = find_all_inheritors(relid, ShareRowExclusiveLock, NULL);
+	foreach(lc, parts)
+	{
+		Oid			part = lfirst_oid(lc);
+		char		kind = get_rel_relkind(part);
+		bool		exists;
+		char	   *have;
+		char	   *qn;
+		StringInfoData q;
+
+		if (part == relid || (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE))
+			continue;
+		have = audit_existing_trigger(part, "crm_audit_truncate", &exists);
+		if (arg_literal == NULL ? !exists :
+			(exists && have != NULL && strcmp(have, want_hex) == 0))
+			continue;
+		qn = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+										get_rel_name(part));
+		initStringInfo(&q);
+		if (exists)
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s; ", qn);
+		if (arg_literal != NULL)
+			appendStringInfo(&q,
+							 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
+							 qn, quote_literal_cstr(arg_literal));
+		if (SPI_execute(q.data, false, 0) < 0)
+			elog(ERROR, "could not change the audit trigger of a partition");
+	}
 }
 
 /* SQL function: enable_audit(tbl regclass, exclude_columns text[]) returns void */
@@ -1586,7 +1799,8 @@ audit_enable(PG_FUNCTION_ARGS)
 	if (row_exists && trunc_exists && have_row && have_trunc &&
 		strcmp(have_row, want_hex) == 0 && strcmp(have_trunc, want_hex) == 0)
 	{
-		/* Already audited exactly so: nothing to do. */
+		/* Already audited exactly so: only partitions added since may lack a trigger. */
+		audit_partition_triggers(RelationGetRelid(rel), arg_literal, want_hex);
 		SPI_finish();
 		relation_close(rel, NoLock);
 		PG_RETURN_VOID();
@@ -1606,6 +1820,7 @@ audit_enable(PG_FUNCTION_ARGS)
 					 qualname, quote_literal_cstr(arg_literal));
 	if (SPI_execute(q.data, false, 0) < 0)
 		elog(ERROR, "could not create audit triggers");
+	audit_partition_triggers(RelationGetRelid(rel), arg_literal, want_hex);
 	SPI_finish();
 
 	{
@@ -1666,11 +1881,153 @@ audit_disable(PG_FUNCTION_ARGS)
 		if (SPI_execute(q.data, false, 0) < 0)
 			elog(ERROR, "could not drop audit triggers");
 	}
+	audit_partition_triggers(RelationGetRelid(rel), NULL, NULL);
 	SPI_finish();
 	if (row_exists || trunc_exists)
 		audit_internal_event("audit.disable", "table", qualname, NULL);
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
+}
+
+/* --------------------------------------------------------------------------------------
+ * TRUNCATE of audited relations without a TRUNCATE trigger of their own
+ * --------------------------------------------------------------------------------------
+ *
+ * A partition created or attached after enable_audit() has the row trigger (PostgreSQL
+ * clones it) but not the TRUNCATE trigger, so truncating it, directly or through its
+ * parent, would go unrecorded.  PostgreSQL tells the object access hook of every relation
+ * a TRUNCATE is about to truncate (partitions, ONLY, CASCADE included); the relations
+ * of the statement are collected there, and once it has succeeded, each one that has an
+ * audit row trigger that fires and no audit TRUNCATE trigger gets its entry.
+ */
+static bool audit_truncate_collecting = false;
+static List *audit_truncated = NIL;
+
+static void
+audit_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId,
+					void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_TRUNCATE && classId == RelationRelationId && audit_truncate_collecting)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		audit_truncated = list_append_unique_oid(audit_truncated, objectId);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Whether a trigger fires under the current session_replication_role. */
+static bool
+audit_trigger_fires(const Trigger *t)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/* Record the truncation of the relations in relids that no trigger of ours recorded. */
+static void
+audit_record_truncations(List *relids)
+{
+	Oid			nsp;
+	Oid			fn;
+	ListCell   *lc;
+
+	if (relids == NIL)
+		return;
+	nsp = get_namespace_oid("crm_security", true);
+	if (!OidIsValid(nsp))
+		return;
+	fn = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum("audit_trigger"),
+						 PointerGetDatum(buildoidvector(NULL, 0)), ObjectIdGetDatum(nsp));
+	if (!OidIsValid(fn))
+		return;
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		LOCKTAG		tag;
+		Relation	rel;
+		bool		row = false;
+		bool		trunc = false;
+
+		/*
+		 * Truncated relations are locked: one the name lookup saw but did not truncate
+		 * (renamed meanwhile) is not.
+		 */
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+		if (!LockHeldByMe(&tag, AccessExclusiveLock))
+			continue;
+		rel = try_relation_open(relid, NoLock);
+		if (rel == NULL)
+			continue;
+		if (rel->trigdesc != NULL)
+		{
+			for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+			{
+				const Trigger *t = &rel->trigdesc->triggers[i];
+
+				if (t->tgfoid != fn)
+					continue;
+				if (TRIGGER_FOR_TRUNCATE(t->tgtype))
+					trunc = true;	/* it records the truncation (or was disabled) */
+				else if (TRIGGER_FOR_ROW(t->tgtype) && audit_trigger_fires(t))
+					row = true;
+			}
+		}
+		if (row && !trunc)
+		{
+			AuditEntry	e;
+
+			audit_entry_init(&e, "row", "TRUNCATE");
+			audit_set_text(&e, AL_TABLE_NAME, audit_qualname(rel));
+			audit_insert_entry(&e, false);
+		}
+		relation_close(rel, NoLock);
+	}
+}
+
+static void
+audit_truncate_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					   ProcessUtilityContext context, ParamListInfo params,
+					   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	List	   *volatile saved_list;
+	volatile bool saved_collecting;
+
+	if (!IsA(pstmt->utilityStmt, TruncateStmt))
+	{
+		if (prev_truncate_utility)
+			prev_truncate_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+								  dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+		return;
+	}
+	/* A TRUNCATE run by a trigger of this one collects its own relations. */
+	saved_list = audit_truncated;
+	saved_collecting = audit_truncate_collecting;
+	audit_truncated = NIL;
+	audit_truncate_collecting = true;
+	PG_TRY();
+	{
+		if (prev_truncate_utility)
+			prev_truncate_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+								  dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+		audit_truncate_collecting = false;
+		audit_record_truncations(audit_truncated);
+	}
+	PG_FINALLY();
+	{
+		audit_truncated = saved_list;
+		audit_truncate_collecting = saved_collecting;
+	}
+	PG_END_TRY();
 }
 
 /* --------------------------------------------------------------------------------------
@@ -1872,7 +2229,7 @@ audit_seal(PG_FUNCTION_ARGS)
 	 * committed is visible to any later snapshot: its entries can be sealed, and no new
 	 * entry can ever appear below this horizon.
 	 */
-	if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint",
+	if (SPI_execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::pg_catalog.text::pg_catalog.int8",
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the transaction horizon");
 	horizon = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1886,7 +2243,8 @@ audit_seal(PG_FUNCTION_ARGS)
 	args[1] = Int64GetDatum(horizon);
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT txid, entry_hash FROM crm_security.audit_log "
-									   "WHERE txid >= $1 AND txid < $2 ORDER BY txid, id",
+									   "WHERE txid OPERATOR(pg_catalog.>=) $1 AND txid OPERATOR(pg_catalog.<) $2 "
+									   "ORDER BY txid, id",
 									   2, types, args, NULL, false, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
@@ -2305,7 +2663,7 @@ audit_canonical_entry(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT " AUDIT_ENTRY_COLUMNS " FROM crm_security.audit_log WHERE id = $1",
+	if (SPI_execute_with_args("SELECT " AUDIT_ENTRY_COLUMNS " FROM crm_security.audit_log WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the audit log");
 	if (SPI_processed == 1)
@@ -2368,8 +2726,9 @@ audit_purge(PG_FUNCTION_ARGS)
 	types[0] = INT8OID;
 	types[1] = TIMESTAMPTZOID;
 	if (SPI_execute_with_args("SELECT b.block_id, b.txid_hi FROM crm_security.audit_blocks b "
-							  "WHERE b.block_id > $1 AND b.block_id < COALESCE((SELECT pg_catalog.min(block_id) "
-							  "FROM crm_security.audit_blocks WHERE block_id > $1 AND sealed_at >= $2), "
+							  "WHERE b.block_id OPERATOR(pg_catalog.>) $1 AND b.block_id OPERATOR(pg_catalog.<) "
+							  "COALESCE((SELECT pg_catalog.min(block_id) FROM crm_security.audit_blocks "
+							  "WHERE block_id OPERATOR(pg_catalog.>) $1 AND sealed_at OPERATOR(pg_catalog.>=) $2), "
 							  "9223372036854775807) ORDER BY b.block_id DESC LIMIT 1",
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read audit blocks");
@@ -2386,7 +2745,7 @@ audit_purge(PG_FUNCTION_ARGS)
 	audit_purging = true;
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("DELETE FROM crm_security.audit_log WHERE txid < $1",
+		if (SPI_execute_with_args("DELETE FROM crm_security.audit_log WHERE txid OPERATOR(pg_catalog.<) $1",
 								  1, types, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete audit entries");
 	}
