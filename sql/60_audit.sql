@@ -70,6 +70,15 @@ COMMENT ON TABLE crm_security.audit_purges IS 'retention record: the entries of 
 REVOKE ALL ON crm_security.audit_log, crm_security.audit_blocks, crm_security.audit_purges,
     crm_security.audit_log_id_seq FROM PUBLIC;
 
+-- The log is data to keep: pg_dump saves the entries, blocks, purge records and the id
+-- sequence with the extension, and a restore loads them with COPY (which fires no UPDATE,
+-- DELETE or TRUNCATE trigger) after CREATE EXTENSION has made the tables and their
+-- protection.  See "Backup, dump and restore" in docs/audit.md.
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_purges', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_log_id_seq', '');
+
 -- Append-only protection.
 CREATE FUNCTION crm_security.audit_protect()
 RETURNS trigger
