@@ -73,7 +73,7 @@ REVOKE ALL ON crm_security.audit_log, crm_security.audit_blocks, crm_security.au
 -- The log is data to keep: pg_dump saves the entries, blocks, purge records and the id
 -- sequence with the extension, and a restore loads them with COPY (which fires no UPDATE,
 -- DELETE or TRUNCATE trigger) after CREATE EXTENSION has made the tables and their
--- protection.  See "Backup, dump and restore" in docs/audit.md.
+-- protection.  See "Dump and restore" in docs/audit.md.
 SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_blocks', '');
 SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_purges', '');
