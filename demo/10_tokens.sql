@@ -34,21 +34,26 @@ SELECT crm_security.jwt_verify(tok, jwks, algorithms => ARRAY['ES256', 'RS256'],
 \echo
 \echo '--- 3. What is refused, and why ---'
 \echo 'A forged token: the payload changed after signing'
-SELECT crm_security.jwt_verify(split_part(tok, '.', 1) || '.' ||
-                               rtrim(translate(encode('{"sub":"mallory","aud":"crm"}', 'base64'), '+/', '-_'), '=') || '.' ||
-                               split_part(tok, '.', 3), jwks)
-  FROM demo_token, demo_jwks;
+SELECT demo_refused($q$
+  SELECT crm_security.jwt_verify(split_part(tok, '.', 1) || '.' ||
+                                 rtrim(translate(encode('{"sub":"mallory","aud":"crm"}', 'base64'), '+/', '-_'), '=') || '.' ||
+                                 split_part(tok, '.', 3), jwks)
+    FROM demo_token, demo_jwks$q$) AS forged_payload;
 \echo 'An expired token'
-SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"sub":"alice","exp":1700000000}', jwk, 'HS256'), jwk)
-  FROM demo_keys WHERE alg = 'HS256';
+SELECT demo_refused($q$
+  SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"sub":"alice","exp":1700000000}', jwk, 'HS256'), jwk)
+    FROM demo_keys WHERE alg = 'HS256'$q$) AS expired;
 \echo 'An unsecured token ("alg": "none")'
-SELECT crm_security.jwt_verify('eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiJ9.', jwks) FROM demo_jwks;
+SELECT demo_refused($q$
+  SELECT crm_security.jwt_verify('eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiJ9.', jwks) FROM demo_jwks$q$) AS alg_none;
 \echo 'Algorithm confusion: an HS256 token "signed" with public key material as the HMAC secret'
-SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"sub":"admin"}', crm_security.jwk_public(jwk)->>'n', 'HS256'),
-                               crm_security.jwk_public(jwk))
-  FROM demo_keys WHERE alg = 'RS256';
+SELECT demo_refused($q$
+  SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"sub":"admin"}', crm_security.jwk_public(jwk)->>'n', 'HS256'),
+                                 crm_security.jwk_public(jwk))
+    FROM demo_keys WHERE alg = 'RS256'$q$) AS algorithm_confusion;
 \echo 'A token signed by another key that claims the same kid'
-SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"sub":"eve"}', crm_security.generate_jwk('ES256', 'demo-es256'), 'ES256'),
-                               jwks)
-  FROM demo_jwks;
+SELECT demo_refused($q$
+  SELECT crm_security.jwt_verify(crm_security.jwt_sign('{"sub":"eve"}', crm_security.generate_jwk('ES256', 'demo-es256'), 'ES256'),
+                                 jwks)
+    FROM demo_jwks$q$) AS same_kid_other_key;
 DROP TABLE demo_keys, demo_jwks, demo_token;

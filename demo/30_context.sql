@@ -43,9 +43,10 @@ COMMIT;
 
 \echo
 \echo '== 6. A forged token (signed with a guessed secret) is refused =='
-SELECT crm_security.set_claim_context(crm_security.jwt_sign(
-         jsonb_build_object('sub', 'mallory', 'tenant_id', 'globex', 'exp', extract(epoch FROM now())::bigint + 3600),
-         'a-guessed-secret-0123456789-0123456789', 'HS256', '{"kid": "demo-2026"}'));
+SELECT demo_refused($q$
+  SELECT crm_security.set_claim_context(crm_security.jwt_sign(
+           jsonb_build_object('sub', 'mallory', 'tenant_id', 'globex', 'exp', extract(epoch FROM now())::bigint + 3600),
+           'a-guessed-secret-0123456789-0123456789', 'HS256', '{"kid": "demo-2026"}'))$q$) AS forged_token;
 
 \echo
 \echo '== 7. The context ended with the transaction: no context, no rows =='
@@ -57,7 +58,7 @@ RESET ROLE;
 \echo
 \echo '== 8. Disable the key: its tokens stop working in every session =='
 SELECT crm_security.disable_jwt_key('demo-2026');
-SELECT crm_security.set_claim_context(:'token');
+SELECT demo_refused(format('SELECT crm_security.set_claim_context(%L)', :'token')) AS token_of_disabled_key;
 
 DROP TABLE demo_deals;
 DROP ROLE demo_app;

@@ -80,7 +80,7 @@ SELECT crm_security.set_claim_context(token) IS NOT NULL AS verified FROM crm.de
 SELECT * FROM crm.contacts;
 SELECT * FROM crm.deals;
 -- his own tenant, but client_user has no crm:deals:delete: the application checks first
-SELECT crm_security.authorize('crm:deals:delete');
+SELECT demo_refused($q$SELECT crm_security.authorize('crm:deals:delete')$q$) AS authorize_delete;
 ROLLBACK;
 
 \echo
@@ -89,7 +89,8 @@ BEGIN;
 SET LOCAL ROLE crm_app;
 SELECT crm_security.set_claim_context(token) IS NOT NULL AS verified FROM crm.demo_tokens WHERE who = 'bob';
 UPDATE crm.deals SET amount = 1 WHERE title LIKE 'Acme%' RETURNING *;
-INSERT INTO crm.contacts (tenant_id, name) VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'planted by bob');
+SELECT demo_refused($q$
+  INSERT INTO crm.contacts (tenant_id, name) VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'planted by bob')$q$) AS plant_in_acme;
 ROLLBACK;
 
 \echo
@@ -112,7 +113,8 @@ SELECT crm_security.set_claim_context(token) IS NOT NULL AS verified FROM crm.de
 SELECT crm_security.permissions(), crm_security.can('crm:deals:read') AS may_read_deals;
 SELECT tenant_id, title, amount FROM crm.deals ORDER BY id;
 UPDATE crm.deals SET amount = 0 RETURNING *;
-INSERT INTO crm.deals (tenant_id, title, amount) VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'by the reviewer', 1);
+SELECT demo_refused($q$
+  INSERT INTO crm.deals (tenant_id, title, amount) VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'by the reviewer', 1)$q$) AS reviewer_insert;
 ROLLBACK;
 
 \echo

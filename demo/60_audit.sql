@@ -44,10 +44,11 @@ SELECT ok, blocks_checked, entries_checked, detail FROM crm_security.verify_audi
 
 \echo
 \echo == Nobody may rewrite the log, not even a superuser, not even in replica mode
-DELETE FROM crm_security.audit_log WHERE actor_id = current_user;
+SELECT demo_refused($q$DELETE FROM crm_security.audit_log WHERE actor_id = current_user$q$) AS delete_entries;
 SET session_replication_role = replica;
-UPDATE crm_security.audit_log SET actor_id = 'someone else';
+SELECT demo_refused($q$UPDATE crm_security.audit_log SET actor_id = 'someone else'$q$) AS update_in_replica_mode;
 RESET session_replication_role;
+SELECT demo_refused($q$TRUNCATE crm_security.audit_log$q$) AS truncate_log;
 
 \echo
 \echo == A superuser disables the protection and quietly rewrites an entry ...

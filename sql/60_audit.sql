@@ -70,12 +70,21 @@ COMMENT ON TABLE crm_security.audit_purges IS 'retention record: the entries of 
 REVOKE ALL ON crm_security.audit_log, crm_security.audit_blocks, crm_security.audit_purges,
     crm_security.audit_log_id_seq FROM PUBLIC;
 
+-- The log is data to keep: pg_dump saves the entries, blocks, purge records and the id
+-- sequence with the extension, and a restore loads them with COPY (which fires no UPDATE,
+-- DELETE or TRUNCATE trigger) after CREATE EXTENSION has made the tables and their
+-- protection.  See "Dump and restore" in docs/audit.md.
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_purges', '');
+SELECT pg_catalog.pg_extension_config_dump('crm_security.audit_log_id_seq', '');
+
 -- Append-only protection.
 CREATE FUNCTION crm_security.audit_protect()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'audit_protect'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION crm_security.audit_protect() IS 'trigger: refuses UPDATE, DELETE and TRUNCATE of the audit tables (purge_audit_log() is the only way to delete entries)';
+COMMENT ON FUNCTION crm_security.audit_protect() IS 'trigger: refuses UPDATE, DELETE and TRUNCATE of the audit tables (purge_audit_log() is the only way to delete entries), and a block that ends beyond the cluster''s transaction counter';
 REVOKE ALL ON FUNCTION crm_security.audit_protect() FROM PUBLIC;
 
 -- A statement trigger refuses every UPDATE, DELETE and TRUNCATE, even of no rows; a row
@@ -88,7 +97,9 @@ ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only_rows;
 CREATE TRIGGER audit_blocks_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON crm_security.audit_blocks
     FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_blocks_append_only_rows BEFORE UPDATE OR DELETE ON crm_security.audit_blocks
+-- On audit_blocks the row trigger also checks that an inserted block ends at a transaction
+-- this cluster has reached (a restore into a cluster whose transaction counter is behind).
+CREATE TRIGGER audit_blocks_append_only_rows BEFORE INSERT OR UPDATE OR DELETE ON crm_security.audit_blocks
     FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
 ALTER TABLE crm_security.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_append_only;
 ALTER TABLE crm_security.audit_blocks ENABLE ALWAYS TRIGGER audit_blocks_append_only_rows;

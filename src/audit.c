@@ -25,6 +25,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -1522,6 +1523,44 @@ audit_trigger(PG_FUNCTION_ARGS)
  * --------------------------------------------------------------------------------------
  */
 
+/*
+ * A block inserted into audit_blocks must end at a transaction this cluster has already
+ * reached.  Sealing always meets this (a block ends at the oldest running transaction); a
+ * restore into a cluster whose transaction counter is behind the source's does not, and
+ * would go wrong later: the entries written there from then on would carry transaction
+ * ids inside the restored blocks' ranges, and verification would report every sealed
+ * block they fall into.  Refuse the block at the restore instead.
+ */
+static void
+audit_check_block_insert(TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			id_att = SPI_fnumber(desc, "block_id");
+	int			hi_att = SPI_fnumber(desc, "txid_hi");
+	bool		isnull;
+	Datum		hi;
+	int64		next_txid = (int64) U64FromFullTransactionId(ReadNextFullTransactionId());
+
+	if (id_att <= 0 || hi_att <= 0)
+		elog(ERROR, "audit_blocks has no block_id or txid_hi column");
+	hi = heap_getattr(td->tg_trigtuple, hi_att, desc, &isnull);
+	if (!isnull && DatumGetInt64(hi) > next_txid)
+	{
+		Datum		id = heap_getattr(td->tg_trigtuple, id_att, desc, &isnull);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audit block %lld covers transactions this cluster has not reached",
+						isnull ? -1LL : (long long) DatumGetInt64(id)),
+				 errdetail("The block ends at transaction %lld and the next transaction id is %lld: "
+						   "entries written from now on would fall into the range of a sealed block.",
+						   (long long) DatumGetInt64(hi), (long long) next_txid),
+				 errhint("Restore the audit log into a cluster whose transaction counter is past the source's: "
+						 "advance the new cluster's epoch with pg_resetwal --epoch before restoring "
+						 "(see \"Dump and restore\" in docs/audit.md).")));
+	}
+}
+
 /* SQL function: audit_protect() returns trigger */
 PG_FUNCTION_INFO_V1(audit_protect);
 Datum
@@ -1534,6 +1573,17 @@ audit_protect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("audit_protect() must be called as a trigger")));
+
+	/* Blocks are appended (by sealing, or by a restore): check where they end. */
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	{
+		audit_resolve_rels();
+		if (RelationGetRelid(td->tg_relation) == audit_blocks_relid)
+		{
+			audit_check_block_insert(td);
+			return PointerGetDatum(td->tg_trigtuple);
+		}
+	}
 
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && audit_purging)
 	{

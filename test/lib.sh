@@ -10,9 +10,24 @@ CRM_PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$P
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Run a command as the PostgreSQL OS user when we are root (the server refuses root).
+# Run a command as the PostgreSQL OS user when we are root (the server refuses root).  It
+# runs in the current directory if that user may enter it, else in / (a checkout in a
+# private directory such as /root/... or a mktemp -d): give it absolute paths, and copy
+# what it must read into the work directory (see readable_copy).
 as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" "$@"
+    else
+        "$@"
+    fi
+}
+
+# readable_copy SRC DEST: copy SRC (a file or directory) to DEST, readable by the
+# PostgreSQL OS user (the checkout may not be).
+readable_copy() {
+    cp -r "$1" "$2" || die "cannot copy $1 to $2"
+    chmod -R a+rX "$2"
+    if [ "$(id -u)" = 0 ]; then chown -R postgres "$2"; fi
 }
 
 # Install whatever Debian packages are missing.

@@ -44,9 +44,11 @@ if [[ " $suites " == *" regress "* ]]; then
     tests=$(pick "$CRM_ROOT/test/sql/*.sql" | xargs -r -n1 basename | sed 's/\.sql$//' | tr '\n' ' ')
     if [ -n "$tests" ]; then
         log "pg_regress: $tests"
+        # pg_regress runs as the PostgreSQL OS user, which may not read the checkout (a
+        # clone in /root or in a mktemp -d): it gets copies.
         mkdir -p "$WORK/regress/in"
-        ln -s "$CRM_ROOT/test/sql" "$WORK/regress/in/sql"
-        ln -s "$CRM_ROOT/expected" "$WORK/regress/in/expected"
+        readable_copy "$CRM_ROOT/test/sql" "$WORK/regress/in/sql"
+        readable_copy "$CRM_ROOT/expected" "$WORK/regress/in/expected"
         chown -R postgres "$WORK/regress" 2>/dev/null
         # Tests include shared fixtures with \i sql/...: run from the input directory.
         cd "$WORK/regress/in"
