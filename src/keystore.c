@@ -3,9 +3,10 @@
  *		The trusted key store (table crm_security.jwt_keys) and token verification against it.
  *
  * Every process keeps the rows of jwt_keys in memory and parses a key the first time a
- * token needs it.  A statement trigger on the table sends a relcache invalidation for it,
- * so every process notices a change (a disabled key, say) at its next transaction start,
- * when it accepts invalidation messages, and reloads the table then.
+ * token needs it.  A statement trigger on the table sends a relcache invalidation for it;
+ * every process accepts invalidation messages before it uses the key store (not only at
+ * its next transaction start), so it notices a change committed elsewhere (a disabled key,
+ * say) at its next verification and reloads the table then.
  */
 #include "postgres.h"
 
@@ -232,10 +233,15 @@ ks_load(void)
 	table_close(rel, AccessShareLock);
 }
 
-/* Make sure the cached rows are current; return the key store version. */
+/*
+ * Make sure the cached rows are current; return the key store version.  Pending
+ * invalidations are accepted first: a change committed by another session since this
+ * transaction began (a disabled key) is seen at once, not at the next transaction.
+ */
 uint64
 ks_current_version(void)
 {
+	AcceptInvalidationMessages();
 	if (!ks_valid)
 	{
 		PG_TRY();
@@ -359,7 +365,6 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 	const char *why;
 
 	keys_hide_statement_push(&hide);
-	AcceptInvalidationMessages();
 	ks_current_version();
 	now_opts.now = GetCurrentTimestamp();
 

@@ -11,7 +11,7 @@
 -- Test server log is checked for the secrets by test/scripts/hardening_keys_log.sh.
 
 BEGIN;
-SELECT plan(102);
+SELECT plan(103);
 
 -- The error a statement raises, as "SQLSTATE | message | detail | hint | context"; the
 -- statement gets the secret as $1, so that its own text never holds it.
@@ -229,16 +229,39 @@ BEGIN
     END;
 END
 $$;
+-- The same, with the token put into the setting instead (the context cache of the
+-- transaction has it verified already): the setting's token is verified again.
+CREATE FUNCTION pg_temp.hk9_step_setting(remote_sql text, tok text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM FROM dblink('hk9', remote_sql) AS t(r text);
+    BEGIN
+        PERFORM set_config('crm_security.token', tok, true);
+        RETURN crm_security.user_id();
+    EXCEPTION WHEN OTHERS THEN
+        RETURN SQLSTATE;
+    END;
+END
+$$;
 INSERT INTO hk9 VALUES ('remote', pg_temp.hk_tok('hk9-remote-0123456789-0123456789', 'hk9_remote', NULL));
+-- Both step functions run once first, so that nothing in the steps below is done for the
+-- first time in this transaction (a first lock or plan would accept invalidations by itself).
+SELECT FROM pg_temp.hk9_step($$SELECT ''$$, (SELECT tok FROM hk9 WHERE name = 'remote'));
+SELECT FROM pg_temp.hk9_step_setting($$SELECT ''$$, (SELECT tok FROM hk9 WHERE name = 'remote'));
+SELECT FROM crm_security.clear_claim_context();
 SELECT is(pg_temp.hk9_step($$SELECT crm_security.add_jwt_key('hk9_remote', 'HS256', 'hk9-remote-0123456789-0123456789')::text$$,
                            (SELECT tok FROM hk9 WHERE name = 'remote')),
           'hk-user', 'item 9: a key added and committed by another session is used at once');
+SELECT FROM crm_security.clear_claim_context();
+SELECT is(pg_temp.hk9_step_setting($$SELECT crm_security.disable_jwt_key('hk9_remote')::text$$,
+                                   (SELECT tok FROM hk9 WHERE name = 'remote')),
+          '28000', 'item 9: once another session disabled it and committed, the token put into the setting is refused at once');
+SELECT is(pg_temp.hk9_step($$UPDATE crm_security.jwt_keys SET enabled = true WHERE kid = 'hk9_remote' RETURNING ''$$,
+                           (SELECT tok FROM hk9 WHERE name = 'remote')),
+          'hk-user', 'item 9: enabled again by the other session, it is accepted at once');
 SELECT is(pg_temp.hk9_step($$SELECT crm_security.disable_jwt_key('hk9_remote')::text$$,
                            (SELECT tok FROM hk9 WHERE name = 'remote')),
-          '28000', 'item 9: once another session disabled it and committed, the key is refused at once');
-SELECT is(pg_temp.hk9_step($$SELECT crm_security.disable_jwt_key('hk9_remote')::text$$,
-                           (SELECT tok FROM hk9 WHERE name = 'remote')),
-          '28000', 'item 9: ... and stays refused');
+          '28000', 'item 9: disabled again, set_claim_context refuses it at once');
 SELECT FROM dblink('hk9', $$DELETE FROM crm_security.jwt_keys WHERE kid = 'hk9_remote' RETURNING ''$$) AS t(r text);
 SELECT FROM dblink_disconnect('hk9');
 
