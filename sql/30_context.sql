@@ -9,23 +9,30 @@
 -- Trusted verification keys.  Only the extension owner (a superuser) can read or write the
 -- table; the admin functions below are SECURITY DEFINER and EXECUTE on them is granted to
 -- nobody by default.  Every row is validated by parsing its key (trigger below), so a row
--- that is in the table is a key that can be used.
+-- that is in the table is a key that can be used.  The trigger also checks every constraint
+-- below first, with a message of its own: PostgreSQL's message for a violated constraint
+-- would show the whole row, secret included.
+--
+-- A key is identified by (kid, issuer): identity providers reuse kids like "1" or
+-- "default", and a key of one issuer never replaces or vouches for a key of another.
 CREATE TABLE crm_security.jwt_keys (
-    kid         text PRIMARY KEY
+    kid         text NOT NULL
                 CHECK (kid <> '' AND pg_catalog.octet_length(kid) <= 256),
     algorithm   text NOT NULL,
     key         text,           -- HMAC secret or PEM (public key or certificate)
     jwk         jsonb,          -- or a JWK
-    issuer      text,           -- when set, tokens verified by this key must carry this iss
+    issuer      text            -- when set, tokens verified by this key must carry this iss
+                CONSTRAINT jwt_keys_issuer_check CHECK (issuer <> ''),
     not_before  timestamptz,    -- validity window of the key itself
     not_after   timestamptz,
     enabled     boolean NOT NULL DEFAULT true,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT jwt_keys_kid_issuer_key UNIQUE NULLS NOT DISTINCT (kid, issuer),
     CONSTRAINT jwt_keys_one_material CHECK ((key IS NULL) <> (jwk IS NULL)),
     CONSTRAINT jwt_keys_window CHECK (not_before IS NULL OR not_after IS NULL OR not_before < not_after)
 );
 REVOKE ALL ON TABLE crm_security.jwt_keys FROM PUBLIC;
-COMMENT ON TABLE crm_security.jwt_keys IS 'trusted JWT verification keys (not readable by PUBLIC)';
+COMMENT ON TABLE crm_security.jwt_keys IS 'trusted JWT verification keys (not readable by PUBLIC), one per (kid, issuer)';
 -- pg_dump keeps the keys with the extension.
 SELECT pg_catalog.pg_extension_config_dump('crm_security.jwt_keys', '');
 
@@ -34,14 +41,14 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'crm_jwt_keys_validate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION crm_security.jwt_keys_validate() FROM PUBLIC;
-COMMENT ON FUNCTION crm_security.jwt_keys_validate() IS 'trigger: parse and check the key of a jwt_keys row, fill in its algorithm';
+COMMENT ON FUNCTION crm_security.jwt_keys_validate() IS 'trigger: check a jwt_keys row and parse its key, fill in its algorithm';
 
 CREATE FUNCTION crm_security.jwt_keys_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'crm_jwt_keys_changed'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION crm_security.jwt_keys_changed() FROM PUBLIC;
-COMMENT ON FUNCTION crm_security.jwt_keys_changed() IS 'trigger: make every session reload the key store at its next transaction';
+COMMENT ON FUNCTION crm_security.jwt_keys_changed() IS 'trigger: make every session reload the key store before its next verification';
 
 CREATE TRIGGER jwt_keys_validate
     BEFORE INSERT OR UPDATE ON crm_security.jwt_keys
@@ -50,94 +57,65 @@ CREATE TRIGGER jwt_keys_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm_security.jwt_keys
     FOR EACH STATEMENT EXECUTE FUNCTION crm_security.jwt_keys_changed();
 
+-- The functions that take keys are in C: every error they raise keeps the statement (which
+-- carries the key) out of the server log, and no error shows the key.
 CREATE FUNCTION crm_security.add_jwt_key(kid text, algorithm text, key text, issuer text DEFAULT NULL,
                                          not_before timestamptz DEFAULT NULL,
                                          not_after timestamptz DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF kid IS NULL OR algorithm IS NULL OR key IS NULL THEN
-        RAISE EXCEPTION 'kid, algorithm and key must not be null' USING ERRCODE = '22023';
-    END IF;
-    INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, key, issuer, not_before, not_after)
-    VALUES (add_jwt_key.kid, add_jwt_key.algorithm, add_jwt_key.key, add_jwt_key.issuer,
-            add_jwt_key.not_before, add_jwt_key.not_after);
-END
-$$;
+AS 'MODULE_PATHNAME', 'crm_add_jwt_key_text'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION crm_security.add_jwt_key(text, text, text, text, timestamptz, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.add_jwt_key(text, text, text, text, timestamptz, timestamptz) IS
-    'add a trusted verification key (HMAC secret or PEM) for one algorithm';
+    'add a trusted verification key (HMAC secret or PEM) for one algorithm; 23505 when (kid, issuer) exists';
 
 CREATE FUNCTION crm_security.add_jwt_key(kid text, jwk jsonb, issuer text DEFAULT NULL,
                                          not_before timestamptz DEFAULT NULL,
                                          not_after timestamptz DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF kid IS NULL OR jwk IS NULL THEN
-        RAISE EXCEPTION 'kid and jwk must not be null' USING ERRCODE = '22023';
-    END IF;
-    IF jwk ? 'kid' AND jwk->>'kid' IS DISTINCT FROM kid THEN
-        RAISE EXCEPTION 'kid "%" does not match the JWK', kid USING ERRCODE = '22023',
-            DETAIL = 'The JWK names a different key ID.';
-    END IF;
-    INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer, not_before, not_after)
-    VALUES (add_jwt_key.kid, NULL, add_jwt_key.jwk, add_jwt_key.issuer,
-            add_jwt_key.not_before, add_jwt_key.not_after);
-END
-$$;
+AS 'MODULE_PATHNAME', 'crm_add_jwt_key_jwk'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION crm_security.add_jwt_key(text, jsonb, text, timestamptz, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.add_jwt_key(text, jsonb, text, timestamptz, timestamptz) IS
     'add a trusted verification key given as a public JWK (algorithm from its alg, kty and crv)';
 
 CREATE FUNCTION crm_security.import_jwks(jwks jsonb, issuer text DEFAULT NULL)
 RETURNS integer
+AS 'MODULE_PATHNAME', 'crm_import_jwks'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION crm_security.import_jwks(jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION crm_security.import_jwks(jsonb, text) IS
+    'add or update every signature key of a JWKS as keys of issuer (keys need a kid; a key is identified by kid and issuer); returns how many keys it holds';
+
+CREATE FUNCTION crm_security.disable_jwt_key(kid text)
+RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    member jsonb;
-    n integer := 0;
+    n bigint;
 BEGIN
-    IF jwks IS NULL THEN
-        RAISE EXCEPTION 'jwks must not be null' USING ERRCODE = '22023';
+    IF kid IS NULL THEN
+        RAISE EXCEPTION 'kid must not be null' USING ERRCODE = '22023';
     END IF;
-    IF pg_catalog.jsonb_typeof(jwks) <> 'object' OR pg_catalog.jsonb_typeof(jwks->'keys') IS DISTINCT FROM 'array' THEN
-        RAISE EXCEPTION 'invalid JWKS' USING ERRCODE = '22023',
-            DETAIL = 'A JWKS is a JSON object with a "keys" array.';
+    SELECT count(*) INTO n FROM crm_security.jwt_keys AS k WHERE k.kid OPERATOR(pg_catalog.=) disable_jwt_key.kid;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'key "%" does not exist', kid USING ERRCODE = '42704';
+    ELSIF n > 1 THEN
+        RAISE EXCEPTION 'key ID "%" names keys of % issuers', kid, n USING ERRCODE = '22023',
+            HINT = 'Name the issuer: crm_security.disable_jwt_key(kid, issuer).';
     END IF;
-    FOR member IN SELECT e FROM pg_catalog.jsonb_array_elements(jwks->'keys') AS e LOOP
-        IF pg_catalog.jsonb_typeof(member) <> 'object' THEN
-            RAISE EXCEPTION 'invalid JWKS' USING ERRCODE = '22023',
-                DETAIL = 'Every member of "keys" must be a JSON object.';
-        END IF;
-        -- Encryption keys are not for signatures: leave them out.
-        CONTINUE WHEN member->>'use' = 'enc';
-        IF pg_catalog.jsonb_typeof(member->'kid') IS DISTINCT FROM 'string' OR member->>'kid' = '' THEN
-            RAISE EXCEPTION 'invalid JWKS' USING ERRCODE = '22023',
-                DETAIL = 'Every key of the JWKS needs a "kid" to be imported.';
-        END IF;
-        -- A key that is already there gets the new material; a disabled key stays disabled.
-        INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer)
-        VALUES (member->>'kid', NULL, member, import_jwks.issuer)
-        ON CONFLICT ON CONSTRAINT jwt_keys_pkey DO UPDATE
-            SET algorithm = excluded.algorithm, key = NULL, jwk = excluded.jwk, issuer = excluded.issuer
-            WHERE (k.algorithm, k.key, k.jwk, k.issuer)
-                  IS DISTINCT FROM (excluded.algorithm, NULL::text, excluded.jwk, excluded.issuer);
-        n := n + 1;
-    END LOOP;
-    RETURN n;
+    UPDATE crm_security.jwt_keys AS k SET enabled = false WHERE k.kid OPERATOR(pg_catalog.=) disable_jwt_key.kid;
 END
 $$;
-REVOKE ALL ON FUNCTION crm_security.import_jwks(jsonb, text) FROM PUBLIC;
-COMMENT ON FUNCTION crm_security.import_jwks(jsonb, text) IS
-    'add or update every signature key of a JWKS (keys need a kid); returns how many keys it holds';
+REVOKE ALL ON FUNCTION crm_security.disable_jwt_key(text) FROM PUBLIC;
+COMMENT ON FUNCTION crm_security.disable_jwt_key(text) IS
+    'stop trusting the key of this kid (when only one issuer uses the kid), in every session at once';
 
-CREATE FUNCTION crm_security.disable_jwt_key(kid text)
+CREATE FUNCTION crm_security.disable_jwt_key(kid text, issuer text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -146,15 +124,17 @@ BEGIN
     IF kid IS NULL THEN
         RAISE EXCEPTION 'kid must not be null' USING ERRCODE = '22023';
     END IF;
-    UPDATE crm_security.jwt_keys AS k SET enabled = false WHERE k.kid = disable_jwt_key.kid;
+    UPDATE crm_security.jwt_keys AS k SET enabled = false
+     WHERE k.kid OPERATOR(pg_catalog.=) disable_jwt_key.kid AND k.issuer IS NOT DISTINCT FROM disable_jwt_key.issuer;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'key "%" does not exist', kid USING ERRCODE = '42704';
+        RAISE EXCEPTION 'key "%" of issuer % does not exist', kid, coalesce('"' || issuer || '"', 'NULL')
+            USING ERRCODE = '42704';
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION crm_security.disable_jwt_key(text) FROM PUBLIC;
-COMMENT ON FUNCTION crm_security.disable_jwt_key(text) IS
-    'stop trusting a key, in every session from its next transaction';
+REVOKE ALL ON FUNCTION crm_security.disable_jwt_key(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION crm_security.disable_jwt_key(text, text) IS
+    'stop trusting the key (kid, issuer), issuer NULL for the key without issuer, in every session at once';
 
 ---------------------------------------------------------------------------------------------
 -- Claim context

@@ -228,7 +228,8 @@ hmac_md_from_arg(text *algorithm)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized HMAC algorithm \"%s\"", name),
-			 errhint("Use sha256, sha384 or sha512.")));
+			 errhint("Use sha256, sha384 or sha512."),
+			 errhidestmt(true)));
 	return NULL;				/* keep compiler quiet */
 }
 

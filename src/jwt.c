@@ -17,6 +17,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -31,8 +32,6 @@
 #include "jwt.h"
 #include "keys.h"
 
-/* At most this many keys are tried for one token (a JWKS without kid). */
-#define JWT_MAX_CANDIDATES 64
 
 /* A token split into its parts, header decoded and checked. */
 typedef struct JwtParts
@@ -110,7 +109,8 @@ jwt_refuse(const char *what, const char *detail)
 	ereport(ERROR,
 			(errcode(CRM_ERRCODE_INVALID_AUTH),
 			 errmsg("invalid %s", what),
-			 errdetail_internal("%s", detail)));
+			 errdetail_internal("%s", detail),
+			 errhidestmt(true)));
 }
 
 void
@@ -121,14 +121,23 @@ jwt_check_length(int len)
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
 				 errmsg("invalid token"),
 				 errdetail("The token is %d bytes long; crm_security.max_token_length allows %d.",
-						   len, crm_max_token_length)));
+						   len, crm_max_token_length),
+				 errhidestmt(true)));
 }
 
+/*
+ * The time that exp, nbf and key windows are checked against: the start of the current
+ * statement (or of the transaction, in a procedure that commits).  Not the start of the
+ * transaction, which a long transaction holds for as long as it likes; and fixed for the
+ * whole statement, so that the STABLE functions jwt_verify() and jws_verify() give the same
+ * answer for every row of a scan and in every parallel worker of the statement.  The key
+ * store (set_claim_context) uses the current time, see ks_verify_token().
+ */
 void
 jwt_options_init(JwtVerifyOptions *opts)
 {
 	memset(opts, 0, sizeof(*opts));
-	opts->now = GetCurrentTransactionStartTimestamp();
+	opts->now = Max(GetCurrentStatementStartTimestamp(), GetCurrentTransactionStartTimestamp());
 }
 
 void
@@ -296,9 +305,12 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 	if (sig == NULL)
 		jwt_refuse(what, "The signature is not valid base64url.");
 	for (i = 0; i < ncand; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (keys_verify(candidates[i], alg, (const unsigned char *) parts->token,
 						parts->signing_input_len, sig, siglen))
 			return candidates[i];
+	}
 	jwt_refuse(what, "The signature does not match.");
 	return NULL;				/* keep compiler quiet */
 }
@@ -582,12 +594,15 @@ jwt_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errmsg("%s must not be null", name)));
 }
 
-/* The key argument: text (secret or PEM) or jsonb (JWK or JWKS), parsed once per backend. */
+/*
+ * The key argument: text (secret or PEM) or jsonb (JWK or JWKS), parsed once per backend;
+ * the private members of JWKs only when signing.
+ */
 static CrmKeySet *
-jwt_key_arg(FunctionCallInfo fcinfo, int argno, bool jsonb_key)
+jwt_key_arg(FunctionCallInfo fcinfo, int argno, bool jsonb_key, bool to_sign)
 {
 	if (jsonb_key)
-		return keys_cached_jsonb(PG_GETARG_JSONB_P(argno));
+		return keys_cached_jsonb(PG_GETARG_JSONB_P(argno), to_sign);
 	return keys_cached_text(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -621,7 +636,10 @@ jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	JwtVerifyOptions opts;
 	text	   *token;
 	CrmKeySet  *keys;
+	Jsonb	   *claims;
+	ErrorContextCallback hide;
 
+	keys_hide_statement_push(&hide);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
@@ -631,9 +649,10 @@ jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	token = PG_GETARG_TEXT_PP(0);
 	jwt_check_length(VARSIZE_ANY_EXHDR(token));
 	jwt_options_from_args(fcinfo, &opts);
-	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
-	PG_RETURN_JSONB_P(jwt_verify_token(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
-									   keys, &opts, NULL));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key, false);
+	claims = jwt_verify_token(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), keys, &opts, NULL);
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_JSONB_P(claims);
 }
 
 /* SQL function: jwt_verify(token text, key text, algorithms text[], audience text, issuer text, leeway interval) returns jsonb */
@@ -657,14 +676,19 @@ jwt_sign_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 {
 	CrmKeySet  *keys;
 	const CrmAlg *alg;
+	text	   *token;
+	ErrorContextCallback hide;
 
+	keys_hide_statement_push(&hide);
 	jwt_require_arg(fcinfo, 0, "claims");
 	jwt_require_arg(fcinfo, 1, "key");
 	jwt_require_arg(fcinfo, 2, "algorithm");
 	alg = crm_alg_from_arg(text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
-	PG_RETURN_TEXT_P(jwt_sign_claims(PG_GETARG_JSONB_P(0), sig_signing_key(keys, alg), alg,
-									 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3)));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key, true);
+	token = jwt_sign_claims(PG_GETARG_JSONB_P(0), sig_signing_key(keys, alg), alg,
+							PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_TEXT_P(token);
 }
 
 /* SQL function: jwt_sign(claims jsonb, key text, algorithm text, header jsonb) returns text */
@@ -699,7 +723,9 @@ crm_jwt_decode(PG_FUNCTION_ARGS)
 	Jsonb	   *claims;
 	bytea	   *sig;
 	int			siglen;
+	ErrorContextCallback hide;
 
+	keys_hide_statement_push(&hide);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	jwt_split(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), "token", true, &parts);
@@ -717,6 +743,7 @@ crm_jwt_decode(PG_FUNCTION_ARGS)
 	values[0] = JsonbPGetDatum(parts.header);
 	values[1] = JsonbPGetDatum(claims);
 	values[2] = PointerGetDatum(sig);
+	keys_hide_statement_pop(&hide);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
@@ -725,10 +752,15 @@ jws_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 {
 	text	   *jws = PG_GETARG_TEXT_PP(0);
 	CrmKeySet  *keys;
+	bytea	   *payload;
+	ErrorContextCallback hide;
 
+	keys_hide_statement_push(&hide);
 	jwt_check_length(VARSIZE_ANY_EXHDR(jws));
-	keys = jwt_key_arg(fcinfo, 1, jsonb_key);
-	PG_RETURN_BYTEA_P(jws_verify_token(VARDATA_ANY(jws), VARSIZE_ANY_EXHDR(jws), keys, NULL));
+	keys = jwt_key_arg(fcinfo, 1, jsonb_key, false);
+	payload = jws_verify_token(VARDATA_ANY(jws), VARSIZE_ANY_EXHDR(jws), keys, NULL);
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_BYTEA_P(payload);
 }
 
 /* SQL function: jws_verify(jws text, key jsonb) returns bytea */

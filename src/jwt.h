@@ -10,6 +10,9 @@
 
 #include "keys.h"
 
+/* At most this many keys are tried for one token (a JWKS or key store without kid). */
+#define JWT_MAX_CANDIDATES 64
+
 typedef struct JwtVerifyOptions
 {
 	const CrmAlg **algorithms;	/* allowed algorithms, NULL: whatever the key allows */

@@ -170,7 +170,7 @@ keygen_for(const CrmAlg *alg)
 		jwk_push_bytes(&ps, "k", secret, len);
 		OPENSSL_cleanse(secret, sizeof(secret));
 		jwk = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
-		return keys_parse_jsonb(jwk, CurrentMemoryContext);
+		return keys_parse_jsonb(jwk, true, CurrentMemoryContext);
 	}
 	switch (alg->family)
 	{
@@ -238,8 +238,12 @@ Datum
 crm_jwk_public(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *src = PG_GETARG_JSONB_P(0);
-	CrmKeySet  *set = keys_parse_jsonb(src, CurrentMemoryContext);
+	CrmKeySet  *set;
 	Jsonb	   *jwk;
+	ErrorContextCallback hide;
+
+	keys_hide_statement_push(&hide);
+	set = keys_parse_jsonb(src, false, CurrentMemoryContext);
 
 	if (set->select_by_kid)
 		ereport(ERROR,
@@ -248,6 +252,7 @@ crm_jwk_public(PG_FUNCTION_ARGS)
 	jwk = jwk_from_key(set->keys[0], false, jwk_string_member(src, "alg"),
 					   jwk_string_member(src, "kid"));
 	keys_free_set(set);
+	keys_hide_statement_pop(&hide);
 	PG_RETURN_JSONB_P(jwk);
 }
 
@@ -260,8 +265,11 @@ crm_pem_to_jwk(PG_FUNCTION_ARGS)
 	CrmKeySet  *set;
 	Jsonb	   *jwk;
 
+	ErrorContextCallback hide;
+
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	keys_hide_statement_push(&hide);
 	pem = PG_GETARG_TEXT_PP(0);
 	set = keys_parse_text(VARDATA_ANY(pem), VARSIZE_ANY_EXHDR(pem), CurrentMemoryContext);
 
@@ -272,5 +280,6 @@ crm_pem_to_jwk(PG_FUNCTION_ARGS)
 	jwk = jwk_from_key(set->keys[0], false, NULL,
 					   PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	keys_free_set(set);
+	keys_hide_statement_pop(&hide);
 	PG_RETURN_JSONB_P(jwk);
 }

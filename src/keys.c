@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -38,6 +39,15 @@
 #define KEY_MAX_TEXT_LEN	(64 * 1024)
 #define KEY_MAX_JWKS_KEYS	256
 #define KEY_CACHE_SIZE		32
+
+/*
+ * Largest decoded JWK members: an RSA modulus and the private values of at most
+ * KEY_MAX_RSA_BITS (one leading zero byte tolerated), a public exponent of at most 64 bits,
+ * an HMAC secret as long as a text key.  Every member is measured before it is decoded.
+ */
+#define KEY_MAX_RSA_BYTES	(KEY_MAX_RSA_BITS / 8 + 1)
+#define KEY_MAX_RSA_E_BYTES 9
+#define KEY_MAX_OCT_BYTES	KEY_MAX_TEXT_LEN
 
 static void keys_set_release(void *arg);
 
@@ -151,7 +161,31 @@ invalid_key(const char *detail)
 	ereport(ERROR,
 			(errcode(CRM_ERRCODE_INVALID_AUTH),
 			 errmsg("invalid key"),
-			 errdetail_internal("%s", detail)));
+			 errdetail_internal("%s", detail),
+			 errhidestmt(true)));
+}
+
+/* Error context callback: no context line, and the statement stays out of the log. */
+static void
+keys_hide_statement_cb(void *arg)
+{
+	errhidestmt(true);
+}
+
+void
+keys_hide_statement_push(ErrorContextCallback *cb)
+{
+	cb->callback = keys_hide_statement_cb;
+	cb->arg = NULL;
+	cb->previous = error_context_stack;
+	error_context_stack = cb;
+}
+
+void
+keys_hide_statement_pop(ErrorContextCallback *cb)
+{
+	Assert(error_context_stack == cb);
+	error_context_stack = cb->previous;
 }
 
 /* ----------------------------------------------------------------
@@ -316,7 +350,17 @@ keys_parse_pem(CrmKey *key, const char *data, int len)
 	}
 	else
 	{
+		bool		plain = true;
+		int			i;
+
+		/* A PEM label is capitals and spaces; anything else may be part of a secret. */
+		for (i = 0; i < label_len; i++)
+			if (!((label[i] >= 'A' && label[i] <= 'Z') || (label[i] >= '0' && label[i] <= '9') ||
+				  label[i] == ' '))
+				plain = false;
 		BIO_free(bio);
+		if (!plain || label_len == 0 || label_len > 40)
+			return "The PEM block is of a type that is not supported.";
 		return psprintf("PEM blocks of type \"%s\" are not supported.", label);
 	}
 	BIO_free(bio);
@@ -402,27 +446,35 @@ keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, MemoryContext parent)
  * ----------------------------------------------------------------
  */
 
-/* A base64url member of a JWK; *why set when malformed or (if required) missing. */
+/*
+ * A base64url member of a JWK, of at most `maxbytes` decoded bytes (measured before it is
+ * decoded); *why set when malformed, too long or (if required) missing.
+ */
 static unsigned char *
-jwk_bytes(JsonbContainer *jwk, const char *name, int *len, bool required, const char **why)
+jwk_bytes(JsonbContainer *jwk, const char *name, int maxbytes, int *len, bool required,
+		  const char **why)
 {
-	bool		ok;
-	char	   *s = json_member_string(jwk, name, &ok);
+	JsonbValue *v = json_member(jwk, name);
 	unsigned char *bytes;
 
 	*len = 0;
-	if (!ok)
-	{
-		*why = psprintf("The JWK member \"%s\" is not a string.", name);
-		return NULL;
-	}
-	if (s == NULL)
+	if (v == NULL)
 	{
 		if (required)
 			*why = psprintf("The JWK has no \"%s\" member.", name);
 		return NULL;
 	}
-	bytes = b64url_decode_palloc(s, strlen(s), len);
+	if (v->type != jbvString)
+	{
+		*why = psprintf("The JWK member \"%s\" is not a string.", name);
+		return NULL;
+	}
+	if (v->val.string.len > B64URL_ENC_LEN(maxbytes))
+	{
+		*why = psprintf("The JWK member \"%s\" is longer than a key of this type can have.", name);
+		return NULL;
+	}
+	bytes = b64url_decode_palloc(v->val.string.val, v->val.string.len, len);
 	if (bytes == NULL)
 		*why = psprintf("The JWK member \"%s\" is not valid base64url.", name);
 	else if (*len == 0)
@@ -433,18 +485,45 @@ jwk_bytes(JsonbContainer *jwk, const char *name, int *len, bool required, const 
 	return bytes;
 }
 
+/*
+ * A member that is not read (a private member when only the public key is wanted): absent,
+ * or a string no longer than the member can be.  Returns whether it is present.
+ */
+static bool
+jwk_unread_member(JsonbContainer *jwk, const char *name, int maxbytes, const char **why)
+{
+	JsonbValue *v = json_member(jwk, name);
+
+	if (v == NULL)
+		return false;
+	if (v->type != jbvString)
+		*why = psprintf("The JWK member \"%s\" is not a string.", name);
+	else if (v->val.string.len > B64URL_ENC_LEN(maxbytes))
+		*why = psprintf("The JWK member \"%s\" is longer than a key of this type can have.", name);
+	return true;
+}
+
 static BIGNUM *
-jwk_bn(JsonbContainer *jwk, const char *name, bool required, const char **why)
+jwk_bn(JsonbContainer *jwk, const char *name, int maxbytes, bool required, bool secret,
+	   const char **why)
 {
 	int			len;
-	unsigned char *b = jwk_bytes(jwk, name, &len, required, why);
+	unsigned char *b = jwk_bytes(jwk, name, maxbytes, &len, required, why);
 	BIGNUM	   *bn;
 
 	if (b == NULL)
 		return NULL;
-	bn = BN_bin2bn(b, len, NULL);
-	if (bn == NULL)
+	bn = secret ? BN_secure_new() : BN_new();
+	if (bn == NULL || BN_bin2bn(b, len, bn) == NULL)
+	{
+		BN_free(bn);
 		elog(ERROR, "BN_bin2bn() failed");
+	}
+	if (secret)
+	{
+		BN_set_flags(bn, BN_FLG_CONSTTIME);
+		OPENSSL_cleanse(b, len);
+	}
 	return bn;
 }
 
@@ -468,7 +547,10 @@ jwk_fromdata(const char *type, OSSL_PARAM_BLD *bld, bool is_private)
 	return pkey;
 }
 
-/* Public (and, for private keys, pairwise) consistency check. */
+/*
+ * Public (and, for private keys, pairwise) consistency check: for EC and Ed25519 keys, where
+ * it costs about one signature.  RSA private keys are checked by jwk_rsa_private_check().
+ */
 static bool
 jwk_key_consistent(EVP_PKEY *pkey, bool is_private, bool public_check)
 {
@@ -483,37 +565,87 @@ jwk_key_consistent(EVP_PKEY *pkey, bool is_private, bool public_check)
 	return ok;
 }
 
+/*
+ * The arithmetic relations between the members of an RSA private JWK (n, e, d and, when
+ * ncrt is 5, p, q, dp, dq, qi): 1 < d < n; n = p q; dp = d mod (p-1), dq = d mod (q-1),
+ * e dp = 1 mod (p-1), e dq = 1 mod (q-1), qi q = 1 mod p with qi < p.  A few multiplications
+ * and divisions, where OpenSSL's pairwise check also proves p and q prime (minutes for a
+ * JWKS of large keys); a key that satisfies these relations signs correctly, and a key with
+ * composite "primes" could only hurt its owner, who gave it.
+ */
+static bool
+jwk_rsa_private_check(BIGNUM **bn, int ncrt)
+{
+	BIGNUM	   *n = bn[0], *e = bn[1], *d = bn[2];
+	BN_CTX	   *ctx = BN_CTX_secure_new();
+	BIGNUM	   *t, *pm1, *qm1;
+	bool		ok = false;
+
+	if (ctx == NULL)
+		return false;
+	BN_CTX_start(ctx);
+	t = BN_CTX_get(ctx);
+	pm1 = BN_CTX_get(ctx);
+	qm1 = BN_CTX_get(ctx);
+	if (t == NULL || qm1 == NULL)
+		goto done;
+	if (BN_is_zero(d) || BN_is_one(d) || BN_cmp(d, n) >= 0)
+		goto done;
+	if (ncrt == 5)
+	{
+		BIGNUM	   *p = bn[3], *q = bn[4], *dp = bn[5], *dq = bn[6], *qi = bn[7];
+
+		BN_set_flags(t, BN_FLG_CONSTTIME);
+		if (BN_cmp(p, BN_value_one()) <= 0 || BN_cmp(q, BN_value_one()) <= 0 ||
+			BN_cmp(qi, p) >= 0 ||
+			!BN_mul(t, p, q, ctx) || BN_cmp(t, n) != 0 ||
+			!BN_sub(pm1, p, BN_value_one()) || !BN_sub(qm1, q, BN_value_one()) ||
+			!BN_mod(t, d, pm1, ctx) || BN_cmp(t, dp) != 0 ||
+			!BN_mod(t, d, qm1, ctx) || BN_cmp(t, dq) != 0 ||
+			!BN_mod_mul(t, e, dp, pm1, ctx) || !BN_is_one(t) ||
+			!BN_mod_mul(t, e, dq, qm1, ctx) || !BN_is_one(t) ||
+			!BN_mod_mul(t, qi, q, p, ctx) || !BN_is_one(t))
+			goto done;
+	}
+	ok = true;
+done:
+	BN_CTX_end(ctx);
+	BN_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
 static const char *
-jwk_parse_rsa(CrmKey *key, JsonbContainer *jwk)
+jwk_parse_rsa(CrmKey *key, JsonbContainer *jwk, bool with_private)
 {
 	const char *why = NULL;
-	const char *names[] = {"p", "q", "dp", "dq", "qi"};
+	const char *names[] = {"d", "p", "q", "dp", "dq", "qi"};
 	const char *params[] = {OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2,
 		OSSL_PKEY_PARAM_RSA_EXPONENT1, OSSL_PKEY_PARAM_RSA_EXPONENT2,
 	OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
 	BIGNUM	   *bn[8] = {NULL};	/* n, e, d, p, q, dp, dq, qi */
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY   *pkey = NULL;
-	bool		is_private;
+	bool		is_private = false;
 	int			ncrt = 0;
 	int			i;
 
 	if (json_member(jwk, "oth") != NULL)
 		return "Multi-prime RSA keys are not supported.";
-	bn[0] = jwk_bn(jwk, "n", true, &why);
-	if (!why)
-		bn[1] = jwk_bn(jwk, "e", true, &why);
-	if (!why)
-		bn[2] = jwk_bn(jwk, "d", false, &why);
-	for (i = 0; i < 5 && !why; i++)
-	{
-		bn[3 + i] = jwk_bn(jwk, names[i], false, &why);
-		if (bn[3 + i])
+	/* Sizes and types of every member first, before any of them is decoded. */
+	for (i = 0; i < 6 && !why; i++)
+		if (jwk_unread_member(jwk, names[i], KEY_MAX_RSA_BYTES, &why) && i > 0)
 			ncrt++;
-	}
-	is_private = (bn[2] != NULL);
-	if (!why && ncrt != 0 && (ncrt != 5 || !is_private))
-		why = "An RSA private JWK must have all of p, q, dp, dq and qi, or none.";
+	if (why)
+		return why;
+	if (json_member(jwk, "d") == NULL && ncrt != 0)
+		return "An RSA private JWK must have all of p, q, dp, dq and qi, or none.";
+	if (ncrt != 0 && ncrt != 5)
+		return "An RSA private JWK must have all of p, q, dp, dq and qi, or none.";
+
+	bn[0] = jwk_bn(jwk, "n", KEY_MAX_RSA_BYTES, true, false, &why);
+	if (!why)
+		bn[1] = jwk_bn(jwk, "e", KEY_MAX_RSA_E_BYTES, true, false, &why);
 	if (!why && (!BN_is_odd(bn[1]) || BN_is_one(bn[1]) || !BN_is_odd(bn[0])))
 		why = "The RSA key is malformed.";
 	if (!why && BN_num_bits(bn[1]) > 64)
@@ -523,6 +655,18 @@ jwk_parse_rsa(CrmKey *key, JsonbContainer *jwk)
 					   KEY_MIN_RSA_BITS, BN_num_bits(bn[0]));
 	if (!why && BN_num_bits(bn[0]) > KEY_MAX_RSA_BITS)
 		why = psprintf("RSA keys of more than %d bits are not supported.", KEY_MAX_RSA_BITS);
+
+	/* The private members only when the key is to sign. */
+	if (!why && with_private && json_member(jwk, "d") != NULL)
+	{
+		is_private = true;
+		for (i = 0; i < 6 && !why; i++)
+			bn[2 + i] = jwk_bn(jwk, names[i], KEY_MAX_RSA_BYTES, false, true, &why);
+		if (!why && !jwk_rsa_private_check(bn, ncrt))
+			why = "The RSA private key does not match its public key.";
+	}
+	else
+		ncrt = 0;
 	if (!why)
 	{
 		bld = OSSL_PARAM_BLD_new();
@@ -540,12 +684,6 @@ jwk_parse_rsa(CrmKey *key, JsonbContainer *jwk)
 		pkey = jwk_fromdata("RSA", bld, is_private);
 		if (pkey == NULL)
 			why = "The RSA key is malformed.";
-		else if (is_private && ncrt == 5 && !jwk_key_consistent(pkey, true, false))
-		{
-			EVP_PKEY_free(pkey);
-			pkey = NULL;
-			why = "The RSA private key does not match its public key.";
-		}
 	}
 	OSSL_PARAM_BLD_free(bld);
 	for (i = 0; i < 8; i++)
@@ -557,7 +695,7 @@ jwk_parse_rsa(CrmKey *key, JsonbContainer *jwk)
 }
 
 static const char *
-jwk_parse_ec(CrmKey *key, JsonbContainer *jwk)
+jwk_parse_ec(CrmKey *key, JsonbContainer *jwk, bool with_private)
 {
 	const char *why = NULL;
 	bool		ok;
@@ -569,7 +707,7 @@ jwk_parse_ec(CrmKey *key, JsonbContainer *jwk)
 				dlen = 0;
 	unsigned char *x,
 			   *y,
-			   *d;
+			   *d = NULL;
 	unsigned char *pub;
 	BIGNUM	   *dbn = NULL;
 	OSSL_PARAM_BLD *bld;
@@ -586,17 +724,22 @@ jwk_parse_ec(CrmKey *key, JsonbContainer *jwk)
 	else
 		return "Only the curves P-256, P-384 and P-521 are supported.";
 
-	x = jwk_bytes(jwk, "x", &xlen, true, &why);
+	if (jwk_unread_member(jwk, "d", size, &why) && with_private && !why)
+		d = jwk_bytes(jwk, "d", size, &dlen, false, &why);
 	if (why)
 		return why;
-	y = jwk_bytes(jwk, "y", &ylen, true, &why);
+	x = jwk_bytes(jwk, "x", size, &xlen, true, &why);
 	if (why)
 		return why;
-	d = jwk_bytes(jwk, "d", &dlen, false, &why);
+	y = jwk_bytes(jwk, "y", size, &ylen, true, &why);
 	if (why)
 		return why;
 	if (xlen != size || ylen != size || (d != NULL && dlen != size))
+	{
+		if (d != NULL)
+			OPENSSL_cleanse(d, dlen);
 		return psprintf("The coordinates of a %s key must be %d bytes long.", crv, size);
+	}
 
 	pub = palloc(1 + 2 * size);
 	pub[0] = 0x04;
@@ -606,13 +749,21 @@ jwk_parse_ec(CrmKey *key, JsonbContainer *jwk)
 	bld = OSSL_PARAM_BLD_new();
 	if (d != NULL)
 	{
-		dbn = BN_bin2bn(d, dlen, NULL);
+		dbn = BN_secure_new();
+		if (dbn != NULL && BN_bin2bn(d, dlen, dbn) == NULL)
+		{
+			BN_free(dbn);
+			dbn = NULL;
+		}
 		OPENSSL_cleanse(d, dlen);
+		if (dbn == NULL)
+			why = "The EC key could not be built.";
 	}
-	if (bld == NULL ||
-		!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
-		!OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * size) ||
-		(dbn != NULL && !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, dbn)))
+	if (!why &&
+		(bld == NULL ||
+		 !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+		 !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * size) ||
+		 (dbn != NULL && !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, dbn))))
 		why = "The EC key could not be built.";
 	if (!why)
 	{
@@ -633,7 +784,7 @@ jwk_parse_ec(CrmKey *key, JsonbContainer *jwk)
 }
 
 static const char *
-jwk_parse_okp(CrmKey *key, JsonbContainer *jwk)
+jwk_parse_okp(CrmKey *key, JsonbContainer *jwk, bool with_private)
 {
 	const char *why = NULL;
 	bool		ok;
@@ -641,21 +792,26 @@ jwk_parse_okp(CrmKey *key, JsonbContainer *jwk)
 	int			xlen,
 				dlen = 0;
 	unsigned char *x,
-			   *d;
+			   *d = NULL;
 	EVP_PKEY   *pkey;
 
 	if (!ok || crv == NULL)
 		return "An OKP JWK needs a \"crv\" string.";
 	if (strcmp(crv, "Ed25519") != 0)
 		return "Only the OKP curve Ed25519 is supported.";
-	x = jwk_bytes(jwk, "x", &xlen, true, &why);
+	if (jwk_unread_member(jwk, "d", 32, &why) && with_private && !why)
+		d = jwk_bytes(jwk, "d", 32, &dlen, false, &why);
 	if (why)
 		return why;
-	d = jwk_bytes(jwk, "d", &dlen, false, &why);
+	x = jwk_bytes(jwk, "x", 32, &xlen, true, &why);
 	if (why)
 		return why;
 	if (xlen != 32 || (d != NULL && dlen != 32))
+	{
+		if (d != NULL)
+			OPENSSL_cleanse(d, dlen);
 		return "Ed25519 keys are 32 bytes long.";
+	}
 	if (d != NULL)
 	{
 		unsigned char derived[32];
@@ -690,7 +846,7 @@ jwk_parse_oct(CrmKey *key, JsonbContainer *jwk)
 {
 	const char *why = NULL;
 	int			len;
-	unsigned char *k = jwk_bytes(jwk, "k", &len, true, &why);
+	unsigned char *k = jwk_bytes(jwk, "k", KEY_MAX_OCT_BYTES, &len, true, &why);
 
 	key->type = CRM_KEY_OCT;
 	if (why)
@@ -710,7 +866,7 @@ jwk_parse_oct(CrmKey *key, JsonbContainer *jwk)
 
 /* Parse one JWK object into key; NULL or why not. */
 static const char *
-jwk_parse_into(CrmKey *key, JsonbContainer *jwk)
+jwk_parse_into(CrmKey *key, JsonbContainer *jwk, bool with_private)
 {
 	bool		ok;
 	char	   *kty,
@@ -772,30 +928,32 @@ jwk_parse_into(CrmKey *key, JsonbContainer *jwk)
 	if (strcmp(kty, "oct") == 0)
 		why = jwk_parse_oct(key, jwk);
 	else if (strcmp(kty, "RSA") == 0)
-		why = jwk_parse_rsa(key, jwk);
+		why = jwk_parse_rsa(key, jwk, with_private);
 	else if (strcmp(kty, "EC") == 0)
-		why = jwk_parse_ec(key, jwk);
+		why = jwk_parse_ec(key, jwk, with_private);
 	else if (strcmp(kty, "OKP") == 0)
-		why = jwk_parse_okp(key, jwk);
+		why = jwk_parse_okp(key, jwk, with_private);
 	else
 		why = "The JWK \"kty\" must be oct, RSA, EC or OKP.";
 	return why;
 }
 
 CrmKeySet *
-keys_parse_jsonb(Jsonb *jwk, MemoryContext parent)
+keys_parse_jsonb(Jsonb *jwk, bool with_private, MemoryContext parent)
 {
 	CrmKeySet  *set;
 	JsonbValue *keys;
 	const char *why;
 
+	if (VARSIZE(jwk) > KEY_MAX_JWK_BYTES)
+		invalid_key(psprintf("A JWK or JWKS may be at most %d bytes long.", KEY_MAX_JWK_BYTES));
 	if (!JB_ROOT_IS_OBJECT(jwk))
 		invalid_key("A JWK or JWKS must be a JSON object.");
 	set = keys_new_set(parent);
 	keys = json_member(&jwk->root, "keys");
 	if (keys == NULL)
 	{
-		why = jwk_parse_into(keys_add(set), &jwk->root);
+		why = jwk_parse_into(keys_add(set), &jwk->root, with_private);
 		if (why != NULL)
 		{
 			keys_free_set(set);
@@ -825,10 +983,12 @@ keys_parse_jsonb(Jsonb *jwk, MemoryContext parent)
 		{
 			if (tok != WJB_ELEM)
 				continue;
+			/* A cancel or statement_timeout is served between members. */
+			CHECK_FOR_INTERRUPTS();
 			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 				why = "A member of the JWKS is not an object.";
 			else
-				why = jwk_parse_into(keys_add(set), v.val.binary.data);
+				why = jwk_parse_into(keys_add(set), v.val.binary.data, with_private);
 			if (why != NULL)
 			{
 				if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
@@ -939,8 +1099,11 @@ keys_cached_text(text *key)
 	const char *src = VARDATA_ANY(key);
 	int			len = VARSIZE_ANY_EXHDR(key);
 	uint32		hash;
-	CrmKeySet  *set = key_cache_lookup('t', src, len, &hash);
+	CrmKeySet  *set;
 
+	if (len > KEY_MAX_TEXT_LEN)
+		invalid_key(psprintf("Keys longer than %d bytes are not accepted.", KEY_MAX_TEXT_LEN));
+	set = key_cache_lookup('t', src, len, &hash);
 	if (set)
 		return set;
 	/* Parsed below the current context first, so that an error leaks nothing. */
@@ -949,16 +1112,21 @@ keys_cached_text(text *key)
 }
 
 CrmKeySet *
-keys_cached_jsonb(Jsonb *jwk)
+keys_cached_jsonb(Jsonb *jwk, bool with_private)
 {
 	const char *src = VARDATA(jwk);
 	int			len = VARSIZE(jwk) - VARHDRSZ;
+	char		kind = with_private ? 'J' : 'j';
 	uint32		hash;
-	CrmKeySet  *set = key_cache_lookup('j', src, len, &hash);
+	CrmKeySet  *set;
 
+	if (VARSIZE(jwk) > KEY_MAX_JWK_BYTES)
+		invalid_key(psprintf("A JWK or JWKS may be at most %d bytes long.", KEY_MAX_JWK_BYTES));
+	set = key_cache_lookup(kind, src, len, &hash);
 	if (set)
 		return set;
-	return key_cache_insert('j', src, len, hash, keys_parse_jsonb(jwk, CurrentMemoryContext));
+	return key_cache_insert(kind, src, len, hash,
+							keys_parse_jsonb(jwk, with_private, CurrentMemoryContext));
 }
 
 /* ----------------------------------------------------------------

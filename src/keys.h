@@ -56,9 +56,14 @@ typedef enum CrmKeyUse
  * Parse a key given as text (HMAC secret or PEM) or jsonb (JWK or JWKS) into a new set in
  * its own memory context below `parent`.  Invalid keys raise SQLSTATE 28000 with a detail.
  * Free with keys_free_set(), which also frees the OpenSSL objects and wipes secrets.
+ *
+ * `with_private`: whether the private members of asymmetric JWKs (d, p, q, dp, dq, qi) are
+ * read.  Without, a private JWK gives its public key only: its private members are checked
+ * for type and size, never decoded or checked for consistency (which costs what verification
+ * does not need).  HMAC secrets (oct "k") are always read.
  */
 extern CrmKeySet *keys_parse_text(const char *data, int len, MemoryContext parent);
-extern CrmKeySet *keys_parse_jsonb(Jsonb *jwk, MemoryContext parent);
+extern CrmKeySet *keys_parse_jsonb(Jsonb *jwk, bool with_private, MemoryContext parent);
 extern void keys_free_set(CrmKeySet *set);
 
 /* A one-key set that takes ownership of an EVP_PKEY (freed with the set, also on error). */
@@ -69,7 +74,20 @@ extern CrmKeySet *keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, Memory
  * costs only the cryptography.  The set stays valid until the next call of these functions.
  */
 extern CrmKeySet *keys_cached_text(text *key);
-extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk);
+extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk, bool with_private);
+
+/* Largest JWK or JWKS accepted (the jsonb value), in bytes. */
+#define KEY_MAX_JWK_BYTES	(1024 * 1024)
+
+/*
+ * An error context callback that adds no context line but keeps the statement out of the
+ * server log (errhidestmt): for functions whose arguments are tokens or keys.  Push it with
+ * keys_hide_statement_push() at the start of such a function; it covers every error raised
+ * below it, ours and PostgreSQL's (a query cancel, a constraint of a table).  Pop it with
+ * keys_hide_statement_pop() before a normal return; an error unwinds it by itself.
+ */
+extern void keys_hide_statement_push(ErrorContextCallback *cb);
+extern void keys_hide_statement_pop(ErrorContextCallback *cb);
 
 /* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
 extern const char *keys_type_name(const CrmKey *key);

@@ -3,9 +3,10 @@
  *		The trusted key store (table crm_security.jwt_keys) and token verification against it.
  *
  * Every process keeps the rows of jwt_keys in memory and parses a key the first time a
- * token needs it.  A statement trigger on the table sends a relcache invalidation for it,
- * so every process notices a change (a disabled key, say) at its next transaction start,
- * when it accepts invalidation messages, and reloads the table then.
+ * token needs it.  A statement trigger on the table sends a relcache invalidation for it;
+ * every process accepts invalidation messages before it uses the key store (not only at
+ * its next transaction start), so it notices a change committed elsewhere (a disabled key,
+ * say) at its next verification and reloads the table then.
  */
 #include "postgres.h"
 
@@ -15,9 +16,12 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -31,6 +35,10 @@
 #include "b64url.h"
 #include "jwt.h"
 #include "keys.h"
+
+/* The longest key ID, and the most keys one JWKS may bring (the check on the table and JWKS parsing). */
+#define KS_MAX_KID_BYTES	256
+#define KS_MAX_JWKS_KEYS	256
 
 /* One row of jwt_keys. */
 typedef struct KsKey
@@ -225,10 +233,15 @@ ks_load(void)
 	table_close(rel, AccessShareLock);
 }
 
-/* Make sure the cached rows are current; return the key store version. */
+/*
+ * Make sure the cached rows are current; return the key store version.  Pending
+ * invalidations are accepted first: a change committed by another session since this
+ * transaction began (a disabled key) is seen at once, not at the next transaction.
+ */
 uint64
 ks_current_version(void)
 {
+	AcceptInvalidationMessages();
 	if (!ks_valid)
 	{
 		PG_TRY();
@@ -256,7 +269,7 @@ ks_parsed_key(KsKey *k)
 		if (k->key)
 			set = keys_parse_text(VARDATA_ANY(k->key), VARSIZE_ANY_EXHDR(k->key), ks_mcxt);
 		else
-			set = keys_parse_jsonb(k->jwk, ks_mcxt);
+			set = keys_parse_jsonb(k->jwk, false, ks_mcxt);
 		if (set->nkeys != 1)
 		{
 			keys_free_set(set);
@@ -278,7 +291,8 @@ ks_refuse(const char *detail)
 	ereport(ERROR,
 			(errcode(CRM_ERRCODE_INVALID_AUTH),
 			 errmsg("invalid token"),
-			 errdetail_internal("%s", detail)));
+			 errdetail_internal("%s", detail),
+			 errhidestmt(true)));
 }
 
 static bool
@@ -292,10 +306,49 @@ ks_key_in_window(const KsKey *k, TimestampTz now)
 }
 
 /*
+ * Whether the token's "iss" may be vouched for by `k`.  A key bound to an issuer verifies
+ * tokens of exactly that issuer.  A key without an issuer verifies tokens of any issuer
+ * except one that keys of the store are bound to: an issuer with keys of its own is spoken
+ * for by those keys only, so a shared kid ("1", "default") or an unbound key of another
+ * provider can never make a token of that issuer.
+ */
+static const char *
+ks_issuer_refusal(const KsKey *k, Jsonb *claims)
+{
+	JsonbValue *iss = getKeyJsonValueFromContainer(&claims->root, "iss", 3, NULL);
+	int			i;
+
+	if (k->issuer != NULL)
+	{
+		if (iss == NULL || iss->type != jbvString ||
+			iss->val.string.len != (int) strlen(k->issuer) ||
+			memcmp(iss->val.string.val, k->issuer, iss->val.string.len) != 0)
+			return "The token's issuer is not the issuer of its key.";
+		return NULL;
+	}
+	if (iss == NULL || iss->type != jbvString)
+		return NULL;
+	for (i = 0; i < ks_nkeys; i++)
+	{
+		const char *other = ks_keys[i].issuer;
+
+		if (other != NULL && iss->val.string.len == (int) strlen(other) &&
+			memcmp(iss->val.string.val, other, iss->val.string.len) == 0)
+			return "The token's issuer has keys of its own in the key store, and the key that verified it is not one of them.";
+	}
+	return NULL;
+}
+
+/*
  * Verify a compact JWT against the key store: by its kid when it has one, else with every
  * enabled key of its algorithm; each key only for its own algorithm, inside its validity
- * window and, when the key names an issuer, for tokens of that issuer.  Returns the claims
+ * window and for tokens of the issuer it is bound to (ks_issuer_refusal).  Several keys may
+ * share a kid (one per issuer): each of them that is usable is tried.  Returns the claims
  * (palloc'd in the current memory context) or raises 28000.
+ *
+ * The key store is brought up to date first (a key disabled and committed by another
+ * session is refused at once, also inside a long transaction), and times are compared with
+ * the current time, not the transaction's start.
  */
 Jsonb *
 ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
@@ -307,36 +360,54 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 	int			ncand = 0, i;
 	const CrmKey *used = NULL;
 	Jsonb	   *claims;
+	JwtVerifyOptions now_opts = *opts;
+	ErrorContextCallback hide;
+	const char *why;
 
+	keys_hide_statement_push(&hide);
 	ks_current_version();
+	now_opts.now = GetCurrentTimestamp();
+
 	/* The header picks the keys; jwt_verify_token() then checks the whole token. */
 	jwt_token_header(token, len, &alg, &kid);
 
 	cand = palloc(sizeof(KsKey *) * (ks_nkeys + 1));
 	if (kid != NULL)
 	{
-		KsKey	   *k = NULL;
+		bool		found = false;
 
-		for (i = 0; i < ks_nkeys; i++)
-			if (strcmp(ks_keys[i].kid, kid) == 0)
-				k = &ks_keys[i];
-		if (k == NULL)
-			ks_refuse("No key of the key store has the token's key ID.");
-		if (!k->enabled)
-			ks_refuse("The token's key is disabled.");
-		if (!ks_key_in_window(k, opts->now))
-			ks_refuse("The token's key is outside its validity window.");
-		if (k->alg->id != alg->id)
-			ks_refuse("The token's algorithm is not the algorithm of its key.");
-		cand[ncand++] = k;
-	}
-	else
-	{
+		why = NULL;
 		for (i = 0; i < ks_nkeys; i++)
 		{
 			KsKey	   *k = &ks_keys[i];
+			const char *w = NULL;
 
-			if (k->enabled && k->alg->id == alg->id && ks_key_in_window(k, opts->now))
+			if (strcmp(k->kid, kid) != 0)
+				continue;
+			found = true;
+			if (!k->enabled)
+				w = "The token's key is disabled.";
+			else if (!ks_key_in_window(k, now_opts.now))
+				w = "The token's key is outside its validity window.";
+			else if (k->alg->id != alg->id)
+				w = "The token's algorithm is not the algorithm of its key.";
+			else if (ncand < JWT_MAX_CANDIDATES)
+				cand[ncand++] = k;
+			if (w != NULL && why == NULL)
+				why = w;
+		}
+		if (!found)
+			ks_refuse("No key of the key store has the token's key ID.");
+		if (ncand == 0)
+			ks_refuse(why);
+	}
+	else
+	{
+		for (i = 0; i < ks_nkeys && ncand < JWT_MAX_CANDIDATES; i++)
+		{
+			KsKey	   *k = &ks_keys[i];
+
+			if (k->enabled && k->alg->id == alg->id && ks_key_in_window(k, now_opts.now))
 				cand[ncand++] = k;
 		}
 		if (ncand == 0)
@@ -347,32 +418,59 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 	set.nkeys = ncand;
 	set.keys = palloc(sizeof(CrmKey *) * ncand);
 	for (i = 0; i < ncand; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		set.keys[i] = ks_parsed_key(cand[i]);
+	}
 	set.select_by_kid = false;
 	set.mcxt = CurrentMemoryContext;
 
-	claims = jwt_verify_token(token, len, &set, opts, &used);
+	claims = jwt_verify_token(token, len, &set, &now_opts, &used);
 
 	for (i = 0; i < ncand; i++)
-	{
-		if (set.keys[i] != used || cand[i]->issuer == NULL)
-			continue;
-		{
-			JsonbValue *iss = getKeyJsonValueFromContainer(&claims->root, "iss", 3, NULL);
-
-			if (iss == NULL || iss->type != jbvString ||
-				iss->val.string.len != (int) strlen(cand[i]->issuer) ||
-				memcmp(iss->val.string.val, cand[i]->issuer, iss->val.string.len) != 0)
-				ks_refuse("The token's issuer is not the issuer of its key.");
-		}
-	}
+		if (set.keys[i] == used)
+			break;
+	if (i == ncand)
+		elog(ERROR, "the key that verified the token is not a candidate");
+	why = ks_issuer_refusal(cand[i], claims);
+	if (why != NULL)
+		ks_refuse(why);
+	keys_hide_statement_pop(&hide);
 	return claims;
+}
+
+/* JWK members that only a private key has. */
+static bool
+ks_jwk_has_private_members(Jsonb *jwk)
+{
+	static const char *const names[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
+	JsonbValue *kty = getKeyJsonValueFromContainer(&jwk->root, "kty", 3, NULL);
+	int			i;
+
+	if (kty != NULL && kty->type == jbvString && kty->val.string.len == 3 &&
+		memcmp(kty->val.string.val, "oct", 3) == 0)
+		return false;
+	for (i = 0; i < lengthof(names); i++)
+		if (getKeyJsonValueFromContainer(&jwk->root, names[i], strlen(names[i]), NULL) != NULL)
+			return true;
+	return false;
+}
+
+static void
+ks_refuse_private(const char *kid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the key store holds public keys only"),
+			 errdetail("The key \"%s\" is a private key.", kid),
+			 errhint("Give the public key (a public JWK, an SPKI PEM or a certificate)."),
+			 errhidestmt(true)));
 }
 
 /*
  * Check a key for the store: parse it, refuse private asymmetric keys and keys that cannot
  * verify `algname` (or, without one, the algorithm its JWK names or implies).  Returns the
- * algorithm.
+ * algorithm.  A private JWK is refused by its members, before anything is decoded.
  */
 static const CrmAlg *
 ks_check_key(const char *kid, const char *algname, text *key, Jsonb *jwk)
@@ -402,6 +500,8 @@ ks_check_key(const char *kid, const char *algname, text *key, Jsonb *jwk)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a JWKS is not one key"),
 					 errhint("Use crm_security.import_jwks() for a JWKS.")));
+		if (ks_jwk_has_private_members(jwk))
+			ks_refuse_private(kid);
 	}
 	else if (alg == NULL)
 		ereport(ERROR,
@@ -412,7 +512,7 @@ ks_check_key(const char *kid, const char *algname, text *key, Jsonb *jwk)
 	if (key != NULL)
 		set = keys_parse_text(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), tmp);
 	else
-		set = keys_parse_jsonb(jwk, tmp);
+		set = keys_parse_jsonb(jwk, false, tmp);
 	if (set->nkeys != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -420,15 +520,12 @@ ks_check_key(const char *kid, const char *algname, text *key, Jsonb *jwk)
 	k = set->keys[0];
 
 	if (k->type != CRM_KEY_OCT && k->is_private)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the key store holds public keys only"),
-				 errdetail("The key \"%s\" is a private key.", kid),
-				 errhint("Give the public key (a public JWK, an SPKI PEM or a certificate).")));
+		ks_refuse_private(kid);
 	if (jwk != NULL && k->kid != NULL && strcmp(k->kid, kid) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kid \"%s\" does not match the JWK", kid)));
+				 errmsg("kid \"%s\" does not match the JWK", kid),
+				 errdetail("The JWK names a different key ID.")));
 
 	if (alg == NULL)
 		alg = k->bound_alg;
@@ -460,6 +557,35 @@ ks_check_key(const char *kid, const char *algname, text *key, Jsonb *jwk)
 	return alg;
 }
 
+/*
+ * The constraints of a jwt_keys row that do not need the key, each with a message of its
+ * own: PostgreSQL's message for a violated constraint shows the whole row, secret included.
+ * Also used by the administration functions before they touch the table.
+ */
+static void
+ks_check_row(const char *kid, const char *issuer, bool has_nbf, TimestampTz nbf,
+			 bool has_naf, TimestampTz naf)
+{
+	if (kid == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a key needs a kid")));
+	if (kid[0] == '\0' || strlen(kid) > KS_MAX_KID_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("a key ID must be 1 to %d bytes long", KS_MAX_KID_BYTES)));
+	if (issuer != NULL && issuer[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("an issuer must not be empty"),
+				 errhint("Give NULL for a key that is not bound to an issuer.")));
+	if (has_nbf && has_naf && !(nbf < naf))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("the validity window of key \"%s\" ends before it starts", kid),
+				 errdetail("not_before must be earlier than not_after.")));
+}
+
 /* SQL function: jwt_keys_validate() returns trigger (BEFORE INSERT OR UPDATE, each row) */
 PG_FUNCTION_INFO_V1(crm_jwt_keys_validate);
 Datum
@@ -471,25 +597,54 @@ crm_jwt_keys_validate(PG_FUNCTION_ARGS)
 	int			a_alg;
 	Datum		d;
 	bool		isnull;
-	char	   *kid, *algname = NULL;
+	char	   *kid = NULL,
+			   *algname = NULL,
+			   *issuer = NULL;
 	text	   *key = NULL;
 	Jsonb	   *jwk = NULL;
+	bool		has_nbf,
+				has_naf;
+	TimestampTz nbf = 0,
+				naf = 0;
 	const CrmAlg *alg;
+	ErrorContextCallback hide;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
 		elog(ERROR, "jwt_keys_validate() must be a BEFORE INSERT OR UPDATE row trigger");
+	keys_hide_statement_push(&hide);
 
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	desc = RelationGetDescr(td->tg_relation);
 
 	d = heap_getattr(tup, ks_attnum(desc, "kid"), desc, &isnull);
+	if (!isnull)
+		kid = TextDatumGetCString(d);
+	d = heap_getattr(tup, ks_attnum(desc, "issuer"), desc, &isnull);
+	if (!isnull)
+		issuer = TextDatumGetCString(d);
+	d = heap_getattr(tup, ks_attnum(desc, "not_before"), desc, &isnull);
+	has_nbf = !isnull;
+	if (!isnull)
+		nbf = DatumGetTimestampTz(d);
+	d = heap_getattr(tup, ks_attnum(desc, "not_after"), desc, &isnull);
+	has_naf = !isnull;
+	if (!isnull)
+		naf = DatumGetTimestampTz(d);
+	ks_check_row(kid, issuer, has_nbf, nbf, has_naf, naf);
+
+	(void) heap_getattr(tup, ks_attnum(desc, "enabled"), desc, &isnull);
 	if (isnull)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a key needs a kid")));
-	kid = TextDatumGetCString(d);
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("the enabled flag of key \"%s\" must not be null", kid)));
+	(void) heap_getattr(tup, ks_attnum(desc, "created_at"), desc, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("the creation time of key \"%s\" must not be null", kid)));
+
 	a_alg = ks_attnum(desc, "algorithm");
 	d = heap_getattr(tup, a_alg, desc, &isnull);
 	if (!isnull)
@@ -513,6 +668,7 @@ crm_jwt_keys_validate(PG_FUNCTION_ARGS)
 
 		tup = heap_modify_tuple_by_cols(tup, desc, 1, &a_alg, &v, &n);
 	}
+	keys_hide_statement_pop(&hide);
 	return PointerGetDatum(tup);
 }
 
@@ -529,4 +685,259 @@ crm_jwt_keys_changed(PG_FUNCTION_ARGS)
 	/* Delivered to every backend when this transaction commits (and here at once). */
 	CacheInvalidateRelcache(td->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Administration functions
+ *
+ * Written in C so that every error they raise, PostgreSQL's included (a unique violation, a
+ * cancel), keeps the statement, which carries the key, out of the server log; they never
+ * let a constraint of the table fail with the row in its message.  SQL runs through SPI with
+ * parameters, so no key is ever part of a statement's text.
+ * ----------------------------------------------------------------
+ */
+
+static uint64
+ks_spi(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args() failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static void
+ks_require(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null", what)));
+}
+
+/* The key (kid, issuer) exists already: 23505 with a message of our own. */
+static void
+ks_refuse_duplicate(Datum kid, Datum issuer, bool issuer_null)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {kid, issuer};
+	char		nulls[2] = {' ', issuer_null ? 'n' : ' '};
+
+	if (ks_spi("SELECT 1 FROM crm_security.jwt_keys AS k"
+			   " WHERE k.kid OPERATOR(pg_catalog.=) $1 AND k.issuer IS NOT DISTINCT FROM $2",
+			   2, types, values, nulls) == 0)
+		return;
+	if (issuer_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("key \"%s\" already exists", TextDatumGetCString(kid)),
+				 errdetail("A key with this key ID and no issuer is in the key store."),
+				 errhint("Give the new key another key ID, or delete the old key first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("key \"%s\" of issuer \"%s\" already exists",
+					TextDatumGetCString(kid), TextDatumGetCString(issuer)),
+			 errdetail("A key with this key ID and issuer is in the key store."),
+			 errhint("Give the new key another key ID, or delete the old key first.")));
+}
+
+static void
+ks_check_args(FunctionCallInfo fcinfo, int a_kid, int a_iss, int a_nbf, int a_naf)
+{
+	ks_check_row(text_to_cstring(PG_GETARG_TEXT_PP(a_kid)),
+				 PG_ARGISNULL(a_iss) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(a_iss)),
+				 !PG_ARGISNULL(a_nbf), PG_ARGISNULL(a_nbf) ? 0 : PG_GETARG_TIMESTAMPTZ(a_nbf),
+				 !PG_ARGISNULL(a_naf), PG_ARGISNULL(a_naf) ? 0 : PG_GETARG_TIMESTAMPTZ(a_naf));
+}
+
+/* SQL function: add_jwt_key(kid text, algorithm text, key text, issuer text, not_before timestamptz, not_after timestamptz) returns void */
+PG_FUNCTION_INFO_V1(crm_add_jwt_key_text);
+Datum
+crm_add_jwt_key_text(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback hide;
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[6];
+	char		nulls[6];
+	int			i;
+
+	keys_hide_statement_push(&hide);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kid, algorithm and key must not be null")));
+	ks_check_args(fcinfo, 0, 3, 4, 5);
+	for (i = 0; i < 6; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	SPI_connect();
+	ks_refuse_duplicate(values[0], values[3], PG_ARGISNULL(3));
+	ks_spi("INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
+		   " VALUES ($1, $2, $3, $4, $5, $6)", 6, types, values, nulls);
+	SPI_finish();
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_VOID();
+}
+
+/* SQL function: add_jwt_key(kid text, jwk jsonb, issuer text, not_before timestamptz, not_after timestamptz) returns void */
+PG_FUNCTION_INFO_V1(crm_add_jwt_key_jwk);
+Datum
+crm_add_jwt_key_jwk(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback hide;
+	Oid			types[5] = {TEXTOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5];
+	char	   *kid;
+	Jsonb	   *jwk;
+	JsonbValue *v;
+	int			i;
+
+	keys_hide_statement_push(&hide);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kid and jwk must not be null")));
+	ks_check_args(fcinfo, 0, 2, 3, 4);
+	kid = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	jwk = PG_GETARG_JSONB_P(1);
+	if (VARSIZE(jwk) > KEY_MAX_JWK_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid JWK"),
+				 errdetail("A JWK may be at most %d bytes long.", KEY_MAX_JWK_BYTES)));
+	if (JB_ROOT_IS_OBJECT(jwk) && !JB_ROOT_IS_SCALAR(jwk) &&
+		(v = getKeyJsonValueFromContainer(&jwk->root, "kid", 3, NULL)) != NULL &&
+		(v->type != jbvString || v->val.string.len != (int) strlen(kid) ||
+		 memcmp(v->val.string.val, kid, v->val.string.len) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kid \"%s\" does not match the JWK", kid),
+				 errdetail("The JWK names a different key ID.")));
+	for (i = 0; i < 5; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	SPI_connect();
+	ks_refuse_duplicate(values[0], values[2], PG_ARGISNULL(2));
+	ks_spi("INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
+		   " VALUES ($1, NULL, $2, $3, $4, $5)", 5, types, values, nulls);
+	SPI_finish();
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_VOID();
+}
+
+static void
+ks_invalid_jwks(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid JWKS"),
+			 errdetail_internal("%s", detail)));
+}
+
+/* SQL function: import_jwks(jwks jsonb, issuer text) returns integer */
+PG_FUNCTION_INFO_V1(crm_import_jwks);
+Datum
+crm_import_jwks(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback hide;
+	Jsonb	   *jwks;
+	JsonbValue *keys;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	  **kids;
+	int			nkids = 0;
+	int			n = 0;
+	Oid			types[3] = {TEXTOID, JSONBOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	keys_hide_statement_push(&hide);
+	ks_require(fcinfo, 0, "jwks");
+	jwks = PG_GETARG_JSONB_P(0);
+	if (!PG_ARGISNULL(1))
+	{
+		ks_check_row("-", text_to_cstring(PG_GETARG_TEXT_PP(1)), false, 0, false, 0);
+		values[2] = PG_GETARG_DATUM(1);
+	}
+	else
+		nulls[2] = 'n';
+	if (VARSIZE(jwks) > KEY_MAX_JWK_BYTES)
+		ks_invalid_jwks(psprintf("A JWKS may be at most %d bytes long.", KEY_MAX_JWK_BYTES));
+	if (!JB_ROOT_IS_OBJECT(jwks) || JB_ROOT_IS_SCALAR(jwks) ||
+		(keys = getKeyJsonValueFromContainer(&jwks->root, "keys", 4, NULL)) == NULL ||
+		keys->type != jbvBinary || !JsonContainerIsArray(keys->val.binary.data))
+		ks_invalid_jwks("A JWKS is a JSON object with a \"keys\" array.");
+	if (JsonContainerSize(keys->val.binary.data) > KS_MAX_JWKS_KEYS)
+		ks_invalid_jwks(psprintf("A JWKS may hold at most %d keys.", KS_MAX_JWKS_KEYS));
+
+	/* Check every member before importing any. */
+	kids = palloc0(sizeof(char *) * (JsonContainerSize(keys->val.binary.data) + 1));
+	it = JsonbIteratorInit(keys->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbValue *m;
+		char	   *kid;
+		int			i;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ks_invalid_jwks("Every member of \"keys\" must be a JSON object.");
+		/* Encryption keys are not for signatures: leave them out. */
+		m = getKeyJsonValueFromContainer(v.val.binary.data, "use", 3, NULL);
+		if (m != NULL && m->type == jbvString && m->val.string.len == 3 &&
+			memcmp(m->val.string.val, "enc", 3) == 0)
+		{
+			kids[nkids++] = NULL;
+			continue;
+		}
+		m = getKeyJsonValueFromContainer(v.val.binary.data, "kid", 3, NULL);
+		if (m == NULL || m->type != jbvString || m->val.string.len == 0)
+			ks_invalid_jwks("Every key of the JWKS needs a \"kid\" to be imported.");
+		kid = pnstrdup(m->val.string.val, m->val.string.len);
+		if (strlen(kid) != (size_t) m->val.string.len || strlen(kid) > KS_MAX_KID_BYTES)
+			ks_check_row("", NULL, false, 0, false, 0);
+		for (i = 0; i < nkids; i++)
+			if (kids[i] != NULL && strcmp(kids[i], kid) == 0)
+				ks_invalid_jwks(psprintf("Two keys of the JWKS have the key ID \"%s\".", kid));
+		kids[nkids++] = kid;
+	}
+
+	SPI_connect();
+	it = JsonbIteratorInit(keys->val.binary.data);
+	nkids = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (kids[nkids++] == NULL)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		values[0] = CStringGetTextDatum(kids[nkids - 1]);
+		values[1] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+
+		/*
+		 * A key is identified by (kid, issuer): a key of another issuer that shares the kid
+		 * is another key, never touched.  A key that is already there gets the new
+		 * material; a disabled key stays disabled.
+		 */
+		ks_spi("INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer)"
+			   " VALUES ($1, NULL, $2, $3)"
+			   " ON CONFLICT ON CONSTRAINT jwt_keys_kid_issuer_key DO UPDATE"
+			   " SET algorithm = excluded.algorithm, key = NULL, jwk = excluded.jwk"
+			   " WHERE k.algorithm IS DISTINCT FROM excluded.algorithm"
+			   " OR k.key IS NOT NULL OR k.jwk IS DISTINCT FROM excluded.jwk",
+			   3, types, values, nulls);
+		n++;
+	}
+	SPI_finish();
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_INT32(n);
 }

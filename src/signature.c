@@ -324,9 +324,15 @@ PG_FUNCTION_INFO_V1(crm_verify_signature_text);
 Datum
 crm_verify_signature_text(PG_FUNCTION_ARGS)
 {
-	return verify_signature_common(PG_GETARG_TEXT_PP(0),
+	ErrorContextCallback hide;
+	Datum		result;
+
+	keys_hide_statement_push(&hide);
+	result = verify_signature_common(PG_GETARG_TEXT_PP(0),
 								   keys_cached_text(PG_GETARG_TEXT_PP(1)),
 								   PG_GETARG_BYTEA_PP(2), PG_GETARG_BYTEA_PP(3));
+	keys_hide_statement_pop(&hide);
+	return result;
 }
 
 /* SQL function: verify_signature(algorithm text, key jsonb, message bytea, signature bytea) returns boolean */
@@ -334,9 +340,15 @@ PG_FUNCTION_INFO_V1(crm_verify_signature_jsonb);
 Datum
 crm_verify_signature_jsonb(PG_FUNCTION_ARGS)
 {
-	return verify_signature_common(PG_GETARG_TEXT_PP(0),
-								   keys_cached_jsonb(PG_GETARG_JSONB_P(1)),
+	ErrorContextCallback hide;
+	Datum		result;
+
+	keys_hide_statement_push(&hide);
+	result = verify_signature_common(PG_GETARG_TEXT_PP(0),
+								   keys_cached_jsonb(PG_GETARG_JSONB_P(1), false),
 								   PG_GETARG_BYTEA_PP(2), PG_GETARG_BYTEA_PP(3));
+	keys_hide_statement_pop(&hide);
+	return result;
 }
 
 /* The one key of a set that may sign with alg; a JWKS must hold exactly one. */
@@ -370,9 +382,15 @@ PG_FUNCTION_INFO_V1(crm_sign_message_text);
 Datum
 crm_sign_message_text(PG_FUNCTION_ARGS)
 {
-	return sign_message_common(PG_GETARG_TEXT_PP(0),
+	ErrorContextCallback hide;
+	Datum		result;
+
+	keys_hide_statement_push(&hide);
+	result = sign_message_common(PG_GETARG_TEXT_PP(0),
 							   keys_cached_text(PG_GETARG_TEXT_PP(1)),
 							   PG_GETARG_BYTEA_PP(2));
+	keys_hide_statement_pop(&hide);
+	return result;
 }
 
 /* SQL function: sign_message(algorithm text, key jsonb, message bytea) returns bytea */
@@ -380,7 +398,13 @@ PG_FUNCTION_INFO_V1(crm_sign_message_jsonb);
 Datum
 crm_sign_message_jsonb(PG_FUNCTION_ARGS)
 {
-	return sign_message_common(PG_GETARG_TEXT_PP(0),
-							   keys_cached_jsonb(PG_GETARG_JSONB_P(1)),
+	ErrorContextCallback hide;
+	Datum		result;
+
+	keys_hide_statement_push(&hide);
+	result = sign_message_common(PG_GETARG_TEXT_PP(0),
+							   keys_cached_jsonb(PG_GETARG_JSONB_P(1), true),
 							   PG_GETARG_BYTEA_PP(2));
+	keys_hide_statement_pop(&hide);
+	return result;
 }

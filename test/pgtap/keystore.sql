@@ -97,10 +97,12 @@ SELECT results_eq($$SELECT kid, algorithm, issuer FROM crm_security.jwt_keys WHE
     'the imported keys carry their algorithm and the issuer');
 SELECT crm_security.disable_jwt_key('ks_jwks1');
 SELECT is(crm_security.import_jwks(jsonb_build_object('keys', jsonb_build_array(
-        (SELECT v FROM ks_keys WHERE name = 'ec')::jsonb || '{"kid": "ks_jwks1", "alg": "ES256"}'))),
-    1, 'import_jwks updates a key that exists');
-SELECT results_eq($$SELECT issuer, enabled FROM crm_security.jwt_keys WHERE kid = 'ks_jwks1'$$,
-    $$VALUES (NULL::text, false)$$, 'the update replaces the issuer and leaves a disabled key disabled');
+        (SELECT v FROM ks_keys WHERE name = 'ec')::jsonb || '{"kid": "ks_jwks1", "alg": "ES256"}')),
+        'https://project.supabase.co/auth/v1'),
+    1, 'import_jwks updates a key that exists (same kid and issuer)');
+SELECT results_eq($$SELECT issuer, enabled, jwk->>'use' FROM crm_security.jwt_keys WHERE kid = 'ks_jwks1'$$,
+    $$VALUES ('https://project.supabase.co/auth/v1'::text, false, NULL::text)$$,
+    'the update replaces the material and leaves a disabled key disabled');
 SELECT throws_ok($$SELECT crm_security.import_jwks('{"keys": [{"kty": "oct", "k": "AAAA"}]}')$$,
     '22023', NULL, 'a JWKS key without kid is refused');
 SELECT throws_ok($$SELECT crm_security.import_jwks('{"kty": "oct"}')$$,
