@@ -42,6 +42,7 @@
 #include "crm_security.h"
 #include "crypto.h"
 #include "jwt.h"
+#include "keys.h"
 
 #define CTX_TOKEN_GUC "crm_security.token"
 #define CTX_REQUEST_CLAIMS_GUC "request.jwt.claims"
@@ -70,6 +71,7 @@ typedef struct CtxEntry
 	unsigned char hash[32];
 	uint64		settings_gen;
 	uint64		ks_version;
+	TimestampTz until;			/* the token's exp (with leeway) or its key's not_after */
 	Jsonb	   *claims;			/* in ctx_mcxt */
 } CtxEntry;
 
@@ -523,10 +525,24 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	uint64		version;
 	int			slot;
 	MemoryContext old;
+	TimestampTz until;
+	JsonbValue *exp;
 
 	ctx_verify_options(&opts);
-	claims = ks_verify_token(token, (int) len, &opts);
+	claims = ks_verify_token(token, (int) len, &opts, &until);
 	version = ks_current_version();
+	exp = getKeyJsonValueFromContainer(&claims->root, "exp", 3, NULL);
+	if (exp != NULL && exp->type == jbvNumeric)
+	{
+		double		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+															  NumericGetDatum(exp->val.numeric)));
+		double		end = secs + opts.leeway -
+			(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+
+		/* jwt_verify_token() accepted it, so it lies within the timestamp range */
+		if (end * USECS_PER_SEC < (double) until)
+			until = (TimestampTz) (end * USECS_PER_SEC);
+	}
 
 	slot = ctx_cache_next;
 	ctx_cache_next = (ctx_cache_next + 1) % CTX_CACHE_SIZE;
@@ -541,6 +557,7 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	memcpy(ctx_cache[slot].hash, hash, 32);
 	ctx_cache[slot].settings_gen = ctx_settings_gen;
 	ctx_cache[slot].ks_version = version;
+	ctx_cache[slot].until = until;
 	ctx_cache[slot].valid = true;
 	return slot;
 }
@@ -596,6 +613,7 @@ ctx_current_claims(void)
 	size_t		len;
 	unsigned char hash[32];
 	uint64		version;
+	TimestampTz now;
 	int			i;
 
 	if (ctx_token == NULL || ctx_token[0] == '\0')
@@ -628,12 +646,14 @@ ctx_current_claims(void)
 				 errdetail("crm_security.token does not hold a token.")));
 	crm_sha256(ctx_token, len, hash);
 	version = ks_current_version();
+	now = GetCurrentTimestamp();
 	for (i = 0; i < CTX_CACHE_SIZE; i++)
 	{
 		CtxEntry   *e = &ctx_cache[i];
 
+		/* A token set again after it (or its key) expired is verified again, and refused. */
 		if (e->valid && e->settings_gen == ctx_settings_gen && e->ks_version == version &&
-			CRYPTO_memcmp(e->hash, hash, 32) == 0)
+			now < e->until && CRYPTO_memcmp(e->hash, hash, 32) == 0)
 		{
 			ctx_current = i;
 			ctx_current_gen = ctx_token_gen;
@@ -873,7 +893,10 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	unsigned char hash[32];
 	int			slot;
 	Jsonb	   *claims;
+	ErrorContextCallback hide;
 
+	/* The statement carries the token: keep it out of the log on every refusal. */
+	keys_hide_statement_push(&hide);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
@@ -903,6 +926,7 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	ctx_set_request_settings(claims);
 
 	explicit_bzero(token, len);
+	keys_hide_statement_pop(&hide);
 	PG_RETURN_JSONB_P(ctx_copy(claims));
 }
 

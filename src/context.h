@@ -5,6 +5,7 @@
 #ifndef CRM_CONTEXT_H
 #define CRM_CONTEXT_H
 
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 /* The verified claims of the current transaction, or NULL when there is no context. */
@@ -60,6 +61,7 @@ extern void ctx_init(void);
 struct JwtVerifyOptions;
 extern void ks_init(void);
 extern uint64 ks_current_version(void);
-extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts);
+extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts,
+							  TimestampTz *key_not_after);
 
 #endif							/* CRM_CONTEXT_H */

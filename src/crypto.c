@@ -59,6 +59,24 @@ crm_alg_lookup(const char *name)
 	return NULL;
 }
 
+/*
+ * An algorithm argument is echoed in a refusal only when it looks like an algorithm name:
+ * at most 32 bytes of letters, digits, '-' and '_'.  Anything else may be a key or token
+ * passed in the wrong place, and is not repeated.
+ */
+bool
+crm_name_quotable(const char *name)
+{
+	const char *p;
+
+	for (p = name; *p; p++)
+		if (p - name >= 32 ||
+			!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return false;
+	return true;
+}
+
 const CrmAlg *
 crm_alg_from_arg(const char *name)
 {
@@ -67,7 +85,10 @@ crm_alg_from_arg(const char *name)
 	if (alg == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized signature algorithm \"%s\"", name),
+				 crm_name_quotable(name) ?
+				 errmsg("unrecognized signature algorithm \"%s\"", name) :
+				 errmsg("unrecognized signature algorithm"),
+				 errhidestmt(true),
 				 pg_strcasecmp(name, "none") == 0 ?
 				 errdetail("Unsecured (\"none\") tokens and signatures are never accepted or made.") :
 				 errhint("Use one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA.")));
@@ -227,7 +248,9 @@ hmac_md_from_arg(text *algorithm)
 		return crm_md_by_name("SHA512");
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unrecognized HMAC algorithm \"%s\"", name),
+			 crm_name_quotable(name) ?
+			 errmsg("unrecognized HMAC algorithm \"%s\"", name) :
+			 errmsg("unrecognized HMAC algorithm"),
 			 errhint("Use sha256, sha384 or sha512."),
 			 errhidestmt(true)));
 	return NULL;				/* keep compiler quiet */

@@ -34,6 +34,9 @@ extern const CrmAlg *crm_alg_lookup(const char *name);
 /* The algorithm named by an argument; 22023 for an unknown name (with a word on "none"). */
 extern const CrmAlg *crm_alg_from_arg(const char *name);
 
+/* Whether an unrecognized algorithm name may be quoted in a message (short, plain). */
+extern bool crm_name_quotable(const char *name);
+
 /* The digest of an algorithm, fetched once per process. */
 extern const EVP_MD *crm_alg_md(const CrmAlg *alg);
 

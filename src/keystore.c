@@ -351,7 +351,7 @@ ks_issuer_refusal(const KsKey *k, Jsonb *claims)
  * the current time, not the transaction's start.
  */
 Jsonb *
-ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
+ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, TimestampTz *key_not_after)
 {
 	const char *kid;
 	const CrmAlg *alg;
@@ -435,6 +435,8 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts)
 	why = ks_issuer_refusal(cand[i], claims);
 	if (why != NULL)
 		ks_refuse(why);
+	if (key_not_after != NULL)
+		*key_not_after = cand[i]->has_not_after ? cand[i]->not_after : DT_NOEND;
 	keys_hide_statement_pop(&hide);
 	return claims;
 }
@@ -486,7 +488,10 @@ ks_check_key(const char *kid, const char *algname, text *key, Jsonb *jwk)
 		if (alg == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized algorithm \"%s\"", algname)));
+					 crm_name_quotable(algname) ?
+					 errmsg("unrecognized algorithm \"%s\"", algname) :
+					 errmsg("unrecognized algorithm"),
+					 errhidestmt(true)));
 	}
 	if (jwk != NULL)
 	{

@@ -11,7 +11,7 @@
 -- Test server log is checked for the secrets by test/scripts/hardening_keys_log.sh.
 
 BEGIN;
-SELECT plan(103);
+SELECT plan(105);
 
 -- The error a statement raises, as "SQLSTATE | message | detail | hint | context"; the
 -- statement gets the secret as $1, so that its own text never holds it.
@@ -207,6 +207,15 @@ SELECT is(pg_temp.hk_err(format('SELECT crm_security.jwt_verify(%L, $1)', (SELEC
           'item 9: ... and so does jwt_verify');
 SELECT throws_ok(format('SELECT crm_security.set_claim_context(%L)', (SELECT tok FROM hk9 WHERE name = 'window')),
                  '28000', 'invalid token', 'item 9: the key whose window ended meanwhile is refused');
+-- The same tokens put back into the setting directly: verified again, not taken from the
+-- verifications made while they were valid.
+SELECT set_config('crm_security.token', (SELECT tok FROM hk9 WHERE name = 'short'), true) IS NOT NULL AS hk9_set \gset
+SELECT throws_ok('SELECT crm_security.user_id()', '28000', 'invalid token',
+                 'item 9: an expired token put back into the setting is refused, not served from the cache');
+SELECT set_config('crm_security.token', (SELECT tok FROM hk9 WHERE name = 'window'), true) IS NOT NULL AS hk9_set \gset
+SELECT throws_ok('SELECT crm_security.user_id()', '28000', 'invalid token',
+                 'item 9: a token of a key whose window ended, put back into the setting, is refused');
+SELECT set_config('crm_security.token', '', true) IS NOT NULL AS hk9_set \gset
 
 -- Another session (dblink) adds a key, then disables it; this transaction sees both at once.
 SET LOCAL client_min_messages = warning;

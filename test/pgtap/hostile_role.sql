@@ -162,7 +162,7 @@ DO $$ BEGIN
 EXCEPTION WHEN OTHERS THEN NULL;
 END $$;
 SELECT isnt(pg_temp.tenant_or_refusal(), 't1', 'a token with a made-up signature gives no tenant');
-SELECT pg_catalog.set_config('request.jwt.claims', '{"sub":"eve","tenant_id":"t1","permissions":["*"]}', true);
+SELECT pg_catalog.set_config('request.jwt.claims', '{"sub":"eve","tenant_id":"t1","permissions":["*"]}', true) IS NOT NULL AS planted \gset
 SELECT is(crm_security.claims(), NULL, 'request.jwt.claims set by the role gives no claims');
 SELECT is(crm_security.can('crm:deals:delete'), false, 'request.jwt.claims set by the role grants nothing');
 SELECT is((SELECT pg_catalog.count(*) FROM public.hostile_deals), 0::bigint,

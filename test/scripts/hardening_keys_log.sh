@@ -73,7 +73,11 @@ for sql in \
     "SELECT crm_security.sign_message('HS999', '$CANARY-0123456789abcdef', 'x')" \
     "SELECT crm_security.hmac('x', '$CANARY-0123456789abcdef', 'md5')" \
     "SELECT crm_security.pem_to_jwk('-----BEGIN $CANARY-----')" \
-    "SELECT crm_security.set_claim_context('$TOKEN_BAD_KID')"; do
+    "SELECT crm_security.set_claim_context('$TOKEN_BAD_KID')" \
+    "SELECT crm_security.set_claim_context('$CANARY' || repeat('x', 70000))" \
+    "SELECT crm_security.hmac('x', 'md5', '$CANARY-0123456789abcdef')" \
+    "SELECT crm_security.sign_message('$CANARY-0123456789abcdef', 'HS256', 'x')" \
+    "SELECT crm_security.jwt_sign('{}', 'k', '$CANARY-0123456789abcdef')"; do
     "${PSQL[@]}" -c "$sql" >/dev/null 2>&1
 done
 if [ -n "$LOG" ] && [ -r "$LOG" ]; then
