@@ -43,6 +43,7 @@
 #include "crypto.h"
 #include "jwt.h"
 #include "keys.h"
+#include "keystore.h"
 
 #define CTX_TOKEN_GUC "crm_security.token"
 #define CTX_REQUEST_CLAIMS_GUC "request.jwt.claims"
@@ -112,7 +113,7 @@ ctx_token_syntax(const char *tok, size_t len)
 			b64url[(unsigned char) alphabet[i]] = true;
 		table_ready = true;
 	}
-	if (len > (size_t) crm_max_token_length)
+	if (!jwt_length_allowed(len))
 		return "The token is longer than crm_security.max_token_length.";
 	for (i = 0; i < len; i++)
 	{
@@ -467,7 +468,6 @@ ctx_init(void)
 	RegisterXactCallback(ctx_xact_callback, NULL);
 	ctx_prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = ctx_executor_start;
-	ks_init();
 
 	/*
 	 * A token set before the library was loaded (a placeholder then) may come from an

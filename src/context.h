@@ -57,11 +57,4 @@ extern char *ctx_tenant_text(void);
 /* Module initialisation (settings, callbacks), from _PG_init. */
 extern void ctx_init(void);
 
-/* Key store (keystore.c). */
-struct JwtVerifyOptions;
-extern void ks_init(void);
-extern uint64 ks_current_version(void);
-extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts,
-							  TimestampTz *key_not_after);
-
 #endif							/* CRM_CONTEXT_H */

@@ -137,7 +137,8 @@ keys_drop_last(CrmKeySet *set)
 	keys_release_key(set->keys[--set->nkeys]);
 }
 
-const char *
+/* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
+static const char *
 keys_type_name(const CrmKey *key)
 {
 	switch (key->type)

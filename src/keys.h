@@ -89,9 +89,6 @@ extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk, bool with_private);
 extern void keys_hide_statement_push(ErrorContextCallback *cb);
 extern void keys_hide_statement_pop(ErrorContextCallback *cb);
 
-/* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
-extern const char *keys_type_name(const CrmKey *key);
-
 /* Whether `key` may be used with `alg` for `use` (family, curve, size, JWK alg/use/key_ops). */
 extern bool keys_allows(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
 
@@ -100,19 +97,5 @@ extern const char *keys_refusal(const CrmKey *key, const CrmAlg *alg, CrmKeyUse 
 
 /* Raise 28000 explaining why `key` cannot be used with `alg` for `use`, if it cannot. */
 extern void keys_check(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
-
-/*
- * Raw signatures.  keys_verify returns false for any wrong or malformed signature;
- * keys_sign returns the signature in JOSE form (ECDSA: r||s) as palloc'd bytes.
- * Both require keys_allows() to hold.
- */
-extern bool keys_verify(const CrmKey *key, const CrmAlg *alg,
-						const unsigned char *msg, size_t msglen,
-						const unsigned char *sig, size_t siglen);
-extern bytea *keys_sign(const CrmKey *key, const CrmAlg *alg,
-						const unsigned char *msg, size_t msglen);
-
-/* The one key of a set that may sign with alg (28000 when none or several can). */
-extern const CrmKey *sig_signing_key(CrmKeySet *set, const CrmAlg *alg);
 
 #endif							/* CRM_KEYS_H */

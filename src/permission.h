@@ -21,4 +21,7 @@ extern bool perm_match(const char *g, int glen, const char *r, int rlen);
 /* Whether the claim context holds `required` (a malformed one is never held). */
 extern bool perm_context_can(const char *required, int len);
 
+/* Module initialisation (relcache and subtransaction callbacks), from _PG_init. */
+extern void permission_init(void);
+
 #endif							/* CRM_PERMISSION_H */
