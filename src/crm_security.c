@@ -17,7 +17,7 @@
 #include "crm_security.h"
 #include "jwt.h"
 #include "keystore.h"
-#include "permission.h"
+#include "perm_context.h"
 
 PG_MODULE_MAGIC;
 
@@ -44,7 +44,7 @@ _PG_init(void)
 	 * Relcache callback on roles and role_grants, and subtransaction callback: recompute
 	 * the cached effective permissions after a change or a rolled-back savepoint.
 	 */
-	permission_init();
+	perm_context_init();
 
 	audit_init();
 
