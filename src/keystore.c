@@ -30,6 +30,7 @@
 #include "crm_security.h"
 #include "jwt.h"
 #include "keys.h"
+#include "keys_jwk.h"
 #include "keystore.h"
 
 /* One row of jwt_keys. */

@@ -20,6 +20,7 @@
 
 #include "crm_security.h"
 #include "keys.h"
+#include "keys_jwk.h"
 #include "keystore.h"
 
 /* The longest key ID, and the most keys one JWKS may bring (the check on the table and JWKS parsing). */
