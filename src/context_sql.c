@@ -28,12 +28,7 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 
 	/* The statement carries the token: keep it out of the log on every refusal. */
 	keys_hide_statement_push(&hide);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("No token was given.")));
-	t = PG_GETARG_TEXT_PP(0);
+	t = jwt_token_arg(fcinfo, 0);
 	len = VARSIZE_ANY_EXHDR(t);
 	if (len == 0)
 		ereport(ERROR,

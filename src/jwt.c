@@ -611,6 +611,17 @@ jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *head
  * ----------------------------------------------------------------
  */
 
+text *
+jwt_token_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail("No token was given.")));
+	return PG_GETARG_TEXT_PP(argno);
+}
+
 static void
 jwt_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 {
@@ -666,13 +677,8 @@ jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	ErrorContextCallback hide;
 
 	keys_hide_statement_push(&hide);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("No token was given.")));
+	token = jwt_token_arg(fcinfo, 0);
 	jwt_require_arg(fcinfo, 1, "key");
-	token = PG_GETARG_TEXT_PP(0);
 	jwt_check_length(VARSIZE_ANY_EXHDR(token));
 	jwt_options_from_args(fcinfo, &opts);
 	keys = jwt_key_arg(fcinfo, 1, jsonb_key, false);

@@ -6,6 +6,7 @@
 #define CRM_JWT_H
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 #include "keys.h"
@@ -41,6 +42,9 @@ extern Jsonb *jwt_verify_token(const char *token, int len, CrmKeySet *keys,
  * 28000 like jwt_verify_token().  For callers that pick keys before verifying.
  */
 extern void jwt_token_header(const char *token, int len, const CrmAlg **alg, const char **kid);
+
+/* The token argument `argno` of a SQL function; 28000 "invalid token" when it is NULL. */
+extern text *jwt_token_arg(FunctionCallInfo fcinfo, int argno);
 
 /* Refuse a token longer than crm_security.max_token_length (28000). */
 extern void jwt_check_length(int len);

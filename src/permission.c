@@ -66,11 +66,12 @@ perm_segments(const char *s, int len)
 }
 
 /*
- * One pass over g, validating it as it goes: a mismatch returns false early, which is the
- * right answer for a malformed g too, and a match has seen (and checked) all of g.  The
- * caller has checked r with perm_segments().
+ * Whether granted g satisfies the well-formed required r (see the grammar above).  One
+ * pass over g, validating it as it goes: a mismatch returns false early, which is the right
+ * answer for a malformed g too, and a match has seen (and checked) all of g.  The caller
+ * has checked r with perm_segments().
  */
-bool
+static bool
 perm_match(const char *g, int glen, const char *r, int rlen)
 {
 	int			gi = 0,

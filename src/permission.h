@@ -15,9 +15,6 @@
  */
 extern int	perm_segments(const char *s, int len);
 
-/* Whether granted `g` satisfies the well-formed required `r` (see permission.c). */
-extern bool perm_match(const char *g, int glen, const char *r, int rlen);
-
 /*
  * A granted list prepared for many checks (one hash probe plus the wildcard patterns).
  * permset_build takes `n` strings (the malformed ones are left out: they never match);
