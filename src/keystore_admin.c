@@ -327,6 +327,29 @@ ks_check_args(FunctionCallInfo fcinfo, int a_kid, int a_iss, int a_nbf, int a_na
 				 !PG_ARGISNULL(a_naf), PG_ARGISNULL(a_naf) ? 0 : PG_GETARG_TIMESTAMPTZ(a_naf));
 }
 
+/*
+ * Insert the row that the function's first `nargs` arguments give, in order, with `sql`;
+ * a key with the same kid and issuer (argument `a_issuer`) is refused first.
+ */
+static void
+ks_insert_args(FunctionCallInfo fcinfo, int nargs, Oid *types, int a_issuer, const char *sql)
+{
+	Datum		values[6];
+	char		nulls[6];
+	int			i;
+
+	Assert(nargs <= lengthof(values));
+	for (i = 0; i < nargs; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	SPI_connect();
+	ks_refuse_duplicate(values[0], values[a_issuer], PG_ARGISNULL(a_issuer));
+	ks_spi(sql, nargs, types, values, nulls);
+	SPI_finish();
+}
+
 /* SQL function: add_jwt_key(kid text, algorithm text, key text, issuer text, not_before timestamptz, not_after timestamptz) returns void */
 PG_FUNCTION_INFO_V1(crm_add_jwt_key_text);
 Datum
@@ -334,9 +357,6 @@ crm_add_jwt_key_text(PG_FUNCTION_ARGS)
 {
 	ErrorContextCallback hide;
 	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[6];
-	char		nulls[6];
-	int			i;
 
 	keys_hide_statement_push(&hide);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -344,16 +364,9 @@ crm_add_jwt_key_text(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kid, algorithm and key must not be null")));
 	ks_check_args(fcinfo, 0, 3, 4, 5);
-	for (i = 0; i < 6; i++)
-	{
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-	}
-	SPI_connect();
-	ks_refuse_duplicate(values[0], values[3], PG_ARGISNULL(3));
-	ks_spi("INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
-		   " VALUES ($1, $2, $3, $4, $5, $6)", 6, types, values, nulls);
-	SPI_finish();
+	ks_insert_args(fcinfo, 6, types, 3,
+				   "INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
+				   " VALUES ($1, $2, $3, $4, $5, $6)");
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_VOID();
 }
@@ -365,12 +378,9 @@ crm_add_jwt_key_jwk(PG_FUNCTION_ARGS)
 {
 	ErrorContextCallback hide;
 	Oid			types[5] = {TEXTOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-	char		nulls[5];
 	char	   *kid;
 	Jsonb	   *jwk;
 	JsonbValue *v;
-	int			i;
 
 	keys_hide_statement_push(&hide);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -393,16 +403,9 @@ crm_add_jwt_key_jwk(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kid \"%s\" does not match the JWK", kid),
 				 errdetail("The JWK names a different key ID.")));
-	for (i = 0; i < 5; i++)
-	{
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-	}
-	SPI_connect();
-	ks_refuse_duplicate(values[0], values[2], PG_ARGISNULL(2));
-	ks_spi("INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
-		   " VALUES ($1, NULL, $2, $3, $4, $5)", 5, types, values, nulls);
-	SPI_finish();
+	ks_insert_args(fcinfo, 5, types, 2,
+				   "INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
+				   " VALUES ($1, NULL, $2, $3, $4, $5)");
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_VOID();
 }
