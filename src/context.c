@@ -18,6 +18,10 @@
  * is never a context, and is erased before the next query starts, so that no parallel
  * worker receives it.  In trust mode (crm_security.trust_request_jwt_claims) the same holds
  * for request.jwt.claims.
+ *
+ * Every value derived from the context (claims, user, tenant, role, actor type) is read
+ * through this file, and ctx_generation() says when any of them may have changed.  The
+ * SQL functions are context_sql.c's; claims are found by path by claim_path.c.
  */
 #include "postgres.h"
 
@@ -32,17 +36,19 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
-#include "utils/guc_tables.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "claim_path.h"
 #include "context.h"
 #include "crm_security.h"
 #include "crypto.h"
 #include "jwt.h"
 #include "keys.h"
+#include "keystore.h"
+#include "settings.h"
 
 #define CTX_TOKEN_GUC "crm_security.token"
 #define CTX_REQUEST_CLAIMS_GUC "request.jwt.claims"
@@ -57,12 +63,20 @@ static double ctx_clock_skew = 0;	/* seconds, from ctx_clock_skew_text */
 static bool ctx_require_exp = true;
 static bool ctx_trust_request_claims = false;
 char	   *ctx_tenant_claim = NULL;
-char	   *ctx_role_claim = NULL;
-char	   *ctx_permissions_claim = NULL;
+static char *ctx_role_claim = NULL;
+static char *ctx_permissions_claim = NULL;
 
 /* Bumped by the assign hooks: every change of the token, of the verification settings. */
 static uint64 ctx_token_gen = 0;
 static uint64 ctx_settings_gen = 0;
+
+/*
+ * The generation of the context (ctx_generation(), see context.h): bumped by every assign
+ * hook of a setting the context is derived from, whenever a token becomes the current one,
+ * at the end of every transaction, and when request.jwt.claims is seen to change in trust
+ * mode.  Starts at 1, so that a zeroed cache key never matches.
+ */
+static uint64 ctx_gen = 1;
 
 /* Verified tokens of this transaction. */
 typedef struct CtxEntry
@@ -85,11 +99,16 @@ static uint64 ctx_current_gen = 0;	/* ... as of this value of ctx_token_gen */
 static char *ctx_request_text = NULL;
 static Jsonb *ctx_request_claims = NULL;
 
+/*
+ * What ctx_generation() last saw in request.jwt.claims: ctx_request_empty (no value),
+ * ctx_request_text (the value parsed last), or NULL (a value not parsed, or nothing seen).
+ */
+static const char ctx_request_empty[] = "";
+static const char *ctx_request_seen = NULL;
+
 static ExecutorStart_hook_type ctx_prev_executor_start = NULL;
 
 static void ctx_forget(void);
-static bool ctx_guc_set_in_this_transaction(const char *name);
-static void ctx_erase(const char *name, int elevel);
 
 /* ---------------------------------------------------------------------------------------
  * Settings
@@ -112,7 +131,7 @@ ctx_token_syntax(const char *tok, size_t len)
 			b64url[(unsigned char) alphabet[i]] = true;
 		table_ready = true;
 	}
-	if (len > (size_t) crm_max_token_length)
+	if (!jwt_length_allowed(len))
 		return "The token is longer than crm_security.max_token_length.";
 	for (i = 0; i < len; i++)
 	{
@@ -164,6 +183,7 @@ static void
 ctx_token_assign(const char *newval, void *extra)
 {
 	ctx_token_gen++;
+	ctx_gen++;
 }
 
 static const char *
@@ -176,6 +196,7 @@ static void
 ctx_settings_assign_str(const char *newval, void *extra)
 {
 	ctx_settings_gen++;
+	ctx_gen++;
 }
 
 /*
@@ -228,12 +249,30 @@ ctx_clock_skew_assign(const char *newval, void *extra)
 {
 	ctx_clock_skew = extra ? *(double *) extra : 0;
 	ctx_settings_gen++;
+	ctx_gen++;
 }
 
 static void
 ctx_settings_assign_bool(bool newval, void *extra)
 {
 	ctx_settings_gen++;
+	ctx_gen++;
+}
+
+/*
+ * The settings that select claims (tenant_claim, role_claim, permissions_claim) and trust
+ * mode change what the context gives, not which tokens verify.
+ */
+static void
+ctx_derived_assign_str(const char *newval, void *extra)
+{
+	ctx_gen++;
+}
+
+static void
+ctx_derived_assign_bool(bool newval, void *extra)
+{
+	ctx_gen++;
 }
 
 /* A claim name or dotted path: not empty, no empty segment. */
@@ -276,7 +315,7 @@ ctx_xact_callback(XactEvent event, void *arg)
 			 * of its own, whose commit must keep them.
 			 */
 			if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker())
-				ctx_erase(CTX_TOKEN_GUC, 0);
+				setting_erase(CTX_TOKEN_GUC, 0);
 
 			/*
 			 * In trust mode request.jwt.claims is a context too, and ends the same way.
@@ -287,7 +326,7 @@ ctx_xact_callback(XactEvent event, void *arg)
 				const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
 
 				if (s != NULL && s[0] != '\0')
-					ctx_erase(CTX_REQUEST_CLAIMS_GUC, 0);
+					setting_erase(CTX_REQUEST_CLAIMS_GUC, 0);
 			}
 			break;
 		case XACT_EVENT_COMMIT:
@@ -313,71 +352,10 @@ ctx_forget(void)
 	ctx_current = -1;
 	ctx_request_text = NULL;
 	ctx_request_claims = NULL;
+	ctx_request_seen = NULL;
+	ctx_gen++;
 	if (ctx_mcxt)
 		MemoryContextReset(ctx_mcxt);
-}
-
-/* Setting names compare as guc.c compares them: ASCII letters without case. */
-static int
-ctx_guc_name_compare(const char *a, const char *b)
-{
-	while (*a && *b)
-	{
-		char		ca = *a++;
-		char		cb = *b++;
-
-		if (ca >= 'A' && ca <= 'Z')
-			ca += 'a' - 'A';
-		if (cb >= 'A' && cb <= 'Z')
-			cb += 'a' - 'A';
-		if (ca != cb)
-			return ca - cb;
-	}
-	if (*a)
-		return 1;
-	if (*b)
-		return -1;
-	return 0;
-}
-
-/*
- * Whether the setting `name` has a value stacked by this transaction, that is, was set (SET,
- * SET LOCAL, set_config, a function's SET clause) since the transaction began.  guc.c keeps
- * its array sorted by name; a scan backs the binary search up should that ever change.
- */
-static bool
-ctx_guc_set_in_this_transaction(const char *name)
-{
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
-	int			lo = 0,
-				hi = n - 1,
-				i;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = ctx_guc_name_compare(name, vars[mid]->name);
-
-		if (c == 0)
-			return vars[mid]->stack != NULL;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	for (i = 0; i < n; i++)
-		if (ctx_guc_name_compare(name, vars[i]->name) == 0)
-			return vars[i]->stack != NULL;
-	return false;
-}
-
-/* Empty a setting at session level (SET name = ''), as of the current transaction. */
-static void
-ctx_erase(const char *name, int elevel)
-{
-	(void) set_config_option(name, "", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SET, true, elevel, false);
 }
 
 /*
@@ -394,16 +372,16 @@ ctx_erase_stale(void)
 		return;
 	if (ctx_token != NULL && ctx_token[0] != '\0' &&
 		!(ctx_current >= 0 && ctx_current_gen == ctx_token_gen) &&
-		!ctx_guc_set_in_this_transaction(CTX_TOKEN_GUC))
-		ctx_erase(CTX_TOKEN_GUC, 0);
+		!setting_set_in_this_transaction(CTX_TOKEN_GUC))
+		setting_erase(CTX_TOKEN_GUC, 0);
 	if (ctx_trust_request_claims)
 	{
 		const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
 
 		if (s != NULL && s[0] != '\0' &&
 			!(ctx_request_text != NULL && strcmp(ctx_request_text, s) == 0) &&
-			!ctx_guc_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
-			ctx_erase(CTX_REQUEST_CLAIMS_GUC, 0);
+			!setting_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
+			setting_erase(CTX_REQUEST_CLAIMS_GUC, 0);
 	}
 }
 
@@ -447,27 +425,26 @@ ctx_init(void)
 	DefineCustomStringVariable("crm_security.tenant_claim",
 							   "Claim (or dotted path) that tenant_id() returns.",
 							   NULL, &ctx_tenant_claim, "tenant_id", PGC_SUSET, 0,
-							   ctx_claim_path_check, NULL, NULL);
+							   ctx_claim_path_check, ctx_derived_assign_str, NULL);
 	DefineCustomStringVariable("crm_security.role_claim",
 							   "Claim (or dotted path) that app_role() returns.",
 							   NULL, &ctx_role_claim, "role", PGC_SUSET, 0,
-							   ctx_claim_path_check, NULL, NULL);
+							   ctx_claim_path_check, ctx_derived_assign_str, NULL);
 	DefineCustomStringVariable("crm_security.permissions_claim",
 							   "Claim (or dotted path) that holds the token's permissions.",
 							   NULL, &ctx_permissions_claim, "permissions", PGC_SUSET, 0,
-							   ctx_claim_path_check, NULL, NULL);
+							   ctx_claim_path_check, ctx_derived_assign_str, NULL);
 	DefineCustomBoolVariable("crm_security.trust_request_jwt_claims",
 							 "Use request.jwt.claims as the claim context when no token is set.",
 							 "Only for deployments where PostgREST has verified the token already.",
 							 &ctx_trust_request_claims, false, PGC_SUSET, 0,
-							 NULL, NULL, NULL);
+							 NULL, ctx_derived_assign_bool, NULL);
 
 	ctx_mcxt = AllocSetContextCreate(TopMemoryContext, "crm_security claim context",
 									 ALLOCSET_SMALL_SIZES);
 	RegisterXactCallback(ctx_xact_callback, NULL);
 	ctx_prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = ctx_executor_start;
-	ks_init();
 
 	/*
 	 * A token set before the library was loaded (a placeholder then) may come from an
@@ -476,16 +453,16 @@ ctx_init(void)
 	 * with the transaction like any other.
 	 */
 	if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker() &&
-		!InitializingParallelWorker && !ctx_guc_set_in_this_transaction(CTX_TOKEN_GUC))
-		ctx_erase(CTX_TOKEN_GUC, WARNING);
+		!InitializingParallelWorker && !setting_set_in_this_transaction(CTX_TOKEN_GUC))
+		setting_erase(CTX_TOKEN_GUC, WARNING);
 
 	/* The same for request.jwt.claims in trust mode (a SET made before the library loaded). */
 	if (ctx_trust_request_claims && !IsParallelWorker() && !InitializingParallelWorker)
 	{
 		const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
 
-		if (s != NULL && s[0] != '\0' && !ctx_guc_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
-			ctx_erase(CTX_REQUEST_CLAIMS_GUC, WARNING);
+		if (s != NULL && s[0] != '\0' && !setting_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
+			setting_erase(CTX_REQUEST_CLAIMS_GUC, WARNING);
 	}
 }
 
@@ -581,7 +558,7 @@ ctx_trusted_request_claims(void)
 		return NULL;
 	if (ctx_request_text != NULL && strcmp(ctx_request_text, s) == 0)
 		return ctx_request_claims;
-	if (!IsParallelWorker() && !ctx_guc_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
+	if (!IsParallelWorker() && !setting_set_in_this_transaction(CTX_REQUEST_CLAIMS_GUC))
 		return NULL;
 
 	lex = makeJsonLexContextCstringLen(pstrdup(s), strlen(s), GetDatabaseEncoding(), true);
@@ -600,6 +577,7 @@ ctx_trusted_request_claims(void)
 	ctx_request_text = pstrdup(s);
 	ctx_request_claims = ctx_copy(j);
 	MemoryContextSwitchTo(old);
+	ctx_gen++;
 	return ctx_request_claims;
 }
 
@@ -635,7 +613,7 @@ ctx_current_claims(void)
 	 * the library was loaded, and restored by the rollback of the transaction that loaded
 	 * it and erased it): no context.  Parallel workers have no history of settings.
 	 */
-	if (!IsParallelWorker() && !ctx_guc_set_in_this_transaction(CTX_TOKEN_GUC))
+	if (!IsParallelWorker() && !setting_set_in_this_transaction(CTX_TOKEN_GUC))
 		return NULL;
 
 	len = strlen(ctx_token);
@@ -657,11 +635,13 @@ ctx_current_claims(void)
 		{
 			ctx_current = i;
 			ctx_current_gen = ctx_token_gen;
+			ctx_gen++;
 			return e->claims;
 		}
 	}
 	ctx_current = ctx_verify_and_cache(ctx_token, len, hash);
 	ctx_current_gen = ctx_token_gen;
+	ctx_gen++;
 	return ctx_cache[ctx_current].claims;
 }
 
@@ -684,149 +664,10 @@ ctx_actor_type(void)
 	return ctx_current_claims() != NULL ? "user" : NULL;
 }
 
-static char *
-ctx_jsonb_value_text(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
-	}
-	return NULL;				/* keep compiler quiet */
-}
-
-static void
-ctx_bad_path(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid claim path"),
-			 errdetail("A claim path is a claim name or names joined by dots, none empty.")));
-}
-
-/*
- * The longest member name of the object `c` that is the whole of `rem` (`remlen` bytes) or
- * the part of it before one of its dots; its length, or 0 when there is none.  The whole
- * is looked up first (one binary search); otherwise every member name is compared, which
- * costs the size of the names whatever the length of the path.
- */
-static size_t
-ctx_longest_member(JsonbContainer *c, const char *rem, size_t remlen)
-{
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	v;
-	size_t		best = 0;
-
-	if (getKeyJsonValueFromContainer(c, rem, remlen, &v) != NULL)
-		return remlen;
-	if (memchr(rem, '.', remlen) == NULL)
-		return 0;
-	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		size_t		klen;
-
-		if (tok != WJB_KEY)
-			continue;
-		klen = v.val.string.len;
-		if (klen > best && klen < remlen && rem[klen] == '.' &&
-			memcmp(rem, v.val.string.val, klen) == 0)
-			best = klen;
-	}
-	return best;
-}
-
-/*
- * The one resolver of claim paths, for claim() and every claim setting (tenant_claim,
- * role_claim, permissions_claim).  At each level the longest member name that is the whole
- * remaining path, or the part of it before one of its dots, is taken, and the rest of the
- * path is looked up inside that member; in an array the next segment is a decimal index.
- * So a member named by the whole path ("https://crm.example.com/tenant", or a literal
- * "a.b") wins over a nested a -> b, and a namespaced member holding an object is reached
- * with "https://crm.example.com/app.tenant".  There is no backtracking: once a name is
- * taken, the rest must be found inside it.
- */
-bool
-ctx_jsonb_path_value(Jsonb *claims, const char *path, JsonbValue *out)
-{
-	JsonbContainer *c;
-	const char *rem = path;
-	size_t		remlen = strlen(path);
-
-	if (remlen == 0 || path[0] == '.' || path[remlen - 1] == '.' || strstr(path, "..") != NULL)
-		ctx_bad_path();
-	if (claims == NULL)
-		return false;
-	c = &claims->root;
-	for (;;)
-	{
-		JsonbValue *v = NULL;
-		JsonbValue	elem;
-		size_t		seglen;
-
-		if (JsonContainerIsObject(c))
-		{
-			seglen = ctx_longest_member(c, rem, remlen);
-			if (seglen > 0)
-				v = getKeyJsonValueFromContainer(c, rem, seglen, &elem);
-		}
-		else if (JsonContainerIsArray(c) && !JsonContainerIsScalar(c))
-		{
-			const char *dot = memchr(rem, '.', remlen);
-			size_t		i;
-			uint32		idx = 0;
-
-			seglen = dot ? (size_t) (dot - rem) : remlen;
-			if (seglen > 9)
-				return false;
-			for (i = 0; i < seglen && rem[i] >= '0' && rem[i] <= '9'; i++)
-				idx = idx * 10 + (rem[i] - '0');
-			if (i == seglen)
-				v = getIthJsonbValueFromContainer(c, idx);
-		}
-		else
-			return false;
-		if (v == NULL)
-			return false;
-		if (seglen == remlen)
-		{
-			*out = *v;
-			return true;
-		}
-		if (v->type != jbvBinary)
-			return false;
-		c = v->val.binary.data;
-		rem += seglen + 1;
-		remlen -= seglen + 1;
-	}
-}
-
-char *
-ctx_jsonb_path_text(Jsonb *claims, const char *path)
-{
-	JsonbValue	v;
-
-	if (!ctx_jsonb_path_value(claims, path, &v))
-		return NULL;
-	return ctx_jsonb_value_text(&v);
-}
-
 char *
 ctx_claim_text(const char *path)
 {
-	return ctx_jsonb_path_text(ctx_current_claims(), path);
+	return claim_path_text(ctx_current_claims(), path);
 }
 
 /* The setting naming a claim, or its default (the check hooks keep it from being empty). */
@@ -837,80 +678,82 @@ ctx_setting_or(const char *v, const char *dflt)
 }
 
 const char *
-ctx_tenant_claim_path(void)
-{
-	return ctx_setting_or(ctx_tenant_claim, "tenant_id");
-}
-
-const char *
-ctx_role_claim_path(void)
-{
-	return ctx_setting_or(ctx_role_claim, "role");
-}
-
-const char *
 ctx_permissions_claim_path(void)
 {
 	return ctx_setting_or(ctx_permissions_claim, "permissions");
 }
 
 char *
+ctx_user_id_text(void)
+{
+	return ctx_claim_text("sub");
+}
+
+char *
 ctx_tenant_text(void)
 {
-	return ctx_claim_text(ctx_tenant_claim_path());
+	return ctx_claim_text(ctx_setting_or(ctx_tenant_claim, "tenant_id"));
+}
+
+char *
+ctx_role_text(void)
+{
+	return ctx_claim_text(ctx_setting_or(ctx_role_claim, "role"));
+}
+
+/*
+ * In trust mode without a token, request.jwt.claims is the context, and it has no hook of
+ * ours: compare it with what was seen last.  A value that was not parsed (yet) counts as a
+ * change every time, so that it is never taken for the one that was.
+ */
+static void
+ctx_see_request_claims(void)
+{
+	const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
+	const char *state;
+
+	if (s == NULL || s[0] == '\0')
+		state = ctx_request_empty;
+	else if (ctx_request_text != NULL && strcmp(ctx_request_text, s) == 0)
+		state = ctx_request_text;
+	else
+		state = NULL;
+	if (state == NULL || state != ctx_request_seen)
+	{
+		ctx_gen++;
+		ctx_request_seen = state;
+	}
+}
+
+uint64
+ctx_generation(void)
+{
+	if (ctx_trust_request_claims && (ctx_token == NULL || ctx_token[0] == '\0'))
+		ctx_see_request_claims();
+	return ctx_gen;
 }
 
 /* ---------------------------------------------------------------------------------------
- * SQL functions
+ * Setting and clearing the context
  * --------------------------------------------------------------------------------------- */
-
-static void
-ctx_set_local(const char *name, const char *value)
-{
-	(void) set_config_option(name, value ? value : "", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-}
 
 /* The compatibility settings that Supabase's auth.*() and PostgREST read. */
 static void
-ctx_set_request_settings(Jsonb *claims)
+ctx_set_request_settings(const Jsonb *claims)
 {
-	ctx_set_local("request.jwt.claims",
-							claims ? JsonbToCString(NULL, &claims->root, VARSIZE(claims)) : NULL);
-	ctx_set_local("request.jwt.claim.sub", ctx_jsonb_path_text(claims, "sub"));
-	ctx_set_local("request.jwt.claim.role", ctx_jsonb_path_text(claims, "role"));
-	ctx_set_local("request.jwt.claim.email", ctx_jsonb_path_text(claims, "email"));
+	setting_set_local("request.jwt.claims",
+				  claims ? JsonbToCString(NULL, (JsonbContainer *) &claims->root, VARSIZE(claims)) : NULL);
+	setting_set_local("request.jwt.claim.sub", claim_path_text(claims, "sub"));
+	setting_set_local("request.jwt.claim.role", claim_path_text(claims, "role"));
+	setting_set_local("request.jwt.claim.email", claim_path_text(claims, "email"));
 }
 
-/* SQL function: set_claim_context(token text) returns jsonb */
-PG_FUNCTION_INFO_V1(crm_set_claim_context);
-Datum
-crm_set_claim_context(PG_FUNCTION_ARGS)
+Jsonb *
+ctx_set_token(const char *token, size_t len)
 {
-	text	   *t;
-	char	   *token;
-	size_t		len;
 	unsigned char hash[32];
 	int			slot;
 	Jsonb	   *claims;
-	ErrorContextCallback hide;
-
-	/* The statement carries the token: keep it out of the log on every refusal. */
-	keys_hide_statement_push(&hide);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("No token was given.")));
-	t = PG_GETARG_TEXT_PP(0);
-	len = VARSIZE_ANY_EXHDR(t);
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("The token is empty.")));
-	jwt_check_length((int) Min(len, (size_t) INT_MAX));
-	token = text_to_cstring(t);
 
 	/*
 	 * Verify first: a refused token leaves the context as it was.  Verification checks the
@@ -920,88 +763,17 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	slot = ctx_verify_and_cache(token, len, hash);
 	claims = ctx_cache[slot].claims;
 
-	ctx_set_local(CTX_TOKEN_GUC, token);
+	setting_set_local(CTX_TOKEN_GUC, token);
 	ctx_current = slot;
 	ctx_current_gen = ctx_token_gen;
+	ctx_gen++;
 	ctx_set_request_settings(claims);
-
-	explicit_bzero(token, len);
-	keys_hide_statement_pop(&hide);
-	PG_RETURN_JSONB_P(ctx_copy(claims));
+	return ctx_copy(claims);
 }
 
-/* SQL function: clear_claim_context() returns void */
-PG_FUNCTION_INFO_V1(crm_clear_claim_context);
-Datum
-crm_clear_claim_context(PG_FUNCTION_ARGS)
+void
+ctx_clear(void)
 {
-	ctx_set_local(CTX_TOKEN_GUC, "");
+	setting_set_local(CTX_TOKEN_GUC, "");
 	ctx_set_request_settings(NULL);
-	PG_RETURN_VOID();
-}
-
-/* SQL function: claims() returns jsonb */
-PG_FUNCTION_INFO_V1(crm_claims);
-Datum
-crm_claims(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *j = ctx_claims();
-
-	if (j == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_JSONB_P(j);
-}
-
-static Datum
-ctx_return_text(FunctionCallInfo fcinfo, char *s)
-{
-	if (s == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(s));
-}
-
-/* SQL function: claim(path text) returns text */
-PG_FUNCTION_INFO_V1(crm_claim);
-Datum
-crm_claim(PG_FUNCTION_ARGS)
-{
-	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	return ctx_return_text(fcinfo, ctx_claim_text(path));
-}
-
-/* SQL function: user_id() returns text */
-PG_FUNCTION_INFO_V1(crm_user_id);
-Datum
-crm_user_id(PG_FUNCTION_ARGS)
-{
-	return ctx_return_text(fcinfo, ctx_claim_text("sub"));
-}
-
-/* SQL function: tenant_id() returns text */
-PG_FUNCTION_INFO_V1(crm_tenant_id);
-Datum
-crm_tenant_id(PG_FUNCTION_ARGS)
-{
-	return ctx_return_text(fcinfo, ctx_tenant_text());
-}
-
-/* SQL function: app_role() returns text */
-PG_FUNCTION_INFO_V1(crm_app_role);
-Datum
-crm_app_role(PG_FUNCTION_ARGS)
-{
-	return ctx_return_text(fcinfo, ctx_claim_text(ctx_role_claim_path()));
-}
-
-/* SQL function: actor_type() returns text */
-PG_FUNCTION_INFO_V1(crm_actor_type);
-Datum
-crm_actor_type(PG_FUNCTION_ARGS)
-{
-	const char *a = ctx_actor_type();
-
-	if (a == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(a));
 }

@@ -1,14 +1,14 @@
 /*
  * context.h
- *		The verified claim context of the current transaction, for other modules.
+ *		The verified claim context of the current transaction (context.c), and every value
+ *		derived from it: other modules read these and resolve no claim themselves.
  */
 #ifndef CRM_CONTEXT_H
 #define CRM_CONTEXT_H
 
-#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
-/* The verified claims of the current transaction, or NULL when there is no context. */
+/* The verified claims of the current transaction (a copy), or NULL when there is none. */
 extern Jsonb *ctx_claims(void);
 
 /*
@@ -17,51 +17,77 @@ extern Jsonb *ctx_claims(void);
  */
 extern const Jsonb *ctx_claims_ref(void);
 
-/* One claim of the current context by path (see ctx_jsonb_path_value) as text, or NULL. */
+/* One claim of the current context by path (see claim_path.h) as text, or NULL. */
 extern char *ctx_claim_text(const char *path);
 
 /* "user", "service", "api_key", or NULL when there is no context. */
 extern const char *ctx_actor_type(void);
 
-/*
- * The one resolver of claim paths, used by claim() and for every claim setting.  A path is
- * a member name, or names joined by dots ("app_metadata.tenant_id"); names may contain dots
- * themselves ("https://crm.example.com/tenant").  At each level the longest member name that
- * is the whole remaining path, or the part of it before one of its dots, is taken, and the
- * rest is looked up inside that member; in an array the next segment is a decimal index.
- * A member named by the whole path therefore wins over a nested path spelling the same.
- * Sets *out (pointing into `claims`) and returns true when found; false when absent or
- * when `claims` is NULL.  A path that is empty or has an empty segment raises 22023.
- */
-extern bool ctx_jsonb_path_value(Jsonb *claims, const char *path, JsonbValue *out);
+/* The user: claim "sub" as text, or NULL (user_id()). */
+extern char *ctx_user_id_text(void);
 
 /*
- * The same claim as text (strings without quotes, numbers and booleans as JSON, objects
- * and arrays as JSON), or NULL when absent or JSON null.
+ * The tenant: the claim crm_security.tenant_claim names, as text, or NULL (tenant_id()).
+ * The typed accessors of isolation.c (tenant_id_uuid() ...) parse this value.
  */
-extern char *ctx_jsonb_path_text(Jsonb *claims, const char *path);
-
-/* Settings naming claims: crm_security.tenant_claim, role_claim, permissions_claim. */
-extern char *ctx_tenant_claim;
-extern char *ctx_role_claim;
-extern char *ctx_permissions_claim;
-
-/* The paths those settings hold (their defaults if ever empty). */
-extern const char *ctx_tenant_claim_path(void);
-extern const char *ctx_role_claim_path(void);
-extern const char *ctx_permissions_claim_path(void);
-
-/* The tenant of the current context as text (the claim tenant_claim names), or NULL. */
 extern char *ctx_tenant_text(void);
 
-/* Module initialisation (settings, callbacks), from _PG_init. */
-extern void ctx_init(void);
+/* The role: the claim crm_security.role_claim names, as text, or NULL (app_role()). */
+extern char *ctx_role_text(void);
 
-/* Key store (keystore.c). */
-struct JwtVerifyOptions;
-extern void ks_init(void);
-extern uint64 ks_current_version(void);
-extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts,
-							  TimestampTz *key_not_after);
+/* The path that crm_security.permissions_claim holds (its default if ever empty). */
+extern const char *ctx_permissions_claim_path(void);
+
+/*
+ * The generation of the claim context: a per-process number that changes whenever what
+ * the functions above return may change, so that a cache of values derived from the
+ * context (the effective permissions, the audit actor) can be keyed by it alone.
+ *
+ * It changes when
+ *	- crm_security.token is assigned (SET, set_config(), set_claim_context(),
+ *	  clear_claim_context(), the end of a SET LOCAL, a rolled-back savepoint, an erasure);
+ *	- a setting the context is derived from is assigned: jwt_audience, jwt_issuer,
+ *	  clock_skew, require_exp, tenant_claim, role_claim, permissions_claim,
+ *	  trust_request_jwt_claims;
+ *	- a token becomes the current context (verified, or its verification taken up again);
+ *	- a transaction ends (commit, abort, prepare; in parallel workers too);
+ *	- in trust mode without a token, request.jwt.claims is seen to hold another value than
+ *	  at the previous call, or a value not parsed yet (which changes it at every call).
+ *
+ * Promise: two calls that return the same number see the same context, so every accessor
+ * above returns the same value (or raises the same way) between them.  It never returns an
+ * earlier value again.  It is conservative: it may change when nothing did.  It costs no
+ * allocation and never raises (in trust mode without a token: one settings lookup and one
+ * string comparison).  It verifies nothing: the first accessor call after a change may
+ * verify the token, which changes the generation once more.  So, to cache a value:
+ *		g = ctx_generation(); if the cache holds g (and, if wanted, this transaction), use it;
+ *		otherwise call an accessor (ctx_claims_ref()), read g = ctx_generation() again,
+ *		compute the value from the accessors, and store it under that g.
+ * A change during the computation then leaves a key that no later call returns.
+ */
+extern uint64 ctx_generation(void);
+
+/*
+ * set_claim_context(): verify `token` (a refused one raises 28000 and leaves the context
+ * as it was), make it the context for the rest of the transaction, and set the
+ * compatibility settings request.jwt.claims and request.jwt.claim.sub/role/email.
+ * Returns a copy of the claims.
+ */
+extern Jsonb *ctx_set_token(const char *token, size_t len);
+
+/* clear_claim_context(): no context, and empty compatibility settings. */
+extern void ctx_clear(void);
+
+/*
+ * The setting crm_security.tenant_claim, read by the audit module only until it keys its
+ * actor by ctx_generation() and takes the tenant from ctx_tenant_text(); use those.
+ */
+extern char *ctx_tenant_claim;
+
+/*
+ * Module initialisation, from _PG_init: the settings, the ExecutorStart hook and the
+ * transaction callback.
+ */
+extern void ctx_init(void);
 
 #endif							/* CRM_CONTEXT_H */

@@ -1,6 +1,11 @@
 /*
  * crm_security.c
- *		Module entry point: PG_MODULE_MAGIC, settings, and module initialisation.
+ *		Module entry point: PG_MODULE_MAGIC, _PG_init (each module's settings and hooks),
+ *		and version().
+ *
+ * Every setting is defined by the module that reads it, in that module's init function;
+ * every hook and callback is installed by _PG_init through those functions, listed below,
+ * and by nothing else (no module installs one at first use).
  */
 #include "postgres.h"
 
@@ -8,29 +13,39 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "context.h"
 #include "crm_security.h"
+#include "jwt.h"
+#include "keystore.h"
+#include "perm_context.h"
 
 PG_MODULE_MAGIC;
 
 PGDLLEXPORT void _PG_init(void);
 
-/* Longest token, in bytes, that any function will look at. */
-int			crm_max_token_length = 65536;
-
 void
 _PG_init(void)
 {
-	DefineCustomIntVariable("crm_security.max_token_length",
-							"Longest token, in bytes, that is parsed at all.",
-							"Longer tokens are refused before any decoding.",
-							&crm_max_token_length,
-							65536, 256, 16 * 1024 * 1024,
-							PGC_SUSET, GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
+	/* Setting crm_security.max_token_length. */
+	jwt_init();
 
-	crypto_init();
+	/*
+	 * Settings crm_security.token, jwt_audience, jwt_issuer, clock_skew, require_exp,
+	 * tenant_claim, role_claim, permissions_claim, trust_request_jwt_claims; and:
+	 *	- ExecutorStart hook: erase a token left by an earlier transaction before a query;
+	 *	- transaction callback: erase the token at commit, forget verified tokens at the end.
+	 */
 	ctx_init();
-	permission_init();
+
+	/* Relcache callback on jwt_keys: reload the key store after a change. */
+	ks_init();
+
+	/*
+	 * Relcache callback on roles and role_grants, and subtransaction callback: recompute
+	 * the cached effective permissions after a change or a rolled-back savepoint.
+	 */
+	perm_context_init();
+
 	audit_init();
 
 	MarkGUCPrefixReserved("crm_security");

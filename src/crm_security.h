@@ -11,13 +11,7 @@
 #define CRM_SECURITY_VERSION "unknown"
 #endif
 
-/* Settings (crm_security.c). */
-extern int	crm_max_token_length;
-
-/* Module initialisers, called once from _PG_init. */
-extern void crypto_init(void);
-extern void ctx_init(void);
-extern void permission_init(void);
+/* The audit module's initialiser (audit.c), called once from _PG_init. */
 extern void audit_init(void);
 
 /*

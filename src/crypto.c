@@ -213,27 +213,6 @@ crm_sha256(const void *data, size_t len, unsigned char *out)
 		elog(ERROR, "EVP_Digest() failed");
 }
 
-char *
-crm_hex(const unsigned char *data, size_t len)
-{
-	static const char hexdigits[] = "0123456789abcdef";
-	char	   *out = palloc(len * 2 + 1);
-	size_t		i;
-
-	for (i = 0; i < len; i++)
-	{
-		out[2 * i] = hexdigits[data[i] >> 4];
-		out[2 * i + 1] = hexdigits[data[i] & 0xf];
-	}
-	out[len * 2] = '\0';
-	return out;
-}
-
-void
-crypto_init(void)
-{
-}
-
 /* The digest for an hmac() algorithm argument: sha256, sha384 or sha512. */
 static const EVP_MD *
 hmac_md_from_arg(text *algorithm)

@@ -60,7 +60,4 @@ extern int	crm_md_slot(const EVP_MD *md);
 /* SHA-256 of data into out[32]. */
 extern void crm_sha256(const void *data, size_t len, unsigned char *out);
 
-/* Lowercase hex of len bytes, palloc'd. */
-extern char *crm_hex(const unsigned char *data, size_t len);
-
 #endif							/* CRM_CRYPTO_H */

@@ -7,7 +7,8 @@
  * rows, rather than an error: the check fails closed and cannot be turned into an error
  * oracle.  The accepted forms are deliberately narrow (canonical uuid, optionally without
  * hyphens; decimal integers), so a value they accept is always accepted by the type's own
- * input function.
+ * input function.  The tenant itself is the claim context's (ctx_tenant_text()), the
+ * same value as tenant_id(), permissions() and the audit log use.
  */
 #include "postgres.h"
 
@@ -16,13 +17,6 @@
 #include "utils/uuid.h"
 
 #include "context.h"
-
-/* The tenant claim, resolved as tenant_id(), permissions() and the audit log resolve it. */
-static char *
-iso_tenant_text(void)
-{
-	return ctx_tenant_text();
-}
 
 static int
 iso_hex(char c)
@@ -112,7 +106,7 @@ PG_FUNCTION_INFO_V1(crm_tenant_id_uuid);
 Datum
 crm_tenant_id_uuid(PG_FUNCTION_ARGS)
 {
-	char	   *t = iso_tenant_text();
+	char	   *t = ctx_tenant_text();
 	pg_uuid_t  *u;
 
 	if (t == NULL)
@@ -128,7 +122,7 @@ PG_FUNCTION_INFO_V1(crm_tenant_id_bigint);
 Datum
 crm_tenant_id_bigint(PG_FUNCTION_ARGS)
 {
-	char	   *t = iso_tenant_text();
+	char	   *t = ctx_tenant_text();
 	int64		v;
 
 	if (t == NULL || !iso_parse_int(t, PG_INT64_MIN, PG_INT64_MAX, &v))
@@ -141,7 +135,7 @@ PG_FUNCTION_INFO_V1(crm_tenant_id_int);
 Datum
 crm_tenant_id_int(PG_FUNCTION_ARGS)
 {
-	char	   *t = iso_tenant_text();
+	char	   *t = ctx_tenant_text();
 	int64		v;
 
 	if (t == NULL || !iso_parse_int(t, PG_INT32_MIN, PG_INT32_MAX, &v))
@@ -154,7 +148,7 @@ PG_FUNCTION_INFO_V1(crm_tenant_id_text);
 Datum
 crm_tenant_id_text(PG_FUNCTION_ARGS)
 {
-	char	   *t = iso_tenant_text();
+	char	   *t = ctx_tenant_text();
 
 	/* An empty tenant is no tenant: it must not match rows whose tenant was left empty. */
 	if (t == NULL || t[0] == '\0')

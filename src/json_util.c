@@ -508,12 +508,6 @@ json_append_compact(StringInfo out, JsonbContainer *jc)
 	}
 }
 
-Jsonb *
-json_value_to_jsonb(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
-
 /*
  * A jsonb object of scalar members, written directly in jsonb's binary format (the
  * layout of utils/jsonb.h) rather than through a JsonbValue tree.  The pairs must be in

@@ -40,7 +40,4 @@ extern void json_append_scalar(StringInfo out, const JsonbValue *v);
  */
 extern Jsonb *json_object_from_pairs(const JsonbPair *pairs, int n);
 
-/* A JsonbValue as a Jsonb datum (for containers and scalars). */
-extern Jsonb *json_value_to_jsonb(JsonbValue *v);
-
 #endif							/* CRM_JSON_UTIL_H */

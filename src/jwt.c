@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -31,6 +32,7 @@
 #include "json_util.h"
 #include "jwt.h"
 #include "keys.h"
+#include "signature.h"
 
 
 /* A token split into its parts, header decoded and checked. */
@@ -113,15 +115,36 @@ jwt_refuse(const char *what, const char *detail)
 			 errhidestmt(true)));
 }
 
+/* crm_security.max_token_length: the longest token, in bytes, that any function looks at. */
+static int	jwt_max_token_length = 65536;
+
+void
+jwt_init(void)
+{
+	DefineCustomIntVariable("crm_security.max_token_length",
+							"Longest token, in bytes, that is parsed at all.",
+							"Longer tokens are refused before any decoding.",
+							&jwt_max_token_length,
+							65536, 256, 16 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+}
+
+bool
+jwt_length_allowed(size_t len)
+{
+	return len <= (size_t) jwt_max_token_length;
+}
+
 void
 jwt_check_length(int len)
 {
-	if (len > crm_max_token_length)
+	if (len > jwt_max_token_length)
 		ereport(ERROR,
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
 				 errmsg("invalid token"),
 				 errdetail("The token is %d bytes long; crm_security.max_token_length allows %d.",
-						   len, crm_max_token_length),
+						   len, jwt_max_token_length),
 				 errhidestmt(true)));
 }
 
@@ -140,7 +163,8 @@ jwt_options_init(JwtVerifyOptions *opts)
 	opts->now = Max(GetCurrentStatementStartTimestamp(), GetCurrentTransactionStartTimestamp());
 }
 
-void
+/* Parse a text[] of algorithm names (22023 for an unknown name or "none"). */
+static void
 jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs)
 {
 	Datum	   *elems;
@@ -307,7 +331,7 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 	for (i = 0; i < ncand; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (keys_verify(candidates[i], alg, (const unsigned char *) parts->token,
+		if (sig_verify(candidates[i], alg, (const unsigned char *) parts->token,
 						parts->signing_input_len, sig, siglen))
 			return candidates[i];
 	}
@@ -453,7 +477,8 @@ jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 	return claims;
 }
 
-bytea *
+/* Verify a compact JWS (any payload, no claim checks); return the payload. */
+static bytea *
 jws_verify_token(const char *jws, int len, CrmKeySet *keys, const CrmKey **key_used)
 {
 	JwtParts	parts;
@@ -487,7 +512,8 @@ jwt_header_member(StringInfo hdr, const char *name, JsonbValue *v)
 	json_append_compact(hdr, &jb->root);
 }
 
-text *
+/* Sign claims (a JSON object) into a compact JWT; `header` may add members. */
+static text *
 jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *header)
 {
 	StringInfoData hdr,
@@ -567,16 +593,16 @@ jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *head
 	appendStringInfoChar(&tok, '.');
 	b64 = b64url_encode_palloc((unsigned char *) payload.data, payload.len);
 	appendStringInfoString(&tok, b64);
-	sig = keys_sign(key, alg, (unsigned char *) tok.data, tok.len);
+	sig = sig_sign(key, alg, (unsigned char *) tok.data, tok.len);
 	appendStringInfoChar(&tok, '.');
 	b64 = b64url_encode_palloc((unsigned char *) VARDATA(sig), VARSIZE(sig) - VARHDRSZ);
 	appendStringInfoString(&tok, b64);
 
-	if (tok.len > crm_max_token_length)
+	if (tok.len > jwt_max_token_length)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the signed token would be %d bytes long, more than crm_security.max_token_length (%d)",
-						tok.len, crm_max_token_length)));
+						tok.len, jwt_max_token_length)));
 	return cstring_to_text_with_len(tok.data, tok.len);
 }
 
@@ -584,6 +610,17 @@ jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *head
  * SQL functions
  * ----------------------------------------------------------------
  */
+
+text *
+jwt_token_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				 errmsg("invalid token"),
+				 errdetail("No token was given.")));
+	return PG_GETARG_TEXT_PP(argno);
+}
 
 static void
 jwt_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -640,13 +677,8 @@ jwt_verify_sql(FunctionCallInfo fcinfo, bool jsonb_key)
 	ErrorContextCallback hide;
 
 	keys_hide_statement_push(&hide);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("No token was given.")));
+	token = jwt_token_arg(fcinfo, 0);
 	jwt_require_arg(fcinfo, 1, "key");
-	token = PG_GETARG_TEXT_PP(0);
 	jwt_check_length(VARSIZE_ANY_EXHDR(token));
 	jwt_options_from_args(fcinfo, &opts);
 	keys = jwt_key_arg(fcinfo, 1, jsonb_key, false);

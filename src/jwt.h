@@ -5,7 +5,8 @@
 #ifndef CRM_JWT_H
 #define CRM_JWT_H
 
-#include "utils/array.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 #include "keys.h"
@@ -27,9 +28,6 @@ typedef struct JwtVerifyOptions
 /* Defaults: any algorithm the key allows, no aud/iss check, no leeway, now(). */
 extern void jwt_options_init(JwtVerifyOptions *opts);
 
-/* Parse a text[] of algorithm names (22023 for an unknown name or "none"). */
-extern void jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs);
-
 /*
  * Verify a compact JWT with the keys of `keys` and check its claims; return the claims.
  * Every failure raises SQLSTATE 28000 with a detail saying why.  When `key_used` is not
@@ -45,14 +43,16 @@ extern Jsonb *jwt_verify_token(const char *token, int len, CrmKeySet *keys,
  */
 extern void jwt_token_header(const char *token, int len, const CrmAlg **alg, const char **kid);
 
-/* Verify a compact JWS (any payload, no claim checks); return the payload. */
-extern bytea *jws_verify_token(const char *jws, int len, CrmKeySet *keys,
-							   const CrmKey **key_used);
-
-/* Sign claims (a JSON object) into a compact JWT; `header` may add members. */
-extern text *jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *header);
+/* The token argument `argno` of a SQL function; 28000 "invalid token" when it is NULL. */
+extern text *jwt_token_arg(FunctionCallInfo fcinfo, int argno);
 
 /* Refuse a token longer than crm_security.max_token_length (28000). */
 extern void jwt_check_length(int len);
+
+/* Whether a token of `len` bytes is within crm_security.max_token_length (never raises). */
+extern bool jwt_length_allowed(size_t len);
+
+/* Module initialisation (the setting crm_security.max_token_length), from _PG_init. */
+extern void jwt_init(void);
 
 #endif							/* CRM_JWT_H */

@@ -53,17 +53,12 @@ typedef enum CrmKeyUse
 } CrmKeyUse;
 
 /*
- * Parse a key given as text (HMAC secret or PEM) or jsonb (JWK or JWKS) into a new set in
- * its own memory context below `parent`.  Invalid keys raise SQLSTATE 28000 with a detail.
- * Free with keys_free_set(), which also frees the OpenSSL objects and wipes secrets.
- *
- * `with_private`: whether the private members of asymmetric JWKs (d, p, q, dp, dq, qi) are
- * read.  Without, a private JWK gives its public key only: its private members are checked
- * for type and size, never decoded or checked for consistency (which costs what verification
- * does not need).  HMAC secrets (oct "k") are always read.
+ * Parse a key given as text (HMAC secret or PEM) into a new set in its own memory context
+ * below `parent` (JWKs and JWKSs: keys_parse_jsonb() in keys_jwk.h).  Invalid keys raise
+ * SQLSTATE 28000 with a detail.  Free with keys_free_set(), which also frees the OpenSSL
+ * objects and wipes secrets.
  */
 extern CrmKeySet *keys_parse_text(const char *data, int len, MemoryContext parent);
-extern CrmKeySet *keys_parse_jsonb(Jsonb *jwk, bool with_private, MemoryContext parent);
 extern void keys_free_set(CrmKeySet *set);
 
 /* A one-key set that takes ownership of an EVP_PKEY (freed with the set, also on error). */
@@ -76,8 +71,12 @@ extern CrmKeySet *keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, Memory
 extern CrmKeySet *keys_cached_text(text *key);
 extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk, bool with_private);
 
-/* Largest JWK or JWKS accepted (the jsonb value), in bytes. */
-#define KEY_MAX_JWK_BYTES	(1024 * 1024)
+/* Limits of what is parsed at all. */
+#define KEY_MAX_JWK_BYTES	(1024 * 1024)	/* a JWK or JWKS (the jsonb value) */
+#define KEY_MAX_TEXT_LEN	(64 * 1024) /* a text key */
+#define KEY_MIN_HMAC_BYTES	32
+#define KEY_MIN_RSA_BITS	2048
+#define KEY_MAX_RSA_BITS	16384
 
 /*
  * An error context callback that adds no context line but keeps the statement out of the
@@ -89,9 +88,6 @@ extern CrmKeySet *keys_cached_jsonb(Jsonb *jwk, bool with_private);
 extern void keys_hide_statement_push(ErrorContextCallback *cb);
 extern void keys_hide_statement_pop(ErrorContextCallback *cb);
 
-/* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
-extern const char *keys_type_name(const CrmKey *key);
-
 /* Whether `key` may be used with `alg` for `use` (family, curve, size, JWK alg/use/key_ops). */
 extern bool keys_allows(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
 
@@ -102,17 +98,18 @@ extern const char *keys_refusal(const CrmKey *key, const CrmAlg *alg, CrmKeyUse 
 extern void keys_check(const CrmKey *key, const CrmAlg *alg, CrmKeyUse use);
 
 /*
- * Raw signatures.  keys_verify returns false for any wrong or malformed signature;
- * keys_sign returns the signature in JOSE form (ECDSA: r||s) as palloc'd bytes.
- * Both require keys_allows() to hold.
+ * For the key parsers (keys_pem.c, keys_jwk.c).
+ *
+ * keys_new_set: an empty set in its own memory context below `parent`.  keys_add: a new
+ * empty key owned by the set.  keys_drop_last: release the last key (a JWKS member that
+ * turned out unusable).  keys_adopt_pkey: give `pkey` to `key` (owned by it from now on)
+ * and classify it; returns NULL, or why it cannot be used (size, curve, type).
+ * keys_invalid: raise 28000 "invalid key" with `detail`.
  */
-extern bool keys_verify(const CrmKey *key, const CrmAlg *alg,
-						const unsigned char *msg, size_t msglen,
-						const unsigned char *sig, size_t siglen);
-extern bytea *keys_sign(const CrmKey *key, const CrmAlg *alg,
-						const unsigned char *msg, size_t msglen);
-
-/* The one key of a set that may sign with alg (28000 when none or several can). */
-extern const CrmKey *sig_signing_key(CrmKeySet *set, const CrmAlg *alg);
+extern CrmKeySet *keys_new_set(MemoryContext parent);
+extern CrmKey *keys_add(CrmKeySet *set);
+extern void keys_drop_last(CrmKeySet *set);
+extern const char *keys_adopt_pkey(CrmKey *key, EVP_PKEY *pkey, bool is_private);
+extern void keys_invalid(const char *detail) pg_attribute_noreturn();
 
 #endif							/* CRM_KEYS_H */

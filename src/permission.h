@@ -1,6 +1,6 @@
 /*
  * permission.h
- *		Permission strings and the effective permissions of the claim context.
+ *		Permission strings: grammar, matching and prepared sets (permission.c).
  */
 #ifndef CRM_PERMISSION_H
 #define CRM_PERMISSION_H
@@ -15,10 +15,16 @@
  */
 extern int	perm_segments(const char *s, int len);
 
-/* Whether granted `g` satisfies the well-formed required `r` (see permission.c). */
-extern bool perm_match(const char *g, int glen, const char *r, int rlen);
+/*
+ * A granted list prepared for many checks (one hash probe plus the wildcard patterns).
+ * permset_build takes `n` strings (the malformed ones are left out: they never match);
+ * the strings must outlive the set, which is allocated in the current memory context.
+ */
+typedef struct PermSet PermSet;
 
-/* Whether the claim context holds `required` (a malformed one is never held). */
-extern bool perm_context_can(const char *required, int len);
+extern PermSet *permset_build(const char **strs, const int *lens, int n);
+
+/* Whether the set holds the well-formed `r`. */
+extern bool permset_match(const PermSet *ps, const char *r, int rlen);
 
 #endif							/* CRM_PERMISSION_H */

@@ -23,6 +23,7 @@
 
 #include "crm_security.h"
 #include "keys.h"
+#include "signature.h"
 
 /* Group order n of each supported curve, for the range check of r and s. */
 static const BIGNUM *
@@ -120,7 +121,7 @@ ecdsa_raw_to_der(const CrmAlg *alg, const unsigned char *sig, int *derlen)
 }
 
 bool
-keys_verify(const CrmKey *key, const CrmAlg *alg,
+sig_verify(const CrmKey *key, const CrmAlg *alg,
 			const unsigned char *msg, size_t msglen,
 			const unsigned char *sig, size_t siglen)
 {
@@ -198,7 +199,7 @@ bytea_from(const unsigned char *data, size_t len)
 }
 
 bytea *
-keys_sign(const CrmKey *key, const CrmAlg *alg, const unsigned char *msg, size_t msglen)
+sig_sign(const CrmKey *key, const CrmAlg *alg, const unsigned char *msg, size_t msglen)
 {
 	unsigned char dgst[EVP_MAX_MD_SIZE];
 	unsigned int dlen;
@@ -312,7 +313,7 @@ verify_signature_common(text *algname, CrmKeySet *set, bytea *msg, bytea *sig)
 	int			i;
 
 	for (i = 0; i < n; i++)
-		if (keys_verify(keys[i], alg,
+		if (sig_verify(keys[i], alg,
 						(unsigned char *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg),
 						(unsigned char *) VARDATA_ANY(sig), VARSIZE_ANY_EXHDR(sig)))
 			PG_RETURN_BOOL(true);
@@ -373,7 +374,7 @@ sign_message_common(text *algname, CrmKeySet *set, bytea *msg)
 	const CrmAlg *alg = sig_alg_from_arg(algname);
 	const CrmKey *key = sig_signing_key(set, alg);
 
-	PG_RETURN_BYTEA_P(keys_sign(key, alg, (unsigned char *) VARDATA_ANY(msg),
+	PG_RETURN_BYTEA_P(sig_sign(key, alg, (unsigned char *) VARDATA_ANY(msg),
 								VARSIZE_ANY_EXHDR(msg)));
 }
 

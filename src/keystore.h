@@ -1,0 +1,34 @@
+/*
+ * keystore.h
+ *		The trusted key store (table crm_security.jwt_keys), for the claim context.
+ */
+#ifndef CRM_KEYSTORE_H
+#define CRM_KEYSTORE_H
+
+#include "access/tupdesc.h"
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+struct JwtVerifyOptions;
+
+/* Module initialisation (the relcache callback on jwt_keys), from _PG_init. */
+extern void ks_init(void);
+
+/*
+ * The version of the key store's rows in this process, after accepting pending
+ * invalidations: it changes whenever the rows are reloaded.
+ */
+extern uint64 ks_current_version(void);
+
+/*
+ * Verify a compact JWT against the enabled keys of the store and return its claims; every
+ * refusal raises 28000.  *key_not_after receives the end of the verifying key's window
+ * (DT_NOEND when it has none).
+ */
+extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts,
+							  TimestampTz *key_not_after);
+
+/* The attribute number of a column of jwt_keys (an error when it is missing). */
+extern int	ks_attnum(TupleDesc desc, const char *name);
+
+#endif							/* CRM_KEYSTORE_H */
