@@ -39,7 +39,7 @@ libs=("$pglib/libpgcommon_shlib.a" "$pglib/libpgport_shlib.a" $(pkg-config --lib
 
 # Link every target; each undefined symbol becomes an aborting stub, then link again.
 : >"$out/unexpected.list"
-for t in json jose_header jwk pem permission claims_path; do
+for t in json jose_header jwt_claims jwk pem permission claims_path; do
     $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$here/fuzz_$t.c" -o "$out/obj/fuzz_$t.o" || exit 1
     for attempt in 1 2 3; do
         {

@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "../../src/json_util.h"
 #include "pgstub.h"
@@ -747,6 +748,31 @@ JsonbToCString(StringInfo out, JsonbContainer *in, int estimated_len)
 	}
 	json_append_compact(out, in);
 	return out->data;
+}
+
+/* Times: a fixed transaction start; messages show microseconds since 2000. */
+TimestampTz
+GetCurrentTransactionStartTimestamp(void)
+{
+	return (TimestampTz) 820454400 * USECS_PER_SEC;
+}
+
+TimestampTz
+GetCurrentTimestamp(void)
+{
+	return GetCurrentTransactionStartTimestamp();
+}
+
+TimestampTz
+GetCurrentStatementStartTimestamp(void)
+{
+	return GetCurrentTransactionStartTimestamp();
+}
+
+const char *
+timestamptz_to_str(TimestampTz t)
+{
+	return psprintf(INT64_FORMAT, (int64) t);
 }
 
 /* ---------------------------------------------------------------------------------------

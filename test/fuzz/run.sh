@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer with AddressSanitizer and UBSan on every parser, as TAP: one test per target.
 # Each target first runs its saved regressions (test/fuzz/regressions/<target>/, inputs
-# that once failed), then fuzzes for CRM_FUZZ_SECONDS (default 7: `make test` spends about
+# that once failed), then fuzzes for CRM_FUZZ_SECONDS (default 6: `make test` spends about
 # 50 s in all; `make fuzz` gives each 300 s) from the seed corpus test/fuzz/corpus/<target>/.
 # CRM_FUZZ_TARGETS="json pem" picks targets; CRM_FUZZ_OUT=DIR keeps the binaries, the grown
 # corpora and any failing input there.  Skipped (not failed) without clang's libFuzzer.
@@ -12,8 +12,8 @@ if [ -n "${CRM_FUZZ_OUT:-}" ]; then
 else
     out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 fi
-targets=(${CRM_FUZZ_TARGETS:-b64url json jose_header jwk pem permission claims_path})
-seconds=${CRM_FUZZ_SECONDS:-7}
+targets=(${CRM_FUZZ_TARGETS:-b64url json jose_header jwt_claims jwk pem permission claims_path})
+seconds=${CRM_FUZZ_SECONDS:-6}
 echo "1..${#targets[@]}"
 bash "$here/build.sh" "$out" >"$out/build.log" 2>&1
 rc=$?

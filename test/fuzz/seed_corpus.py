@@ -14,7 +14,7 @@ for d in ("test/sql", "test/pgtap", "test/pgtap/include", "test/scripts"):
         if f.endswith((".sql", ".inc", ".sh")):
             files.append(os.path.join(p, f))
 text = "\n".join(open(f, encoding="utf-8", errors="replace").read() for f in files)
-corpus = {t: set() for t in ("json", "jose_header", "jwk", "pem", "permission", "claims_path")}
+corpus = {t: set() for t in ("json", "jose_header", "jwt_claims", "jwk", "pem", "permission", "claims_path")}
 
 def b64d(s):
     try:
@@ -32,6 +32,9 @@ for tok in set(re.findall(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*", 
                 corpus["jose_header"].add(raw)
             else:
                 corpus["claims_path"].add(b"sub\n" + raw)
+                # jwt_claims: a flags byte (options), then the payload
+                for flags in (0, 15):
+                    corpus["jwt_claims"].add(bytes([flags]) + raw)
 
 # JSON objects written as SQL literals: '{...}' (with '' for ').
 for lit in re.findall(r"'(\{(?:[^']|'')*\})'", text):
