@@ -11,7 +11,13 @@
  *	- permission_matches(g, r) agrees with the model for every granted g;
  *	- has_permission agrees with "some granted g matches", on three calls through one
  *	  call site (the linear scan, then the prepared set, then the set again);
- *	- has_any_permission / has_all_permissions over every line agree with the model.
+ *	- has_any_permission / has_all_permissions over every line agree with the model;
+ *	- a fourth has_permission call through the same call site with another granted list
+ *	  (without its first element) agrees with the model too.
+ *
+ * With CRM_FUZZ_ARGS_STABLE=1 the call sites say that their arguments are constants (as
+ * get_fn_expr_arg_stable() does for a Param in PL/pgSQL, whose value changes between
+ * calls): then the per-call-site cache must still not answer for another list.
  */
 #include "postgres.h"
 
@@ -28,6 +34,7 @@ extern Datum crm_permission_matches(PG_FUNCTION_ARGS);
 extern Datum crm_has_permission(PG_FUNCTION_ARGS);
 extern Datum crm_has_any_permission(PG_FUNCTION_ARGS);
 extern Datum crm_has_all_permissions(PG_FUNCTION_ARGS);
+extern bool fuzz_args_stable;
 
 #define MAXLINES 64
 
@@ -245,6 +252,16 @@ run(void *arg)
 					fuzz_fail(psprintf("has_permission disagrees with the model (call %d)", round + 1));
 		}
 	}
+	if (n >= 2)
+	{
+		bool		held = false;
+
+		for (k = 2; k < n; k++)
+			held |= ref_segments(lines[0], lens[0]) > 0 && ref_match(lines[k], lens[k], lines[0], lens[0]);
+		if (call2(crm_has_permission, f1, PointerGetDatum(mkarray(lines + 2, lens + 2, n - 2)),
+				  PointerGetDatum(mktext(lines[0], lens[0]))) != held)
+			fuzz_fail("has_permission answered for another granted list (call site cache)");
+	}
 	for (k = 0; k < 3; k++)
 	{
 		if (call2(crm_has_any_permission, f2, PointerGetDatum(granted), PointerGetDatum(required)) != any)
@@ -259,6 +276,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	MemoryContext cxt = fuzz_begin();
 	Args		a = {data, size};
+
+	fuzz_args_stable = getenv("CRM_FUZZ_ARGS_STABLE") != NULL;
 
 	if (!fuzz_try(run, &a))
 		fuzz_fail(psprintf("a permission check raised: %s", fuzz_last_error.message));
