@@ -27,8 +27,8 @@
 static const char secret[] = "fuzz-secret-fuzz-secret-fuzz-secret!";
 static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 /* 2026-01-01 00:00:00 UTC in PostgreSQL's microseconds since 2000-01-01 */
-#define FUZZ_NOW ((TimestampTz) 820454400 * USECS_PER_SEC)
-#define FUZZ_NOW_UNIX 1767225600.0
+#define FUZZ_NOW ((TimestampTz) 820540800 * USECS_PER_SEC)
+#define FUZZ_NOW_UNIX (820540800.0 + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * (double) SECS_PER_DAY)
 
 typedef struct Args
 {

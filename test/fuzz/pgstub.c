@@ -757,7 +757,7 @@ JsonbToCString(StringInfo out, JsonbContainer *in, int estimated_len)
 TimestampTz
 GetCurrentTransactionStartTimestamp(void)
 {
-	return (TimestampTz) 820454400 * USECS_PER_SEC;
+	return (TimestampTz) 820540800 * USECS_PER_SEC;	/* 2026-01-01 00:00:00 UTC */
 }
 
 TimestampTz
