@@ -33,9 +33,17 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(EXTENSION).control
 	( echo '-- crm_security $(EXTVERSION): generated from sql/[0-9][0-9]_*.sql, do not edit'; \
 	  for f in $(SQL_PIECES); do echo; echo "-- $$f"; cat $$f; done ) > $@
 
-.PHONY: test demo demo-stop bench
+.PHONY: test check-memory fuzz demo demo-stop bench
 test:
 	bash test/run.sh
+
+# The pg_regress and pgTAP suites with the server under valgrind's memcheck (docs/testing.md).
+check-memory:
+	CRM_SANITIZE=valgrind CRM_TESTS="$${CRM_TESTS:-regress pgtap}" bash test/run.sh
+
+# Every libFuzzer target for CRM_FUZZ_SECONDS (default 300) each (docs/testing.md).
+fuzz:
+	CRM_FUZZ_SECONDS=$${CRM_FUZZ_SECONDS:-300} bash test/fuzz/run.sh
 
 demo:
 	bash test/demo.sh start

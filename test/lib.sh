@@ -112,3 +112,42 @@ stop_cluster() {
     [ -f "$dir/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
     return 0
 }
+
+# CRM_SANITIZE=valgrind (make check-memory): run the private server under valgrind's
+# memcheck (children follow the postmaster's forks), with PostgreSQL's suppressions.  One
+# log per process in WORK/memcheck/; memcheck_check prints the errors with crm_security
+# code on the stack and fails if there is one.
+memcheck_setup() {
+    local work=$1 pgdir=$2 bin=$PG_BIN/postgres
+    command -v valgrind >/dev/null || die "CRM_SANITIZE=valgrind needs valgrind (apt-get install valgrind)"
+    mkdir -p "$work/memcheck"; chmod 777 "$work/memcheck"
+    stop_cluster "$pgdir"
+    mv "$bin" "$bin.real"
+    cat >"$bin" <<SH
+#!/bin/sh
+exec valgrind --quiet --tool=memcheck ${CRM_VALGRIND_OPTS:-} --error-limit=no --num-callers=40 --trace-children=no \
+  --read-var-info=no --suppressions=$CRM_ROOT/test/fuzz/pg15/valgrind.supp \
+  --log-file=$work/memcheck/%p.log "\$(dirname "\$0")/postgres.real" "\$@"
+SH
+    chmod 755 "$bin"
+    cat >>"$pgdir/data/postgresql.conf" <<CONF
+jit = off
+max_parallel_workers_per_gather = 0
+CONF
+    as_pg "$PG_BIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 300 start >/dev/null \
+        || { cat "$pgdir/server.log" >&2; die "server (under valgrind) did not start"; }
+}
+
+memcheck_check() {
+    local work=$1 f n=0 all=0
+    for f in "$work"/memcheck/*.log; do
+        [ -s "$f" ] || continue
+        grep -q '^==[0-9]*== [A-Z].*' "$f" || continue
+        all=$((all + 1))
+        grep -q 'crm_security\.so' "$f" || continue
+        n=$((n + 1))
+        log "memcheck errors in crm_security code ($(basename "$f")):"; head -80 "$f" >&2
+    done
+    log "memcheck: $n process(es) with errors in crm_security code, $all with any error"
+    [ "$n" -eq 0 ]
+}

@@ -4,7 +4,8 @@
 # suites (TAP), stop the cluster, print "N passed, M failed" last.
 #
 # Environment: CRM_TESTS="regress pgtap scripts" picks suites; CRM_ONLY=name runs the
-# tests whose file name contains it.
+# tests whose file name contains it; CRM_SANITIZE=valgrind (make check-memory) runs the
+# server under valgrind's memcheck (memcheck_setup in lib.sh).
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,6 +19,7 @@ log "building with -Werror"
 make -C "$CRM_ROOT" -s WERROR=1 >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; echo "0 passed, 1 failed"; exit 1; }
 private_install "$WORK/inst"
 start_cluster "$WORK/pg"
+[ "${CRM_SANITIZE:-}" != valgrind ] || memcheck_setup "$WORK" "$WORK/pg"
 export CRM_ROOT CRM_WORK=$WORK PG_BIN
 export CRM_TESTDATA=${CRM_TESTDATA:-$CRM_ROOT/../shared/testdata}
 # Test data readable by the server process, for pg_read_file().
@@ -110,6 +112,8 @@ elif grep -qE 'terminated by signal|was terminated|server process .* exited' "$W
     log "a server process crashed:"; grep -E 'terminated by signal|exited' "$WORK/pg/server.log" | head
     failed=$((failed + 1))
 fi
+
+[ "${CRM_SANITIZE:-}" != valgrind ] || memcheck_check "$WORK" || failed=$((failed + 1))
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,31 +1,53 @@
 #!/usr/bin/env bash
-# A short libFuzzer run of the parsing code with AddressSanitizer and UBSan, as TAP.
-# Skipped (not failed) when clang's fuzzer runtime is not installed.
+# libFuzzer with AddressSanitizer and UBSan on every parser, as TAP: one test per target.
+# Each target first runs its saved regressions (test/fuzz/regressions/<target>/, inputs
+# that once failed), then fuzzes for CRM_FUZZ_SECONDS (default 6: `make test` spends about
+# 50 s in all; `make fuzz` gives each 300 s) from the seed corpus test/fuzz/corpus/<target>/.
+# CRM_FUZZ_TARGETS="json pem" picks targets; CRM_FUZZ_OUT=DIR keeps the binaries, the grown
+# corpora and any failing input there.  Skipped (not failed) without clang's libFuzzer.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-echo "1..1"
-CC=$(command -v clang-14 || command -v clang || true)
-if [ -z "$CC" ] || ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' | \
-        "$CC" -x c -fsanitize=fuzzer - -o "$out/probe" 2>/dev/null; then
-    echo "ok 1 # SKIP no clang with libFuzzer"
-    exit 0
-fi
-inc=$(pg_config --includedir-server)
-if ! "$CC" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$inc" \
-        "$here/fuzz_b64url.c" "$root/src/b64url.c" -o "$out/fuzz_b64url" 2>"$out/build.log"; then
-    cat "$out/build.log" | sed 's/^/# /'
-    echo "not ok 1 - fuzz_b64url builds"
-    exit 0
-fi
-mkdir -p "$out/corpus"
-printf 'eyJhbGciOiJIUzI1NiJ9' >"$out/corpus/1"
-printf 'AAAA' >"$out/corpus/2"
-if "$out/fuzz_b64url" -max_total_time="${CRM_FUZZ_SECONDS:-20}" -max_len=4096 -print_final_stats=1 "$out/corpus" >"$out/fuzz.log" 2>&1; then
-    echo "ok 1 - libFuzzer: b64url decoder, $(grep -o 'stat::number_of_executed_units: [0-9]*' "$out/fuzz.log" | awk '{print $2}') runs without a finding"
+if [ -n "${CRM_FUZZ_OUT:-}" ]; then
+    out=$CRM_FUZZ_OUT; mkdir -p "$out"
 else
-    tail -30 "$out/fuzz.log" | sed 's/^/# /'
-    echo "not ok 1 - libFuzzer found a failing input for the b64url decoder"
+    out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 fi
+targets=(${CRM_FUZZ_TARGETS:-b64url json jose_header jwt_claims jwk pem permission claims_path})
+seconds=${CRM_FUZZ_SECONDS:-6}
+echo "1..${#targets[@]}"
+bash "$here/build.sh" "$out" >"$out/build.log" 2>&1
+rc=$?
+if [ "$rc" = 2 ]; then
+    i=0; for t in "${targets[@]}"; do i=$((i + 1)); echo "ok $i - fuzz_$t # SKIP no clang with libFuzzer"; done
+    exit 0
+elif [ "$rc" != 0 ]; then
+    grep -E 'error|undefined' "$out/build.log" | head -30 | sed 's/^/# /'
+    i=0; for t in "${targets[@]}"; do i=$((i + 1)); echo "not ok $i - fuzz_$t builds"; done
+    exit 0
+fi
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+i=0
+for t in "${targets[@]}"; do
+    i=$((i + 1))
+    bin=$out/fuzz_$t
+    mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
+    reg=("$here/regressions/$t"/*)
+    if [ -e "${reg[0]}" ] && ! "$bin" -runs=1 "${reg[@]}" >"$out/regress_$t.log" 2>&1; then
+        grep -aE '^fuzz:|ERROR|SUMMARY|Running:' "$out/regress_$t.log" | head -20 | sed 's/^/# /'
+        echo "not ok $i - fuzz_$t: a saved regression input fails again"
+        continue
+    fi
+    if "$bin" -max_total_time="$seconds" -max_len=16384 -timeout=30 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$out/artifacts/$t/" \
+            "$out/corpus/$t" "$here/corpus/$t" >"$out/fuzz_$t.log" 2>&1; then
+        runs=$(grep -ao 'stat::number_of_executed_units: [0-9]*' "$out/fuzz_$t.log" | awk '{print $2}')
+        echo "ok $i - fuzz_$t: ${runs:-?} inputs in ${seconds}s without a finding"
+    else
+        grep -aE '^fuzz:|ERROR|SUMMARY|runtime error|#[0-9]+ 0x.* in ' "$out/fuzz_$t.log" | head -25 | sed 's/^/# /'
+        for f in "$out/artifacts/$t"/*; do
+            [ -e "$f" ] && echo "# input (base64): $(head -c 2000 "$f" | base64 -w0)"
+        done
+        echo "not ok $i - fuzz_$t: libFuzzer found a failing input (save it in test/fuzz/regressions/$t/)"
+    fi
+done
