@@ -120,7 +120,7 @@ keys_drop_last(CrmKeySet *set)
 }
 
 /* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
-static const char *
+const char *
 keys_type_name(const CrmKey *key)
 {
 	switch (key->type)

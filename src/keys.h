@@ -61,6 +61,9 @@ typedef enum CrmKeyUse
 extern CrmKeySet *keys_parse_text(const char *data, int len, MemoryContext parent);
 extern void keys_free_set(CrmKeySet *set);
 
+/* A name for the key's type, for messages: "HMAC", "RSA", "EC P-256", "Ed25519". */
+extern const char *keys_type_name(const CrmKey *key);
+
 /* A one-key set that takes ownership of an EVP_PKEY (freed with the set, also on error). */
 extern CrmKeySet *keys_new_set_from_pkey(EVP_PKEY *pkey, bool is_private, MemoryContext parent);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_claims_path.c
- *		libFuzzer target for claim paths, ctx_jsonb_path_text() (src/context.c): the
+ *		libFuzzer target for claim paths, claim_path_text() (src/claim_path.c): the
  *		whole-name lookup, the dot-separated walk through objects and array indexes, and
  *		the text of what it finds.
  *
@@ -13,7 +13,7 @@
 
 #include "utils/memutils.h"
 
-#include "../../src/context.h"
+#include "../../src/claim_path.h"
 #include "../../src/json_util.h"
 #include "pgstub.h"
 
@@ -29,7 +29,7 @@ run(void *arg)
 {
 	Args	   *a = arg;
 
-	a->result = ctx_jsonb_path_text(a->claims, a->path);
+	a->result = claim_path_text(a->claims, a->path);
 }
 
 int

@@ -64,6 +64,12 @@ MemoryContext CurrentMemoryContext = NULL;
 MemoryContext TopMemoryContext = NULL;
 MemoryContext ErrorContext = NULL;
 
+/* Variables of the backend that the module's code reads or sets. */
+ErrorContextCallback *error_context_stack = NULL;
+sigjmp_buf *PG_exception_stack = NULL;
+volatile sig_atomic_t InterruptPending = false;
+TransactionId CheckXidAlive = InvalidTransactionId;
+
 static FuzzContext *
 fc(MemoryContext c)
 {

@@ -12,6 +12,10 @@ if [ -n "${CRM_FUZZ_OUT:-}" ]; then
 else
     out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 fi
+# The permission target's call sites say their arguments are constants, as PL/pgSQL's do:
+# the hardest case for a per-call-site cache (CRM_FUZZ_ARGS_STABLE= turns it off).
+export CRM_FUZZ_ARGS_STABLE=${CRM_FUZZ_ARGS_STABLE-1}
+[ -n "$CRM_FUZZ_ARGS_STABLE" ] || unset CRM_FUZZ_ARGS_STABLE
 targets=(${CRM_FUZZ_TARGETS:-b64url json jose_header jwt_claims jwk pem permission claims_path})
 seconds=${CRM_FUZZ_SECONDS:-6}
 echo "1..${#targets[@]}"
