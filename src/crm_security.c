@@ -8,6 +8,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "audit.h"
 #include "crm_security.h"
 
 PG_MODULE_MAGIC;
@@ -32,6 +33,12 @@ _PG_init(void)
 	ctx_init();
 	permission_init();
 	audit_init();
+	/*
+	 * The audit log's hooks: ExecutorStart, ExecutorFinish and ProcessUtility (write a
+	 * statement's entries together), transaction callbacks (write or discard them),
+	 * object_access and ProcessUtility again (record a TRUNCATE no trigger records).
+	 */
+	audit_install_hooks();
 
 	MarkGUCPrefixReserved("crm_security");
 }
