@@ -50,7 +50,8 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "audit.h"
+#include "audit_layout.h"
+#include "audit_write.h"
 
 /* Entries written together at most; and the tuple bytes after which a batch is written. */
 #define AUDIT_BATCH_MAX 1000
@@ -110,10 +111,6 @@ static ExecutorStart_hook_type prev_executor_start = NULL;
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
-static void audit_write_discard(void);
-static void audit_write_pending(void);
-static void audit_pending_add(Datum *values, bool *nulls, bool batch);
-
 /* --------------------------------------------------------------------------------------
  * The fast path's view of audit_log
  * --------------------------------------------------------------------------------------
@@ -157,25 +154,8 @@ audit_check_fast_path(Relation rel)
 		 rel->trigdesc->trig_insert_before_statement ||
 		 rel->trigdesc->trig_insert_after_statement))
 		return false;
-	if (desc->natts != AL_NATTS)
-		return false;
-	for (int i = 0; i < AL_NATTS; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped || att->atttypid != audit_coltypes[i] ||
-			strcmp(NameStr(att->attname), audit_colnames[i]) != 0)
-			return false;
-		/* Heap access checks no constraint: only the NOT NULLs the writer always meets. */
-		if (att->attnotnull &&
-			i != AL_ID && i != AL_TXID && i != AL_LOGGED_AT && i != AL_KIND &&
-			i != AL_OPERATION && i != AL_ACTOR_TYPE && i != AL_DB_USER && i != AL_ENTRY_HASH)
-			return false;
-	}
-	/* ... and only the install script's CHECK on kind, which every entry meets. */
-	if (desc->constr != NULL && desc->constr->num_check > 0 &&
-		(desc->constr->num_check != 1 ||
-		 strcmp(desc->constr->check[0].ccname, "audit_log_kind_check") != 0))
+	/* The columns and constraints heap access relies on. */
+	if (!audit_layout_matches(desc))
 		return false;
 	indexes = RelationGetIndexList(rel);
 	if (list_length(indexes) > AUDIT_MAX_INDEXES)
@@ -441,10 +421,8 @@ audit_insert_spi(Relation rel, Datum *values, bool *nulls)
 		SPIPlanPtr	plan;
 
 		initStringInfo(&q);
-		appendStringInfoString(&q, "INSERT INTO crm_security.audit_log (");
-		for (int i = 0; i < AL_NATTS; i++)
-			appendStringInfo(&q, "%s%s", i ? ", " : "", audit_colnames[i]);
-		appendStringInfoString(&q, ") VALUES (");
+		appendStringInfo(&q, "INSERT INTO crm_security.audit_log (%s) VALUES (",
+						 audit_layout_column_list());
 		for (int i = 0; i < AL_NATTS; i++)
 			appendStringInfo(&q, "%s$%d", i ? ", " : "", i + 1);
 		appendStringInfoChar(&q, ')');
@@ -564,7 +542,7 @@ audit_write_pending(void)
  * hooks and callbacks below (a query reading audit_log finds them written by the
  * ExecutorStart hook) and before an entry goes through SQL.
  */
-void
+static void
 audit_write_flush(void)
 {
 	if (audit_pending_writable())
@@ -775,9 +753,8 @@ audit_write_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 void
-audit_write_init(void)
+audit_write_install_hooks(void)
 {
-
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = audit_executor_start;
 	prev_executor_finish = ExecutorFinish_hook;

@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "audit.h"
 #include "context.h"
 #include "crm_security.h"
 #include "jwt.h"
@@ -46,7 +47,18 @@ _PG_init(void)
 	 */
 	perm_context_init();
 
+	/*
+	 * Setting crm_security.request_id; relcache callback: forget the descriptions of
+	 * audited tables after a change; the actor's callback on pg_authid.
+	 */
 	audit_init();
+
+	/*
+	 * The audit log's hooks: ExecutorStart, ExecutorFinish and ProcessUtility (write a
+	 * statement's entries together), transaction callbacks (write or discard them),
+	 * object_access and ProcessUtility again (record a TRUNCATE no trigger records).
+	 */
+	audit_install_hooks();
 
 	MarkGUCPrefixReserved("crm_security");
 }

@@ -11,9 +11,6 @@
 #define CRM_SECURITY_VERSION "unknown"
 #endif
 
-/* The audit module's initialiser (audit.c), called once from _PG_init. */
-extern void audit_init(void);
-
 /*
  * Every refused token, key or signature is reported with this SQLSTATE (class 28), as
  * API.md requires.

@@ -57,7 +57,18 @@ extern void crm_hmac_keyed(EVP_MAC_CTX **slot, const EVP_MD *md,
 /* Index 0..2 of the digest of an HMAC algorithm (SHA-256/384/512). */
 extern int	crm_md_slot(const EVP_MD *md);
 
-/* SHA-256 of data into out[32]. */
+#define CRM_SHA256_LEN 32
+
+/*
+ * SHA-256 incrementally: begin, update, final.  The state lives in the current memory
+ * context and is released with it, error or not; final may be called once.
+ */
+typedef struct CrmSha256Stream CrmSha256Stream;
+extern CrmSha256Stream *crm_sha256_begin(void);
+extern void crm_sha256_update(CrmSha256Stream *s, const void *data, size_t len);
+extern void crm_sha256_final(CrmSha256Stream *s, unsigned char *out);
+
+/* SHA-256 of data into out[CRM_SHA256_LEN]. */
 extern void crm_sha256(const void *data, size_t len, unsigned char *out);
 
 #endif							/* CRM_CRYPTO_H */
