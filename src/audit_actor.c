@@ -62,12 +62,12 @@ audit_get_client_addr(Datum *value, bool *isnull)
 }
 
 /*
- * The who/where columns of the entries.  They depend only on the verified context (its
- * actor type and claims), the roles (session and current user), two settings (the tenant
- * claim's name and crm_security.request_id) and the names of the roles, so they are
- * computed once and reused while all of these stay the same, within one transaction (the
- * values live in its memory).  A change to pg_authid (a role renamed) invalidates them
- * when the invalidation arrives, the moment a lookup by name would see the new name.
+ * The who/where columns of the entries.  They depend only on the claim context (through
+ * its generation, which changes whenever the context or a setting it is derived from may
+ * have), the roles (session and current user), the setting crm_security.request_id and
+ * the names of the roles, so they are computed once and reused while all of these stay
+ * the same.  A change to pg_authid (a role renamed) invalidates them when the
+ * invalidation arrives, the moment a lookup by name would see the new name.
  */
 #define AUDIT_ACTOR_FIRST AL_ACTOR_TYPE
 #define AUDIT_ACTOR_LAST AL_REQUEST_ID
@@ -77,9 +77,7 @@ typedef struct AuditActorKey
 {
 	Oid			userid;
 	Oid			session_userid;
-	const char *atype;			/* ctx_actor_type(), NULL without a context */
-	const Jsonb *claims;		/* the verified claims when atype is set */
-	const char *tenant_claim;	/* the setting crm_security.tenant_claim */
+	uint64		ctx_generation;	/* ctx_generation() after the context was established */
 	const char *request_id_guc;
 } AuditActorKey;
 
@@ -117,20 +115,20 @@ audit_actor_init(void)
 }
 
 /*
- * The key of the cached actor as of now, computed per entry: nothing is copied (the
- * claims are the context's own).  The one place that says what the cache depends on:
- * once the claim context has a generation counter that changes whenever the context or
- * its settings do, it replaces atype, claims and tenant_claim here.
+ * The key of the cached actor as of now, computed per entry, and the context's actor type.
+ * The context is established first (ctx_actor_type() verifies a token set since the last
+ * call), then its generation read, as context.h asks of a cache.
  */
-static inline void
+static inline const char *
 audit_actor_key_now(AuditActorKey *k)
 {
+	const char *atype = ctx_actor_type();
+
 	k->userid = GetUserId();
 	k->session_userid = GetSessionUserId();
-	k->atype = ctx_actor_type();
-	k->claims = k->atype != NULL ? ctx_claims_ref() : NULL;
-	k->tenant_claim = ctx_tenant_claim;
+	k->ctx_generation = ctx_generation();
 	k->request_id_guc = audit_request_id_guc;
+	return atype;
 }
 
 static inline bool
@@ -144,15 +142,9 @@ audit_same_string(const char *a, const char *b)
 static inline bool
 audit_actor_key_equal(const AuditActorKey *a, const AuditActorKey *b)
 {
-	if (a->userid != b->userid || a->session_userid != b->session_userid ||
-		!audit_same_string(a->atype, b->atype) ||
-		!audit_same_string(a->tenant_claim, b->tenant_claim) ||
-		!audit_same_string(a->request_id_guc, b->request_id_guc))
-		return false;
-	if (a->claims == NULL || b->claims == NULL)
-		return a->claims == b->claims;
-	return VARSIZE(a->claims) == VARSIZE(b->claims) &&
-		memcmp(a->claims, b->claims, VARSIZE(a->claims)) == 0;
+	return a->ctx_generation == b->ctx_generation &&
+		a->userid == b->userid && a->session_userid == b->session_userid &&
+		audit_same_string(a->request_id_guc, b->request_id_guc);
 }
 
 /* A copy of a key, in the current memory context. */
@@ -161,16 +153,7 @@ audit_actor_key_copy(AuditActorKey *dst, const AuditActorKey *src)
 {
 	dst->userid = src->userid;
 	dst->session_userid = src->session_userid;
-	dst->atype = src->atype != NULL ? pstrdup(src->atype) : NULL;
-	dst->claims = NULL;
-	if (src->claims != NULL)
-	{
-		Jsonb	   *copy = palloc(VARSIZE(src->claims));
-
-		memcpy(copy, src->claims, VARSIZE(src->claims));
-		dst->claims = copy;
-	}
-	dst->tenant_claim = src->tenant_claim != NULL ? pstrdup(src->tenant_claim) : NULL;
+	dst->ctx_generation = src->ctx_generation;
 	dst->request_id_guc = src->request_id_guc != NULL ? pstrdup(src->request_id_guc) : NULL;
 }
 
@@ -182,10 +165,9 @@ audit_compute_actor(AuditEntry *e, const char *atype)
 
 	if (atype != NULL)
 	{
-		/* The claim tenant_id() reads (the setting refuses an empty name). */
 		audit_set_text(e, AL_ACTOR_TYPE, atype);
-		audit_set_text(e, AL_ACTOR_ID, ctx_claim_text("sub"));
-		audit_set_text(e, AL_TENANT_ID, ctx_claim_text(ctx_tenant_claim));
+		audit_set_text(e, AL_ACTOR_ID, ctx_user_id_text());
+		audit_set_text(e, AL_TENANT_ID, ctx_tenant_text());
 		request_id = ctx_claim_text("request_id");
 	}
 	else
@@ -217,8 +199,8 @@ audit_fill_actor(AuditEntry *e)
 {
 	AuditActor *a = &audit_actor;
 	AuditActorKey key;
+	const char *atype = audit_actor_key_now(&key);
 
-	audit_actor_key_now(&key);
 	if (!a->valid || !audit_actor_key_equal(&a->key, &key))
 	{
 		MemoryContext old;
@@ -234,7 +216,7 @@ audit_fill_actor(AuditEntry *e)
 									   ALLOCSET_SMALL_SIZES);
 		old = MemoryContextSwitchTo(a->cxt);
 		a->valid = false;
-		audit_compute_actor(e, key.atype);
+		audit_compute_actor(e, atype);
 		for (int i = AUDIT_ACTOR_FIRST; i <= AUDIT_ACTOR_LAST; i++)
 		{
 			a->values[i] = e->values[i];

@@ -62,7 +62,7 @@ static char *ctx_clock_skew_text = NULL;
 static double ctx_clock_skew = 0;	/* seconds, from ctx_clock_skew_text */
 static bool ctx_require_exp = true;
 static bool ctx_trust_request_claims = false;
-char	   *ctx_tenant_claim = NULL;
+static char *ctx_tenant_claim = NULL;
 static char *ctx_role_claim = NULL;
 static char *ctx_permissions_claim = NULL;
 

@@ -79,12 +79,6 @@ extern Jsonb *ctx_set_token(const char *token, size_t len);
 extern void ctx_clear(void);
 
 /*
- * The setting crm_security.tenant_claim, read by the audit module only until it keys its
- * actor by ctx_generation() and takes the tenant from ctx_tenant_text(); use those.
- */
-extern char *ctx_tenant_claim;
-
-/*
  * Module initialisation, from _PG_init: the settings, the ExecutorStart hook and the
  * transaction callback.
  */
