@@ -126,7 +126,7 @@ memcheck_setup() {
     cat >"$bin" <<SH
 #!/bin/sh
 exec valgrind --quiet --tool=memcheck ${CRM_VALGRIND_OPTS:-} --error-limit=no --num-callers=40 --trace-children=no \
-  --read-var-info=no --suppressions=$CRM_ROOT/test/fuzz/pg15/valgrind.supp \
+  --read-var-info=no --suppressions=$CRM_ROOT/test/vendor/postgresql-15/valgrind.supp \
   --log-file=$work/memcheck/%p.log "\$(dirname "\$0")/postgres.real" "\$@"
 SH
     chmod 755 "$bin"

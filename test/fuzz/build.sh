@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # build.sh OUT: build every libFuzzer target into OUT (clang, libFuzzer, ASan, UBSan).
 # The targets link the module's own object code, compiled from src/ unchanged, with
-# pgstub.c and the PostgreSQL 15 files in pg15/ in place of the postgres binary.  Whatever
-# else the objects reference (catalog access, GUCs, SPI...) becomes a generated function
-# that aborts: a parser that reaches one is a finding.  Exits 2 when clang's libFuzzer is
-# not installed.
+# pgstub.c and the unchanged PostgreSQL 15 files in test/vendor/postgresql-15/ in place of
+# the postgres binary.  Whatever else the objects reference (catalog access, GUCs, SPI...)
+# becomes a generated function that aborts: a parser that reaches one is a finding.  Exits 2
+# when clang's libFuzzer is not installed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -28,8 +28,8 @@ for f in "$root"/src/*.c; do
     case "$(basename "$f")" in audit*) continue ;; esac
     instrumented+=("$f")
 done
-instrumented+=("$here"/pg15/{jsonapi,jsonb_util}.c)
-plain=("$here"/pg15/{stringinfo,psprintf}.c "$here/pgstub.c")
+instrumented+=("$here"/../vendor/postgresql-15/{jsonapi,jsonb_util}.c)
+plain=("$here"/../vendor/postgresql-15/{stringinfo,psprintf}.c "$here/pgstub.c")
 objs=()
 for f in "${instrumented[@]}"; do
     o="$out/obj/$(basename "$f" .c).o"

@@ -3,7 +3,7 @@
  *		Just enough of the PostgreSQL backend to run crm_security's parsers under libFuzzer.
  *
  * The parsers are the production object code (src/*.c compiled unchanged); what they call
- * inside the postgres binary is provided here or by the PostgreSQL 15 files in pg15/
+ * inside the postgres binary is provided here or by the PostgreSQL 15 files in test/vendor/postgresql-15/
  * (the JSON lexer, jsonb construction and access, StringInfo):
  *
  *	- memory contexts: every chunk is its own malloc() (so AddressSanitizer sees each one),
