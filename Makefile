@@ -22,12 +22,24 @@ ifdef WERROR
 PG_CFLAGS  += -Werror
 endif
 
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql .build-flags
+
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): $(HEADERS)
+
+# Every object depends on the compiler flags: .build-flags holds them and is rewritten only
+# when they change, so `make WERROR=1` after a plain `make` rebuilds everything with -Werror.
+BUILD_FLAGS = $(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_SL)
+.build-flags: FORCE
+	@printf '%s\n' '$(subst ','\'',$(BUILD_FLAGS))' | cmp -s - $@ || \
+	    printf '%s\n' '$(subst ','\'',$(BUILD_FLAGS))' > $@
+$(OBJS): .build-flags
+
+.PHONY: FORCE
+FORCE:
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(EXTENSION).control
 	( echo '-- crm_security $(EXTVERSION): generated from sql/[0-9][0-9]_*.sql, do not edit'; \

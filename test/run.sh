@@ -16,7 +16,10 @@ cleanup() { stop_cluster "$WORK/pg"; [ -n "${CRM_KEEP:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 log "building with -Werror"
-make -C "$CRM_ROOT" -s WERROR=1 >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; echo "0 passed, 1 failed"; exit 1; }
+# In the environment, so that every make below (make install included) builds with the same
+# flags: the objects depend on them (.build-flags), a change rebuilds every object.
+export WERROR=1
+make -C "$CRM_ROOT" -s >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; echo "0 passed, 1 failed"; exit 1; }
 private_install "$WORK/inst"
 start_cluster "$WORK/pg"
 [ "${CRM_SANITIZE:-}" != valgrind ] || memcheck_setup "$WORK" "$WORK/pg"
