@@ -24,6 +24,11 @@ endif
 
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql .build-flags
 
+# pg_regress suite for `make installcheck` against a running server (PGHOST, PGPORT,
+# PGUSER): test/sql/*.sql against test/expected/*.out, in order (00_install creates the
+# extension).  Run from the top of the checkout: the tests include test/sql/regress_keys.inc.
+REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -50,25 +50,29 @@ if [[ " $suites " == *" regress "* ]]; then
     if [ -n "$tests" ]; then
         log "pg_regress: $tests"
         # pg_regress runs as the PostgreSQL OS user, which may not read the checkout (a
-        # clone in /root or in a mktemp -d): it gets copies.
-        mkdir -p "$WORK/regress/in"
-        readable_copy "$CRM_ROOT/test/sql" "$WORK/regress/in/sql"
-        readable_copy "$CRM_ROOT/expected" "$WORK/regress/in/expected"
+        # clone in /root or in a mktemp -d): it gets copies, laid out as in the checkout
+        # (test/sql, test/expected), since tests include shared fixtures with
+        # \i test/sql/... relative to the directory psql runs in (as in make installcheck).
+        mkdir -p "$WORK/regress/in/test"
+        readable_copy "$CRM_ROOT/test/sql" "$WORK/regress/in/test/sql"
+        readable_copy "$CRM_ROOT/test/expected" "$WORK/regress/in/test/expected"
         chown -R postgres "$WORK/regress" 2>/dev/null
-        # Tests include shared fixtures with \i sql/...: run from the input directory.
         cd "$WORK/regress/in"
         as_pg "$PG_REGRESS" --host="$PGHOST" --port="$PGPORT" --user=postgres \
-            --bindir="$PG_BIN" --inputdir="$WORK/regress/in" --outputdir="$WORK/regress" \
+            --bindir="$PG_BIN" --inputdir="$WORK/regress/in/test" --outputdir="$WORK/regress" \
             --dbname=crm_regression $tests >"$WORK/regress/out.txt" 2>&1
         rc=$?
         cd "$CRM_ROOT"
         cat "$WORK/regress/out.txt"
+        # pg_regress's exit status decides: the "ok" lines only make the tally.  A non-zero
+        # status counts as at least one failure even without a FAILED line (a missing
+        # expected file, a database it could not create, a crash).
         p=$(grep -cE '\.\.\. ok' "$WORK/regress/out.txt")
         f=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$WORK/regress/out.txt")
-        # pg_regress itself failing (a missing expected file, say) is a failure too.
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        if [ "$rc" -eq 0 ] && [ "$f" -ne 0 ]; then f=0; fi
         passed=$((passed + p)); failed=$((failed + f))
-        if [ -n "${CRM_ACCEPT:-}" ]; then cp "$WORK"/regress/results/*.out "$CRM_ROOT/expected/"; fi
+        if [ -n "${CRM_ACCEPT:-}" ]; then cp "$WORK"/regress/results/*.out "$CRM_ROOT/test/expected/"; fi
         if [ "$f" -gt 0 ] && [ -f "$WORK/regress/regression.diffs" ]; then
             head -c 20000 "$WORK/regress/regression.diffs"
         fi
