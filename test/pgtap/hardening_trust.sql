@@ -13,15 +13,8 @@ DO $$ BEGIN
 END $$;
 SELECT plan(26);
 CREATE ROLE regress_trust_user;
--- pgTAP keeps its state in temporary tables: let the role write them.
-DO $$
-DECLARE r regclass;
-BEGIN
-    FOR r IN SELECT c.oid FROM pg_class c
-              WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'S') LOOP
-        EXECUTE format('GRANT ALL ON %s TO regress_trust_user', r);
-    END LOOP;
-END $$;
+\ir include/tap_state.sql
+SELECT pg_temp.grant_tap_state('regress_trust_user');
 
 SET crm_security.trust_request_jwt_claims = on;
 SELECT is(crm_security.tenant_id(), NULL, 'trust mode on, nothing set: no context');
