@@ -86,12 +86,7 @@ SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_leader_participation = off;
-CREATE FUNCTION pg_temp.explain(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE j jsonb;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) ' || q INTO j;
-    RETURN j;
-END $$;
+\ir include/explain.sql
 SELECT cmp_ok((jsonb_path_query_first(pg_temp.explain('SELECT count(*) FROM regress_trust_rows WHERE crm_security.tenant_id() IS NOT NULL'),
                                       'strict $.**."Workers Launched"'))::int, '>=', 1, 'parallel workers are launched');
 SELECT is((SELECT count(*) FROM regress_trust_rows WHERE crm_security.tenant_id() = 't-stale'), 0::bigint,
