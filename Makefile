@@ -22,12 +22,29 @@ ifdef WERROR
 PG_CFLAGS  += -Werror
 endif
 
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql .build-flags
+
+# pg_regress suite for `make installcheck` against a running server (PGHOST, PGPORT,
+# PGUSER): test/sql/*.sql against test/expected/*.out, in order (00_install creates the
+# extension).  Run from the top of the checkout: the tests include test/sql/regress_keys.inc.
+REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): $(HEADERS)
+
+# Every object depends on the compiler flags: .build-flags holds them and is rewritten only
+# when they change, so `make WERROR=1` after a plain `make` rebuilds everything with -Werror.
+BUILD_FLAGS = $(CC) $(CPPFLAGS) $(CFLAGS) $(CFLAGS_SL)
+.build-flags: FORCE
+	@printf '%s\n' '$(subst ','\'',$(BUILD_FLAGS))' | cmp -s - $@ || \
+	    printf '%s\n' '$(subst ','\'',$(BUILD_FLAGS))' > $@
+$(OBJS): .build-flags
+
+.PHONY: FORCE
+FORCE:
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(EXTENSION).control
 	( echo '-- crm_security $(EXTVERSION): generated from sql/[0-9][0-9]_*.sql, do not edit'; \

@@ -4,14 +4,8 @@ BEGIN;
 SELECT plan(67);
 
 CREATE ROLE regress_app NOSUPERUSER NOBYPASSRLS;
-DO $$
-DECLARE r regclass;
-BEGIN
-    FOR r IN SELECT c.oid FROM pg_class c
-              WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'S') LOOP
-        EXECUTE format('GRANT ALL ON %s TO regress_app', r);
-    END LOOP;
-END $$;
+\ir include/tap_state.sql
+SELECT pg_temp.grant_tap_state('regress_app');
 SELECT crm_security.add_jwt_key('regress_authz', 'HS256', 'regress-authz-secret-0123456789abcdef0123');
 CREATE FUNCTION pg_temp.tok(claims jsonb) RETURNS text LANGUAGE sql AS $$
     SELECT crm_security.jwt_sign(claims || jsonb_build_object('exp', extract(epoch FROM now())::bigint + 600),

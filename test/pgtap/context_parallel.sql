@@ -34,12 +34,7 @@ CREATE FUNCTION pg_temp.q() RETURNS text LANGUAGE sql AS $$
                    count(*) FILTER (WHERE crm_security.claims() IS NULL) AS null_rows
               FROM cxp_rows$q$
 $$;
-CREATE FUNCTION pg_temp.explain(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE j jsonb;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) ' || q INTO j;
-    RETURN j;
-END $$;
+\ir include/explain.sql
 CREATE FUNCTION pg_temp.counts() RETURNS TABLE (tenant_rows bigint, user_rows bigint, role_rows bigint,
     claim_rows bigint, actor_rows bigint, claims_rows bigint, null_rows bigint) LANGUAGE plpgsql AS $$
 BEGIN

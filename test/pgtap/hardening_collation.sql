@@ -16,14 +16,8 @@ CREATE DOMAIN public.regress_tenant_det AS text COLLATE public.regress_icu_det;
 SELECT ok('T1' = 't1' COLLATE public.regress_ci, 'the collation is case-insensitive: ''T1'' = ''t1''');
 
 CREATE ROLE regress_coll_app NOSUPERUSER NOBYPASSRLS;
-DO $$
-DECLARE r regclass;
-BEGIN
-    FOR r IN SELECT c.oid FROM pg_class c
-              WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'S') LOOP
-        EXECUTE format('GRANT ALL ON %s TO regress_coll_app', r);
-    END LOOP;
-END $$;
+\ir include/tap_state.sql
+SELECT pg_temp.grant_tap_state('regress_coll_app');
 SELECT crm_security.add_jwt_key('regress_coll', 'HS256', 'regress-collation-secret-0123456789abcdef');
 CREATE FUNCTION pg_temp.ctx(claims jsonb) RETURNS boolean LANGUAGE sql AS $$
     SELECT crm_security.set_claim_context(

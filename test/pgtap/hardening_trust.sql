@@ -13,15 +13,8 @@ DO $$ BEGIN
 END $$;
 SELECT plan(26);
 CREATE ROLE regress_trust_user;
--- pgTAP keeps its state in temporary tables: let the role write them.
-DO $$
-DECLARE r regclass;
-BEGIN
-    FOR r IN SELECT c.oid FROM pg_class c
-              WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'S') LOOP
-        EXECUTE format('GRANT ALL ON %s TO regress_trust_user', r);
-    END LOOP;
-END $$;
+\ir include/tap_state.sql
+SELECT pg_temp.grant_tap_state('regress_trust_user');
 
 SET crm_security.trust_request_jwt_claims = on;
 SELECT is(crm_security.tenant_id(), NULL, 'trust mode on, nothing set: no context');
@@ -93,12 +86,7 @@ SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_leader_participation = off;
-CREATE FUNCTION pg_temp.explain(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE j jsonb;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) ' || q INTO j;
-    RETURN j;
-END $$;
+\ir include/explain.sql
 SELECT cmp_ok((jsonb_path_query_first(pg_temp.explain('SELECT count(*) FROM regress_trust_rows WHERE crm_security.tenant_id() IS NOT NULL'),
                                       'strict $.**."Workers Launched"'))::int, '>=', 1, 'parallel workers are launched');
 SELECT is((SELECT count(*) FROM regress_trust_rows WHERE crm_security.tenant_id() = 't-stale'), 0::bigint,

@@ -5,15 +5,8 @@ SELECT plan(116);
 
 CREATE ROLE regress_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_owner NOSUPERUSER NOBYPASSRLS;
--- pgTAP keeps its state in temporary tables: let the application role write them.
-DO $$
-DECLARE r regclass;
-BEGIN
-    FOR r IN SELECT c.oid FROM pg_class c
-              WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'S') LOOP
-        EXECUTE format('GRANT ALL ON %s TO regress_app, regress_owner', r);
-    END LOOP;
-END $$;
+\ir include/tap_state.sql
+SELECT pg_temp.grant_tap_state('regress_app', 'regress_owner');
 
 SELECT crm_security.add_jwt_key('regress_iso', 'HS256', 'regress-isolation-secret-0123456789abcdef');
 CREATE FUNCTION pg_temp.tok(claims jsonb) RETURNS text LANGUAGE sql AS $$

@@ -74,14 +74,8 @@ ANALYZE regress_rep.par;
 SELECT crm_security.enable_tenant_isolation('regress_rep.par');
 GRANT USAGE ON SCHEMA regress_rep TO regress_app;
 GRANT SELECT ON regress_rep.par TO regress_app;
-DO $$
-DECLARE r regclass;
-BEGIN
-    FOR r IN SELECT c.oid FROM pg_class c
-              WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r', 'S') LOOP
-        EXECUTE format('GRANT ALL ON %s TO regress_app', r);
-    END LOOP;
-END $$;
+\ir include/tap_state.sql
+SELECT pg_temp.grant_tap_state('regress_app');
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;

@@ -37,14 +37,7 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEf83OJ3D2xF1Bg8vub9tLe1gHMzV7
     ('a4_jwk', '{"kty":"EC","crv":"P-521","x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk","y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"}'),
     ('a5', 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.');
 
-CREATE FUNCTION pg_temp.r(n text) RETURNS text
-LANGUAGE sql STABLE AS $$ SELECT val FROM rfc WHERE name = n $$;
-CREATE FUNCTION pg_temp.rj(n text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$ SELECT val::jsonb FROM rfc WHERE name = n $$;
-CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT pg_catalog.translate(pg_catalog.encode(b, 'base64'), E'+/=\n', '-_')
-$$;
+\ir include/rfc_vectors.sql
 -- The signing input (first two segments) of a token, as bytes.
 CREATE FUNCTION pg_temp.si(t text) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$

@@ -11,14 +11,7 @@ INSERT INTO rfc VALUES
     -- {"alg":"EdDSA"} . "Example of Ed25519 signing"
     ('jws', 'eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg');
 
-CREATE FUNCTION pg_temp.r(n text) RETURNS text
-LANGUAGE sql STABLE AS $$ SELECT val FROM rfc WHERE name = n $$;
-CREATE FUNCTION pg_temp.rj(n text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$ SELECT val::jsonb FROM rfc WHERE name = n $$;
-CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT pg_catalog.translate(pg_catalog.encode(b, 'base64'), E'+/=\n', '-_')
-$$;
+\ir include/rfc_vectors.sql
 
 SELECT is(crm_security.jws_verify(pg_temp.r('jws'), pg_temp.rj('public')),
           pg_catalog.convert_to('Example of Ed25519 signing', 'UTF8'), 'A.5 jws_verify with the public JWK returns the payload');

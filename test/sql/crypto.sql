@@ -2,7 +2,7 @@
 -- errors with their DETAIL: the detail says why a token or key was refused
 \set VERBOSITY default
 \set ECHO none
-\i sql/regress_keys.inc
+\i test/sql/regress_keys.inc
 \set ECHO all
 
 -- RFC 4231 test case 2 (HMAC-SHA-256/384/512, key "Jefe")

@@ -2,7 +2,7 @@
 -- errors with their DETAIL: the detail says why a token or key was refused
 \set VERBOSITY default
 \set ECHO none
-\i sql/regress_keys.inc
+\i test/sql/regress_keys.inc
 \set ECHO all
 \set secret 'a shared secret that is 32 bytes+'
 

@@ -1,7 +1,7 @@
 -- generate_jwk, jwk_public, pem_to_jwk
 \set VERBOSITY default
 \set ECHO none
-\i sql/regress_keys.inc
+\i test/sql/regress_keys.inc
 \set ECHO all
 
 -- every algorithm: a private JWK that signs, whose public half verifies
