@@ -40,12 +40,16 @@ sign() {  # sign SUB KID SECRET
 TOK=$(sign u-s s1 "$SECRET")
 TOK2=$(sign u-s2 s2 "$SECRET2")
 
-# Session A: one connection kept open for the whole test.
+# Session A: one connection kept open for the whole test.  A write to it after its psql
+# has ended must not end this script (SIGPIPE): the assertions that need session A then fail
+# by their output, and the others still run.
+trap '' PIPE
 coproc SA { "${PSQL[@]}" -d "$DB" 2>&1; }
+SA_IN=${SA[1]} SA_OUT=${SA[0]}   # bash unsets SA once the coprocess has ended
 a() {  # a SQL: run in session A, print its output
-    printf '%s\n\\echo __end__\n' "$1" >&"${SA[1]}"
+    { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
     local line out=""
-    while IFS= read -r -t 60 line <&"${SA[0]}"; do
+    while IFS= read -r -t 60 line <&"$SA_OUT"; do
         [ "$line" = "__end__" ] && break
         out+="$line"$'\n'
     done
