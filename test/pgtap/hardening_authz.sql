@@ -1,7 +1,7 @@
 -- has_permission, has_any_permission and has_all_permissions answer for the array they are
 -- given, whatever they answered before at the same call site: PL/pgSQL reuses expression
 -- state across loop iterations and calls, prepared statements reuse plans, SQL functions
--- are inlined or not.  (issue 8, item 2: the granted list was cached per call site once the
+-- are inlined or not.  (docs/security.md, finding 2: the granted list was cached per call site once the
 -- argument looked stable, and eve got true.)
 BEGIN;
 SELECT plan(37);

@@ -1,6 +1,6 @@
 -- One claim path resolver for claim() and every claim setting (tenant_claim, role_claim,
 -- permissions_claim), and for everything that reads the tenant (tenant_id(), the typed
--- accessors of the isolation policies, the role lookup of permissions()).  (issue 8, item
+-- accessors of the isolation policies, the role lookup of permissions()).  (docs/security.md, finding
 -- 11: permissions_claim = 'https://crm.example.com/permissions' was split on its dots and
 -- found nothing.)
 --

@@ -1,6 +1,6 @@
 -- Tenant isolation of text tenant columns under a nondeterministic (case-insensitive)
 -- collation: tenant 't1' must not see, change or create rows of tenant 'T1', and
--- isolation_report() names such columns.  (issue 8, item 6: the policies compared with the
+-- isolation_report() names such columns.  (docs/security.md, finding 6: the policies compared with the
 -- column's collation, under which 'T1' = 't1'.)  Deterministic collations other than the
 -- default (and domains over them) compare bytewise already and keep their plain policies.
 BEGIN;

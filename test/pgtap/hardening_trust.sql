@@ -3,7 +3,7 @@
 -- set_config(..., false)) is erased at commit like crm_security.token, so behind a
 -- transaction-pooling pooler the next client never inherits it; and a value left by an
 -- earlier transaction (set while trust mode was off, say) is never a context, in the leader
--- or in parallel workers.  (issue 8, item 10.)
+-- or in parallel workers.  (docs/security.md, finding 10.)
 -- Not wrapped in one transaction, on purpose: the role is dropped at the end.
 DO $$ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'regress_trust_user') THEN

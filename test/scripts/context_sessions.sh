@@ -8,21 +8,7 @@ PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_ctx_sessions
 SECRET=sessions-secret-0123456789-0123456789
 SECRET2=sessions-second-0123456789-0123456789
-n=0
-failed=0
-
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        echo "#   expected: $2"
-        echo "#   got:      $3"
-        failed=1
-    fi
-}
-q() { "${PSQL[@]}" -d "$DB" "$@" 2>&1; }
+source "$(dirname "$0")/include/tap.sh"
 errcode() { sed -n 's/.*ERROR:  *\([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
 # a_err SQL: the SQLSTATE of the error that SQL raises in session A (no pipe: the coprocess
 # descriptors do not reach a pipeline's subshells).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Key hardening seen from outside the database (issue 8, items 3 and 7):
+# Key hardening seen from outside the database (docs/security.md, findings 3 and 7):
 #  - a JWKS of 256 private 4096-bit RSA JWKs, and a private JWK with a 256 kB "d", cost no
 #    primality tests: verification returns (or statement_timeout cancels it) within seconds,
 #    where the pairwise checks took over a minute against a 1 s statement_timeout;
@@ -39,7 +39,7 @@ INSERT INTO fx SELECT 'jwks', jsonb_build_object('keys', jsonb_agg(v || jsonb_bu
 INSERT INTO fx SELECT 'big_d', v || jsonb_build_object('d', repeat('A', 262144)) FROM fx WHERE name = 'rsa';
 SQL
 
-# Item 3: bounded time, whatever the answer (a fresh session each: no cached key).
+# Finding 3: bounded time, whatever the answer (a fresh session each: no cached key).
 t0=$(ms)
 out=$("${PSQL[@]}" -c "SET statement_timeout = '1s'" \
       -c "SELECT crm_security.verify_signature('RS256', (SELECT v FROM fx WHERE name = 'jwks'), 'x', 'y')" 2>&1)
@@ -58,7 +58,7 @@ t1=$(ms)
 check "a private JWK with a 256 kB d is refused for its size, at once ($((t1 - t0)) ms)" \
     grep -q 'The JWK member "d" is longer than a key of this type can have' <<<"$out"
 
-# Item 7: refusals whose statements carry a secret.
+# Finding 7: refusals whose statements carry a secret.
 CANARY=SECRET-CANARY-HK7LOG
 "${PSQL[@]}" -c "SELECT crm_security.add_jwt_key('hk7log_ok', 'HS256', repeat('s', 32))" >/dev/null
 TOKEN_BAD_KID=$("${PSQL[@]}" -c "SELECT crm_security.jwt_sign('{\"sub\": \"$CANARY-token\"}', repeat('t', 32), 'HS256', '{\"kid\": \"hk7log_none\"}')")

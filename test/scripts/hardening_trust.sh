@@ -3,26 +3,12 @@
 # request.jwt.claims (or a token) left by one client is never the next client's context,
 # even when it was set before the library was loaded, when the transaction that loaded the
 # library (and erased it) rolled back, or when it came as a connection option; parallel
-# workers never receive it.  (issue 8, item 10.)
+# workers never receive it.  (docs/security.md, finding 10.)
 set -u
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_hardening_trust
 SECRET=hardening-trust-secret-0123456789-0123456789
-n=0
-failed=0
-
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        echo "#   expected: $2"
-        echo "#   got:      $3"
-        failed=1
-    fi
-}
-q() { "${PSQL[@]}" -d "$DB" "$@" 2>&1; }
+source "$(dirname "$0")/include/tap.sh"
 
 echo "1..12"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
