@@ -503,23 +503,10 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	int			slot;
 	MemoryContext old;
 	TimestampTz until;
-	JsonbValue *exp;
 
 	ctx_verify_options(&opts);
 	claims = ks_verify_token(token, (int) len, &opts, &until);
 	version = ks_current_version();
-	exp = getKeyJsonValueFromContainer(&claims->root, "exp", 3, NULL);
-	if (exp != NULL && exp->type == jbvNumeric)
-	{
-		double		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-															  NumericGetDatum(exp->val.numeric)));
-		double		end = secs + opts.leeway -
-			(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
-
-		/* jwt_verify_token() accepted it, so it lies within the timestamp range */
-		if (end * USECS_PER_SEC < (double) until)
-			until = (TimestampTz) (end * USECS_PER_SEC);
-	}
 
 	slot = ctx_cache_next;
 	ctx_cache_next = (ctx_cache_next + 1) % CTX_CACHE_SIZE;

@@ -7,6 +7,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "keys.h"
@@ -42,6 +43,21 @@ extern Jsonb *jwt_verify_token(const char *token, int len, CrmKeySet *keys,
  * 28000 like jwt_verify_token().  For callers that pick keys before verifying.
  */
 extern void jwt_token_header(const char *token, int len, const CrmAlg **alg, const char **kid);
+
+/* Parse a text[] of algorithm names into `opts` (22023 for an unknown name or "none"). */
+extern void jwt_options_set_algorithms(JwtVerifyOptions *opts, ArrayType *algs);
+
+/* Verify a compact JWS with the keys of `keys`, no claim checks; return its payload. */
+extern bytea *jws_verify_token(const char *jws, int len, CrmKeySet *keys, const CrmKey **key_used);
+
+/* Sign `claims` with `key` and `alg`, with extra header members from `header` (or NULL). */
+extern text *jwt_sign_claims(Jsonb *claims, const CrmKey *key, const CrmAlg *alg, Jsonb *header);
+
+/* Until when accepted claims hold: exp plus the leeway, or DT_NOEND without exp. */
+extern TimestampTz jwt_claims_end(Jsonb *claims, const JwtVerifyOptions *opts);
+
+/* Parse a compact token without verifying it: header, payload, signature (28000 if malformed). */
+extern void jwt_decode_token(const char *token, int len, Jsonb **header, Jsonb **payload, bytea **sig);
 
 /* The token argument `argno` of a SQL function; 28000 "invalid token" when it is NULL. */
 extern text *jwt_token_arg(FunctionCallInfo fcinfo, int argno);

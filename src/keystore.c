@@ -344,7 +344,7 @@ ks_issuer_refusal(const KsKey *k, Jsonb *claims)
  * the current time, not the transaction's start.
  */
 Jsonb *
-ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, TimestampTz *key_not_after)
+ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, TimestampTz *valid_until)
 {
 	const char *kid;
 	const CrmAlg *alg;
@@ -428,8 +428,12 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 	why = ks_issuer_refusal(cand[i], claims);
 	if (why != NULL)
 		ks_refuse(why);
-	if (key_not_after != NULL)
-		*key_not_after = cand[i]->has_not_after ? cand[i]->not_after : DT_NOEND;
+	if (valid_until != NULL)
+	{
+		*valid_until = jwt_claims_end(claims, &now_opts);
+		if (cand[i]->has_not_after && cand[i]->not_after < *valid_until)
+			*valid_until = cand[i]->not_after;
+	}
 	keys_hide_statement_pop(&hide);
 	return claims;
 }

@@ -22,11 +22,12 @@ extern uint64 ks_current_version(void);
 
 /*
  * Verify a compact JWT against the enabled keys of the store and return its claims; every
- * refusal raises 28000.  *key_not_after receives the end of the verifying key's window
- * (DT_NOEND when it has none).
+ * refusal raises 28000.  When valid_until is not NULL it receives the moment the answer
+ * stops holding: the earlier of the token's exp (with the leeway) and the end of the
+ * verifying key's window (DT_NOEND when neither exists).
  */
 extern Jsonb *ks_verify_token(const char *token, int len, const struct JwtVerifyOptions *opts,
-							  TimestampTz *key_not_after);
+							  TimestampTz *valid_until);
 
 /* The attribute number of a column of jwt_keys (an error when it is missing). */
 extern int	ks_attnum(TupleDesc desc, const char *name);
