@@ -44,7 +44,7 @@ BEGIN
   INSERT INTO crm_security.audit_log SELECT e.*;
 END $$;
 
-SELECT plan(17);
+SELECT plan(18);
 
 SELECT is((SELECT ok FROM crm_security.verify_audit_log((SELECT d FROM public.tap_digest))), true, 'the intact log verifies');
 SELECT is((SELECT count(*) FROM crm_security.audit_log
@@ -77,6 +77,14 @@ SELECT throws_ok('SELECT public.forge()', '42501', NULL, 'a forged INSERT is ref
 RESET ROLE;
 ROLLBACK;
 SELECT throws_ok('SELECT public.forge_sha256()', '42501', NULL, 'a forged INSERT made from a real entry''s bytes is refused');
+-- On the prepared-statement path (a constraint added to audit_log) the writer's inserts fire
+-- the guard, and pass it.
+BEGIN;
+ALTER TABLE crm_security.audit_log ADD CONSTRAINT tap_spi_path CHECK (kind <> '');
+UPDATE public.tap_f SET v = 'through spi' WHERE id = 2;
+SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE new_row->>'v' = 'through spi'), 1::bigint,
+          'the writer''s entries pass the guard on the prepared-statement path');
+ROLLBACK;
 
 -- A copy of a genuine entry passes the guard (a restore) but not verification.
 SELECT matches(public.tampered($$INSERT INTO crm_security.audit_log SELECT * FROM crm_security.audit_log WHERE operation = 'UPDATE'$$),
