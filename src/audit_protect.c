@@ -123,7 +123,8 @@ audit_check_entry_insert(TriggerData *td)
 	{
 		int			att = SPI_fnumber(desc, audit_colnames[i]);
 
-		if (att <= 0)
+		/* A column missing or of another type (the table was altered): not an entry. */
+		if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != audit_coltypes[i])
 		{
 			ok = false;
 			values[i] = (Datum) 0;
