@@ -1,7 +1,8 @@
 -- Audit log (API.md section 6; the model and hash formats are in docs/audit.md).
 --
--- Entries are written by a C trigger and by log_event(); each carries the SHA-256 of its
--- canonical form from the moment it is inserted.  seal_audit_log() later links committed
+-- Entries are written by a C trigger and by log_event(); each carries the HMAC-SHA256 of its
+-- canonical form under the entry key (a file of the data directory that no SQL function
+-- returns) from the moment it is inserted.  seal_audit_log() later links committed
 -- entries into hash-chained blocks.  Nobody may UPDATE, DELETE or TRUNCATE the three tables
 -- below through SQL: the protecting triggers are ENABLE ALWAYS, so they fire under
 -- session_replication_role = replica too; whatever goes around them is reported by
@@ -44,7 +45,7 @@ ALTER SEQUENCE crm_security.audit_log_id_seq OWNED BY crm_security.audit_log.id;
 -- tenant, table, actor): the writer keeps them up to date.
 CREATE INDEX audit_log_txid_id_brin ON crm_security.audit_log USING brin (txid, id);
 
-COMMENT ON TABLE crm_security.audit_log IS 'append-only audit log: row changes of audited tables and application events, each with the SHA-256 of its canonical form';
+COMMENT ON TABLE crm_security.audit_log IS 'append-only audit log: row changes of audited tables and application events, each with the HMAC-SHA256 of its canonical form under the entry key';
 
 CREATE TABLE crm_security.audit_blocks (
     block_id      bigint PRIMARY KEY,
@@ -65,7 +66,7 @@ CREATE TABLE crm_security.audit_purges (
     entries_deleted      bigint NOT NULL,
     purged_by            text NOT NULL
 );
-COMMENT ON TABLE crm_security.audit_purges IS 'retention record: the entries of blocks up to purged_through_block were deleted by purge_audit_log(); their block headers remain as the anchor';
+COMMENT ON TABLE crm_security.audit_purges IS 'list of purges for convenience, never trusted by verification: a purge is proven by its audit.purge entry in the chain';
 
 REVOKE ALL ON crm_security.audit_log, crm_security.audit_blocks, crm_security.audit_purges,
     crm_security.audit_log_id_seq FROM PUBLIC;
@@ -84,14 +85,18 @@ CREATE FUNCTION crm_security.audit_protect()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'audit_protect'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION crm_security.audit_protect() IS 'trigger: refuses UPDATE, DELETE and TRUNCATE of the audit tables (purge_audit_log() is the only way to delete entries), and a block that ends beyond the cluster''s transaction counter';
+COMMENT ON FUNCTION crm_security.audit_protect() IS 'trigger: refuses UPDATE, DELETE and TRUNCATE of the audit tables (purge_audit_log() is the only way to delete entries), an entry whose keyed hash does not verify, and a block that ends beyond the cluster''s transaction counter';
 REVOKE ALL ON FUNCTION crm_security.audit_protect() FROM PUBLIC;
 
 -- A statement trigger refuses every UPDATE, DELETE and TRUNCATE, even of no rows; a row
 -- trigger also catches changes that fire only row triggers (logical replication apply).
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON crm_security.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_protect();
-CREATE TRIGGER audit_log_append_only_rows BEFORE UPDATE OR DELETE ON crm_security.audit_log
+-- On audit_log the row trigger also refuses every inserted row whose keyed hash does not
+-- verify under the entry key: entries come from the extension's writer (which goes around
+-- it on its fast path, and passes it otherwise), or from a restore of entries made under
+-- the same key.
+CREATE TRIGGER audit_log_append_only_rows BEFORE INSERT OR UPDATE OR DELETE ON crm_security.audit_log
     FOR EACH ROW EXECUTE FUNCTION crm_security.audit_protect();
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only_rows;
@@ -159,19 +164,32 @@ AS 'MODULE_PATHNAME', 'audit_verify'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm_security.verify_audit_log(jsonb) IS 'recompute every entry hash, block hash and link of the audit log; with a digest, also prove that the chain still reaches it';
 
+CREATE FUNCTION crm_security.audit_log_problems(digest jsonb DEFAULT NULL)
+RETURNS TABLE (block_id bigint, entry_id bigint, problem text)
+AS 'MODULE_PATHNAME', 'audit_log_problems'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION crm_security.audit_log_problems(jsonb) IS 'every problem verify_audit_log() finds, one row each: the block, the entry, what is wrong';
+
+CREATE FUNCTION crm_security.audit_key_fingerprint()
+RETURNS text
+AS 'MODULE_PATHNAME', 'audit_key_fingerprint'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm_security.audit_key_fingerprint() IS 'names the entry key of this cluster (SHA-256 of a value derived from it) without revealing it';
+REVOKE ALL ON FUNCTION crm_security.audit_key_fingerprint() FROM PUBLIC;
+
 CREATE FUNCTION crm_security.purge_audit_log(older_than interval)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'audit_purge'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION crm_security.purge_audit_log(interval) IS 'delete the entries of whole sealed blocks sealed before now() - older_than, keeping the block headers as a verifiable anchor; returns the number of entries deleted';
+COMMENT ON FUNCTION crm_security.purge_audit_log(interval) IS 'delete the entries of whole sealed blocks sealed before now() - older_than, keeping the block headers as a verifiable anchor, and record the purge in the chain; returns the number of entries deleted';
 REVOKE ALL ON FUNCTION crm_security.purge_audit_log(interval) FROM PUBLIC;
 
 CREATE FUNCTION crm_security.audit_canonical_entry(entry_id bigint)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'audit_canonical_entry'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm_security.audit_canonical_entry(bigint) IS 'the exact bytes whose SHA-256 is the entry_hash of an audit entry, for outside verifiers';
+COMMENT ON FUNCTION crm_security.audit_canonical_entry(bigint) IS 'the exact bytes whose HMAC-SHA256 under the entry key is the entry_hash of an audit entry, for outside verifiers';
 
 -- Compliance views.  security_invoker: reading them needs SELECT on audit_log.
 CREATE VIEW crm_security.audit_changes WITH (security_invoker = true) AS
@@ -211,6 +229,53 @@ SELECT t.tgrelid::pg_catalog.regclass AS table_name,
    AND t.tgfoid = 'crm_security.audit_trigger()'::pg_catalog.regprocedure;
 COMMENT ON VIEW crm_security.audited_tables IS 'tables audited by enable_audit() and their excluded columns';
 
+-- Monitoring: the tables audit was enabled on (by the newest audit.enable or audit.disable
+-- event of each, so that a table whose triggers were dropped is still listed) and the
+-- tables that have audit triggers, with the state of both triggers.  A table whose owner
+-- dropped or disabled a trigger shows audited = false.
+CREATE VIEW crm_security.audit_table_status WITH (security_invoker = true) AS
+WITH events AS (
+    SELECT DISTINCT ON (resource_id) resource_id, operation, logged_at
+      FROM crm_security.audit_log
+     WHERE kind OPERATOR(pg_catalog.=) 'event' AND resource_type OPERATOR(pg_catalog.=) 'table'
+       AND operation OPERATOR(pg_catalog.=) ANY (ARRAY['audit.enable', 'audit.disable'])
+     ORDER BY resource_id, txid DESC, id DESC
+), tables AS (
+    SELECT e.resource_id AS table_name, pg_catalog.to_regclass(e.resource_id) AS relid,
+           e.logged_at AS enabled_at
+      FROM events e
+     WHERE e.operation OPERATOR(pg_catalog.=) 'audit.enable'
+    UNION
+    SELECT t.tgrelid::pg_catalog.regclass::pg_catalog.text, t.tgrelid::pg_catalog.regclass, NULL
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgname OPERATOR(pg_catalog.=) ANY (ARRAY['crm_audit_row', 'crm_audit_truncate']::pg_catalog.name[])
+       AND t.tgfoid OPERATOR(pg_catalog.=) 'crm_security.audit_trigger()'::pg_catalog.regprocedure
+       AND NOT EXISTS (SELECT FROM events e
+                        WHERE e.operation OPERATOR(pg_catalog.=) 'audit.enable'
+                          AND pg_catalog.to_regclass(e.resource_id) OPERATOR(pg_catalog.=) t.tgrelid)
+)
+SELECT s.table_name, s.relid, s.enabled_at, s.row_trigger, s.truncate_trigger,
+       s.row_trigger OPERATOR(pg_catalog.=) ANY (ARRAY['enabled', 'always'])
+         AND s.truncate_trigger OPERATOR(pg_catalog.=) ANY (ARRAY['enabled', 'always']) AS audited
+  FROM (SELECT t.table_name, t.relid, pg_catalog.max(t.enabled_at) AS enabled_at,
+               COALESCE((SELECT CASE g.tgenabled WHEN 'O' THEN 'enabled' WHEN 'A' THEN 'always'
+                                     WHEN 'R' THEN 'replica only' ELSE 'disabled' END
+                           FROM pg_catalog.pg_trigger g
+                          WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+                            AND g.tgname OPERATOR(pg_catalog.=) 'crm_audit_row'
+                            AND g.tgfoid OPERATOR(pg_catalog.=) 'crm_security.audit_trigger()'::pg_catalog.regprocedure),
+                        'missing') AS row_trigger,
+               COALESCE((SELECT CASE g.tgenabled WHEN 'O' THEN 'enabled' WHEN 'A' THEN 'always'
+                                     WHEN 'R' THEN 'replica only' ELSE 'disabled' END
+                           FROM pg_catalog.pg_trigger g
+                          WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+                            AND g.tgname OPERATOR(pg_catalog.=) 'crm_audit_truncate'
+                            AND g.tgfoid OPERATOR(pg_catalog.=) 'crm_security.audit_trigger()'::pg_catalog.regprocedure),
+                        'missing') AS truncate_trigger
+          FROM tables t
+         GROUP BY t.table_name, t.relid) s;
+COMMENT ON VIEW crm_security.audit_table_status IS 'monitoring: every table audit was enabled on or that has audit triggers, whether both triggers exist and are enabled (audited), and when auditing was enabled';
+
 REVOKE ALL ON crm_security.audit_changes, crm_security.audit_access_events,
-    crm_security.audit_actor_summary FROM PUBLIC;
+    crm_security.audit_actor_summary, crm_security.audit_table_status FROM PUBLIC;
 GRANT SELECT ON crm_security.audited_tables TO PUBLIC;

@@ -18,6 +18,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_canonical.h"
+#include "audit_key.h"
 #include "audit_layout.h"
 #include "crypto.h"
 
@@ -182,7 +183,7 @@ audit_entry_hash(const Datum *values, const bool *nulls, const char *const *text
 	resetStringInfo(&audit_canon_buf);
 	audit_entry_canonical(&audit_canon_buf, values, nulls, texts, textlens, actor_canon,
 						  actor_canon_len);
-	crm_sha256(audit_canon_buf.data, audit_canon_buf.len, out);
+	audit_key_mac(audit_canon_buf.data, audit_canon_buf.len, out);
 	if (audit_canon_buf.maxlen > 64 * 1024)
 	{
 		pfree(audit_canon_buf.data);

@@ -298,6 +298,12 @@ audit_log_event(PG_FUNCTION_ARGS)
 	rtype = audit_text_arg(fcinfo, 1, "resource type", AUDIT_MAX_NAME, false);
 	rid = audit_text_arg(fcinfo, 2, "resource id", AUDIT_MAX_RESOURCE_ID, false);
 	result = audit_text_arg(fcinfo, 3, "result", AUDIT_MAX_NAME, false);
+	/* audit.enable, audit.disable, audit.purge: verification trusts the extension's own. */
+	if (strncmp(action, "audit.", 6) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit event actions beginning with \"audit.\" are reserved"),
+				 errdetail("The extension records its own audit.enable, audit.disable and audit.purge events.")));
 
 	audit_entry_init(&e, "event", action);
 	audit_set_text(&e, AL_RESOURCE_TYPE, rtype);

@@ -1,9 +1,8 @@
 /*
  * audit_chain.c
  *		The hash chain: seal_audit_log() links committed entries into blocks,
- *		audit_digest() gives the newest block to keep outside the database, and
- *		purge_audit_log() deletes the entries of old blocks, keeping their headers.
- *		Verification is in audit_verify.c.
+ *		and audit_digest() gives the newest block to keep outside the database.
+ *		Retention is in audit_purge.c, verification in audit_verify.c.
  *
  * Every entry carries the SHA-256 of its canonical form (docs/audit.md, "Canonical
  * forms") from the moment it is inserted.  Chaining happens later, in seal_audit_log(),
@@ -31,8 +30,6 @@
 
 /* Largest block, in entries; one transaction's entries are never split. */
 #define AUDIT_BLOCK_MAX 10000
-/* Advisory lock key shared by seal_audit_log() and purge_audit_log(). */
-#define AUDIT_LOCK_KEY INT64CONST(0x63726d5f61756474)	/* "crm_audt" */
 
 /* --------------------------------------------------------------------------------------
  * Sealing
@@ -92,7 +89,7 @@ audit_seal_close(AuditSealState *st, int64 txid_hi)
 	memcpy(st->last_hash, bhash, AUDIT_HASH_LEN);
 }
 
-static void
+void
 audit_lock(void)
 {
 	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(AUDIT_LOCK_KEY));
@@ -237,97 +234,4 @@ audit_digest(PG_FUNCTION_ARGS)
 	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
-}
-
-int64
-audit_purged_through(bool read_only)
-{
-	bool		isnull;
-
-	if (SPI_execute("SELECT COALESCE(pg_catalog.max(purged_through_block), 0) FROM crm_security.audit_purges",
-					read_only, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read audit purges");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* --------------------------------------------------------------------------------------
- * Retention
- * --------------------------------------------------------------------------------------
- */
-
-/* SQL function: purge_audit_log(older_than interval) returns bigint */
-PG_FUNCTION_INFO_V1(audit_purge);
-Datum
-audit_purge(PG_FUNCTION_ARGS)
-{
-	Interval   *older_than = PG_GETARG_INTERVAL_P(0);
-	Interval	zero;
-	TimestampTz cutoff;
-	int64		purged_through;
-	int64		through;
-	int64		txid_hi;
-	int64		deleted;
-	bool		isnull;
-	Datum		args[4];
-	Oid			types[4];
-
-	memset(&zero, 0, sizeof(zero));
-	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older_than),
-										  IntervalPGetDatum(&zero))) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("retention interval cannot be negative")));
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													 IntervalPGetDatum(older_than)));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	audit_lock();
-	purged_through = audit_purged_through(false);
-
-	/* The longest run of blocks after the last purge that were all sealed before the cutoff. */
-	args[0] = Int64GetDatum(purged_through);
-	args[1] = TimestampTzGetDatum(cutoff);
-	types[0] = INT8OID;
-	types[1] = TIMESTAMPTZOID;
-	if (SPI_execute_with_args("SELECT b.block_id, b.txid_hi FROM crm_security.audit_blocks b "
-							  "WHERE b.block_id OPERATOR(pg_catalog.>) $1 AND b.block_id OPERATOR(pg_catalog.<) "
-							  "COALESCE((SELECT pg_catalog.min(block_id) FROM crm_security.audit_blocks "
-							  "WHERE block_id OPERATOR(pg_catalog.>) $1 AND sealed_at OPERATOR(pg_catalog.>=) $2), "
-							  "9223372036854775807) ORDER BY b.block_id DESC LIMIT 1",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read audit blocks");
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		PG_RETURN_INT64(0);
-	}
-	through = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	txid_hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-
-	deleted = (int64) audit_protect_purge_entries(txid_hi);
-
-	args[0] = Int64GetDatum(through);
-	args[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	args[2] = Int64GetDatum(deleted);
-	args[3] = CStringGetTextDatum(audit_user_name(GetSessionUserId()));
-	types[0] = INT8OID;
-	types[1] = TIMESTAMPTZOID;
-	types[2] = INT8OID;
-	types[3] = TEXTOID;
-	if (SPI_execute_with_args("INSERT INTO crm_security.audit_purges (purged_through_block, "
-							  "purged_at, entries_deleted, purged_by) VALUES ($1, $2, $3, $4)",
-							  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record the purge");
-	SPI_finish();
-
-	{
-		char	   *md = psprintf("{\"purged_through_block\": " INT64_FORMAT ", \"entries_deleted\": " INT64_FORMAT "}",
-								  through, deleted);
-
-		audit_internal_event("audit.purge", "audit_log", NULL,
-							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(md))));
-	}
-	PG_RETURN_INT64(deleted);
 }

@@ -3,16 +3,25 @@
  *		Append-only protection: the trigger audit_protect() on audit_log, audit_blocks and
  *		audit_purges refuses UPDATE, DELETE and TRUNCATE for every role, checks where an
  *		inserted block ends, and lets through only the deletion purge_audit_log() makes.
+ *		On audit_log it also refuses every inserted row whose keyed hash does not verify
+ *		under the entry key: only the extension's writer (or a restore of entries made
+ *		under the same key) can add an entry.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/transam.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include <openssl/crypto.h>
+
+#include "audit_canonical.h"
+#include "audit_layout.h"
 #include "audit_protect.h"
 #include "audit_rel.h"
 
@@ -78,6 +87,72 @@ audit_check_block_insert(TriggerData *td)
 	}
 }
 
+bool
+audit_protect_is_guard(Relation rel, const Trigger *trigger)
+{
+	char	   *name;
+	bool		ok;
+
+	if (!TRIGGER_FOR_ROW(trigger->tgtype) || !TRIGGER_FOR_BEFORE(trigger->tgtype) ||
+		get_func_namespace(trigger->tgfoid) != RelationGetNamespace(rel))
+		return false;
+	name = get_func_name(trigger->tgfoid);
+	ok = name != NULL && strcmp(name, "audit_protect") == 0;
+	if (name != NULL)
+		pfree(name);
+	return ok;
+}
+
+/*
+ * A row inserted into audit_log (or one of its partitions) is accepted only when its
+ * entry_hash is the keyed hash of its canonical form.  The writer's entries always are;
+ * an entry copied from a dump of a cluster with the same entry key is too; anything
+ * made up in SQL, even with a correct plain SHA-256, is not.  Columns are found by name,
+ * so that a partition with another column order is checked the same way.
+ */
+static void
+audit_check_entry_insert(TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	Datum		values[AL_NATTS];
+	bool		nulls[AL_NATTS];
+	uint8		hash[AUDIT_HASH_LEN];
+	bool		ok = true;
+
+	for (int i = 0; i < AL_NATTS; i++)
+	{
+		int			att = SPI_fnumber(desc, audit_colnames[i]);
+
+		/* A column missing or of another type (the table was altered): not an entry. */
+		if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != audit_coltypes[i])
+		{
+			ok = false;
+			values[i] = (Datum) 0;
+			nulls[i] = true;
+			continue;
+		}
+		values[i] = heap_getattr(td->tg_trigtuple, att, desc, &nulls[i]);
+	}
+	if (ok && !nulls[AL_ENTRY_HASH])
+	{
+		bytea	   *stored = DatumGetByteaPP(values[AL_ENTRY_HASH]);
+
+		audit_entry_hash(values, nulls, NULL, NULL, NULL, 0, hash);
+		ok = VARSIZE_ANY_EXHDR(stored) == AUDIT_HASH_LEN &&
+			CRYPTO_memcmp(VARDATA_ANY(stored), hash, AUDIT_HASH_LEN) == 0;
+	}
+	else
+		ok = false;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot insert into \"%s\"", RelationGetRelationName(td->tg_relation)),
+				 errdetail("Audit entries are written only by the extension, for every role including superusers; "
+						   "a copied entry is accepted only when its keyed hash verifies under this cluster's entry key."),
+				 errhint("To restore a dump into another cluster, copy the source's entry key file first "
+						 "(see \"Dump and restore\" in docs/audit.md).")));
+}
+
 /* SQL function: audit_protect() returns trigger */
 PG_FUNCTION_INFO_V1(audit_protect);
 Datum
@@ -97,6 +172,11 @@ audit_protect(PG_FUNCTION_ARGS)
 		if (RelationGetRelid(td->tg_relation) == audit_relids()->blocks)
 		{
 			audit_check_block_insert(td);
+			return PointerGetDatum(td->tg_trigtuple);
+		}
+		if (RelationGetRelid(td->tg_relation) != audit_relids()->purges)
+		{
+			audit_check_entry_insert(td);
 			return PointerGetDatum(td->tg_trigtuple);
 		}
 	}

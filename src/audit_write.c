@@ -41,6 +41,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_opfamily.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -51,6 +52,7 @@
 #include "utils/syscache.h"
 
 #include "audit_layout.h"
+#include "audit_protect.h"
 #include "audit_write.h"
 
 /* Entries written together at most; and the tuple bytes after which a batch is written. */
@@ -148,12 +150,12 @@ audit_check_fast_path(Relation rel)
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
 		rel->rd_rel->relhasrules)
 		return false;
-	if (rel->trigdesc != NULL &&
-		(rel->trigdesc->trig_insert_before_row || rel->trigdesc->trig_insert_after_row ||
-		 rel->trigdesc->trig_insert_instead_row || rel->trigdesc->trig_insert_new_table ||
-		 rel->trigdesc->trig_insert_before_statement ||
-		 rel->trigdesc->trig_insert_after_statement))
-		return false;
+	/* No insert trigger but the extension's guard, which the writer's entries pass. */
+	if (rel->trigdesc != NULL)
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+			if (TRIGGER_FOR_INSERT(rel->trigdesc->triggers[i].tgtype) &&
+				!audit_protect_is_guard(rel, &rel->trigdesc->triggers[i]))
+				return false;
 	/* The columns and constraints heap access relies on. */
 	if (!audit_layout_matches(desc))
 		return false;

@@ -18,7 +18,7 @@ CREATE TEMP TABLE ha_marker (x int);
 CREATE FUNCTION pg_temp.ha_entries(tbl text) RETURNS TABLE (id bigint, operation text, new_row jsonb, ok boolean)
 LANGUAGE sql AS $$
     SELECT l.id, l.operation, l.new_row,
-           l.entry_hash = pg_catalog.sha256(crm_security.audit_canonical_entry(l.id))
+           l.entry_hash = hmac(crm_security.audit_canonical_entry(l.id), pg_read_binary_file('crm_security/audit_entry.key'), 'sha256')
       FROM crm_security.audit_log l
      WHERE l.table_name LIKE 'pg\_temp\_%.' || tbl
        AND l.txid = pg_catalog.txid_current()

@@ -4,7 +4,9 @@
 # where CREATE EXTENSION comes from the dump.  Entries, ids, hashes, blocks, purge records,
 # the id sequence, keys, roles and grants must come back unchanged, verify_audit_log() must
 # pass with and without the digest taken before the dump, and the append-only protection
-# must be back: UPDATE, DELETE and TRUNCATE refused, a forged entry reported.
+# must be back: UPDATE, DELETE and TRUNCATE refused, a forged entry refused or reported.
+# Into another cluster, the source's entry key file is copied first; without it the
+# restore stops at audit_log.
 set -uo pipefail
 : "${PG_BIN:?}" "${CRM_WORK:?}" "${CRM_ROOT:?}"
 SRC=crm_dump_src
@@ -22,7 +24,7 @@ is() {  # is GOT EXPECTED DESCRIPTION
 psql_db() { local db=$1; shift; "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$db" "$@"; }
 admin() { "$PG_BIN/psql" -X -q -d postgres -c "SET client_min_messages = warning" "$@" >/dev/null; }
 
-echo "1..39"
+echo "1..43"
 admin -c "DROP DATABASE IF EXISTS $SRC" -c "DROP DATABASE IF EXISTS crm_dump_plain" \
       -c "DROP DATABASE IF EXISTS crm_dump_custom" -c "CREATE DATABASE $SRC TEMPLATE template0"
 
@@ -55,6 +57,7 @@ SELECT crm_security.create_role('dumper', ARRAY['crm:deals:read'], 't1');
 SELECT crm_security.grant_role('u1', 't1', 'dumper');
 SQL
 digest=$(psql_db "$SRC" -c "SELECT crm_security.audit_digest()")
+KEY_FP=$(psql_db "$SRC" -c "SELECT crm_security.audit_key_fingerprint()")
 
 # What must survive, one line per table.
 FINGERPRINT="
@@ -129,11 +132,13 @@ t" "$fmt: sealing continues the restored chain, which still reaches the digest"
     done
 done
 
-# A forged entry with a correct hash, inserted among sealed entries after the restore, is
-# reported; so is a copy of a restored entry.
-out=$(psql_db crm_dump_plain <<'SQL'
--- The hash of the forged entry, computed as verify_audit_log() will: insert, hash, roll back.
+# After the restore, a forged entry is refused even with a correct plain SHA-256 (entry
+# hashes are keyed), and one inserted with the protection disabled is reported; so is a
+# copy of a restored entry, which the guard lets in (it verifies: a restore does this).
+out=$(psql_db crm_dump_plain 2>&1 <<'SQL'
+-- The plain SHA-256 of the forged entry's canonical form: insert around the guard, hash, roll back.
 BEGIN;
+ALTER TABLE crm_security.audit_log DISABLE TRIGGER USER;
 INSERT INTO crm_security.audit_log (id, txid, logged_at, kind, table_name, operation, record_key, new_row,
                                     actor_type, db_user, entry_hash)
 SELECT max(id) + 1000, (SELECT txid_lo FROM crm_security.audit_blocks ORDER BY block_id DESC LIMIT 1),
@@ -142,16 +147,31 @@ SELECT max(id) + 1000, (SELECT txid_lo FROM crm_security.audit_blocks ORDER BY b
 SELECT max(id) AS forged_id, encode(sha256(crm_security.audit_canonical_entry(max(id))), 'hex') AS forged_hash
   FROM crm_security.audit_log \gset
 ROLLBACK;
+SELECT length(:'forged_hash') = 64;
 INSERT INTO crm_security.audit_log (id, txid, logged_at, kind, table_name, operation, record_key, new_row,
                                     actor_type, db_user, entry_hash)
 SELECT :forged_id, (SELECT txid_lo FROM crm_security.audit_blocks ORDER BY block_id DESC LIMIT 1),
        '2020-01-01', 'row', 'public.deals', 'INSERT', '{"id": 999}', '{"id": 999}', 'system', 'postgres',
        decode(:'forged_hash', 'hex');
-SELECT entry_hash = sha256(crm_security.audit_canonical_entry(id)) FROM crm_security.audit_log WHERE id = :forged_id;
+SQL
+)
+ok "$([[ "$out" == "t"$'\n'*"cannot insert into \"audit_log\""* ]] && echo 0 || echo 1)" \
+   "a forged entry with a correct plain SHA-256 is refused after the restore" "$out"
+out=$(psql_db crm_dump_plain 2>&1 <<'SQL'
+ALTER TABLE crm_security.audit_log DISABLE TRIGGER USER;
+INSERT INTO crm_security.audit_log (id, txid, logged_at, kind, table_name, operation, record_key, new_row,
+                                    actor_type, db_user, entry_hash)
+SELECT max(id) + 1000, (SELECT txid_lo FROM crm_security.audit_blocks ORDER BY block_id DESC LIMIT 1),
+       '2020-01-01', 'row', 'public.deals', 'INSERT', '{"id": 999}', '{"id": 999}', 'system', 'postgres', '\x00'
+  FROM crm_security.audit_log;
+UPDATE crm_security.audit_log SET entry_hash = sha256(crm_security.audit_canonical_entry(id))
+ WHERE id = (SELECT max(id) FROM crm_security.audit_log);
+ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only_rows;
 SELECT ok, first_bad_block IS NOT NULL, detail FROM crm_security.verify_audit_log();
 SQL
 )
-ok "$([[ "$out" == "t"$'\n'"f|t|"* ]] && echo 0 || echo 1)" "a forged entry in a sealed block is reported after the restore" "$out"
+ok "$([[ "$out" == "f|t|"* ]] && echo 0 || echo 1)" "a forged entry inserted around the protection is reported after the restore" "$out"
 out=$(psql_db crm_dump_custom <<'SQL'
 INSERT INTO crm_security.audit_log SELECT * FROM crm_security.audit_log WHERE id = (SELECT min(id) FROM crm_security.audit_log);
 SELECT ok, detail FROM crm_security.verify_audit_log();
@@ -179,8 +199,16 @@ source "$CRM_ROOT/test/lib.sh"
 MAIN_HOST=$PGHOST MAIN_PORT=$PGPORT
 NEW="$DIR/new_cluster"
 trap 'stop_cluster "$NEW"' EXIT
+MAIN_DATA=$("$PG_BIN/psql" -X -At -d postgres -c "SHOW data_directory")
 (start_cluster "$NEW" >/dev/null 2>&1; echo "$PGPORT" >"$DIR/new_port")
 export PGHOST=$NEW PGPORT=$(cat "$DIR/new_port")
+# The source's entry key goes first, as docs/audit.md says (the file, mode 0600).
+copy_key() {
+    as_pg sh -c 'mkdir -p -m 700 "$1/crm_security" && cp "$0/crm_security/audit_entry.key" "$1/crm_security/audit_entry.key" && chmod 600 "$1/crm_security/audit_entry.key"' \
+        "$MAIN_DATA" "$NEW/data"
+}
+copy_key
+ok $? "the source's entry key is copied into the new cluster"
 admin -c "CREATE DATABASE crm_dump_new TEMPLATE template0"
 "$PG_BIN/pg_restore" --exit-on-error -d crm_dump_new "$DIR/custom.dump" >"$DIR/restore_new.out" 2>&1
 rc=$?
@@ -191,8 +219,20 @@ as_pg "$PG_BIN/pg_resetwal" --epoch=1 -D "$NEW/data" >"$DIR/resetwal.out" 2>&1
 ok $? "pg_resetwal --epoch=1 on the stopped new cluster" "$(cat "$DIR/resetwal.out")"
 as_pg "$PG_BIN/pg_ctl" -D "$NEW/data" -l "$NEW/server.log" -w -t 60 start >/dev/null
 admin -c "DROP DATABASE crm_dump_new" -c "CREATE DATABASE crm_dump_new TEMPLATE template0"
+# Without the source's key the new cluster makes its own, and the entries do not verify
+# under it: the restore stops at audit_log.
+as_pg rm -f "$NEW/data/crm_security/audit_entry.key"
 "$PG_BIN/pg_restore" --exit-on-error -d crm_dump_new "$DIR/custom.dump" >"$DIR/restore_new.out" 2>&1
-ok $? "then the restore succeeds" "$(cat "$DIR/restore_new.out")"
+rc=$?
+ok "$([ $rc -ne 0 ] && grep -q 'cannot insert into "audit_log"' "$DIR/restore_new.out" && echo 0 || echo 1)" \
+   "a restore into a cluster without the source's entry key stops at audit_log" "$(cat "$DIR/restore_new.out")"
+as_pg rm -f "$NEW/data/crm_security/audit_entry.key"
+copy_key
+admin -c "DROP DATABASE crm_dump_new" -c "CREATE DATABASE crm_dump_new TEMPLATE template0"
+"$PG_BIN/pg_restore" --exit-on-error -d crm_dump_new "$DIR/custom.dump" >"$DIR/restore_new.out" 2>&1
+ok $? "then, with the key, the restore succeeds" "$(cat "$DIR/restore_new.out")"
+is "$(psql_db crm_dump_new -c "SELECT crm_security.audit_key_fingerprint()")" "$KEY_FP" \
+   "the new cluster uses the source's entry key (same fingerprint)"
 is "$(psql_db crm_dump_new -c "SET client_min_messages = warning" \
       -c "UPDATE deals SET title = 'in the new cluster' WHERE id = 2" \
       -c "SELECT crm_security.seal_audit_log() > 0" \

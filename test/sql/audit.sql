@@ -84,8 +84,14 @@ SELECT count(*) AS leaks FROM crm_security.audit_log l
  WHERE old_row ? 'password' OR new_row ? 'password' OR old_row ? 'api_token' OR new_row ? 'api_token'
     OR 'password' = ANY (changed_columns)
     OR l::text ~ '(hunter|tok_secret|only-secret)';
--- every entry hash is the SHA-256 of the documented canonical form
-SELECT bool_and(entry_hash = sha256(crm_security.audit_canonical_entry(id))) AS hashes_match,
+-- every entry hash is the HMAC-SHA256 of the documented canonical form under the entry key
+-- (HMAC written out with sha256(), as an outside verifier holding the key file would)
+CREATE FUNCTION regress_hmac(m bytea, k bytea) RETURNS bytea LANGUAGE sql AS $$
+  SELECT sha256(string_agg(set_byte('\x00'::bytea, 0, b # 92), ''::bytea ORDER BY i) ||
+                sha256(string_agg(set_byte('\x00'::bytea, 0, b # 54), ''::bytea ORDER BY i) || m))
+    FROM (SELECT i, CASE WHEN i < length(k) THEN get_byte(k, i) ELSE 0 END AS b
+            FROM generate_series(0, 63) i) p $$;
+SELECT bool_and(entry_hash = regress_hmac(crm_security.audit_canonical_entry(id), pg_read_binary_file('crm_security/audit_entry.key'))) AS hashes_match,
        count(*) AS entries
   FROM crm_security.audit_log;
 SELECT convert_from(crm_security.audit_canonical_entry(3), 'UTF8') ~
@@ -284,4 +290,5 @@ DROP ROLE regress_audit_app;
 SELECT regress_audit_reset();
 DROP FUNCTION regress_audit_reset();
 DROP FUNCTION regress_audit_tampered(text, jsonb);
+DROP FUNCTION regress_hmac(bytea, bytea);
 RESET TimeZone;
