@@ -375,9 +375,27 @@ AS $$
 DECLARE
     rel record;
     anc record;
+    inherits boolean;
+    columns boolean;
     todo regclass[] := '{}';
     t regclass;
 BEGIN
+    -- Most commands touch no partition, child or parent, and rename no column: they are
+    -- let through on the catalog alone (also for roles that may not use this schema).
+    SELECT pg_catalog.bool_or(EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                                       WHERE i.inhrelid = c.objid OR i.inhparent = c.objid)),
+           pg_catalog.bool_or(c.objsubid > 0)
+      INTO inherits, columns
+      FROM pg_catalog.pg_event_trigger_ddl_commands() c
+     WHERE c.classid = 'pg_catalog.pg_class'::regclass;
+    IF NOT COALESCE(inherits, false) AND NOT COALESCE(columns, false) THEN
+        RETURN;
+    END IF;
+    -- A role that may not use this schema renames its columns unhindered (a renamed tenant
+    -- column is then reported by isolation_report); partitions and children are checked.
+    IF NOT inherits AND NOT pg_catalog.has_schema_privilege('crm_security', 'USAGE') THEN
+        RETURN;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM crm_security.isolated_tables) THEN
         RETURN;
     END IF;
@@ -454,6 +472,13 @@ AS $$
 DECLARE
     o oid;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0)
+       -- for a role that may not use this schema, the row stays behind: it names an oid
+       -- that no longer exists, which isolation_report ignores
+       OR NOT pg_catalog.has_schema_privilege('crm_security', 'USAGE') THEN
+        RETURN;
+    END IF;
     FOR o IN SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
                 AND EXISTS (SELECT 1 FROM crm_security.isolated_tables r WHERE r.relation::oid = d.objid) LOOP

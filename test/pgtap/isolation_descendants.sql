@@ -5,7 +5,7 @@
 -- finds an unprotected descendant whatever the tenant column's name.  Tenant t1's member
 -- (regress_desc_app, not the owner) must never read or write t2's rows through them.
 BEGIN;
-SELECT plan(66);
+SELECT plan(69);
 
 CREATE ROLE regress_desc_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_desc_owner NOSUPERUSER NOBYPASSRLS;
@@ -191,6 +191,17 @@ CREATE TABLE regress_desc.plain_parent (id int, tenant_id text NOT NULL);
 CREATE TABLE regress_desc.mixed () INHERITS (regress_desc.plain_parent, regress_desc.acc);
 SELECT ok(pg_temp.isolated('regress_desc.mixed', 'tenant_id'), 'a child of an isolated and a plain table is isolated');
 
+-- a table isolated on its own with other settings takes its new parent's
+CREATE TABLE regress_desc.deals_t8 (id int, tenant_id text NOT NULL);
+SELECT crm_security.enable_tenant_isolation('regress_desc.deals_t8', cross_tenant => false);
+ALTER TABLE regress_desc.deals ATTACH PARTITION regress_desc.deals_t8 FOR VALUES IN ('t8');
+SELECT is((SELECT cross_tenant FROM crm_security.isolated_tables WHERE relation = 'regress_desc.deals_t8'::regclass), true,
+          'a partition isolated with other settings takes its new parent''s when attached');
+SELECT ok(pg_temp.isolated('regress_desc.deals_t8', 'tenant_id')
+          AND EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = 'regress_desc.deals_t8'::regclass
+                        AND polname = 'crm_tenant_select' AND pg_get_expr(polqual, polrelid) ~ 'app_role'),
+          'and its policies are made again with them');
+
 -- what the event trigger leaves alone
 CREATE TABLE regress_desc.unrelated (id int, tenant_id text);
 SELECT ok((SELECT NOT relrowsecurity FROM pg_class WHERE oid = 'regress_desc.unrelated'::regclass)
@@ -199,6 +210,15 @@ SELECT ok((SELECT NOT relrowsecurity FROM pg_class WHERE oid = 'regress_desc.unr
 CREATE TABLE regress_desc.plain_child () INHERITS (regress_desc.plain_parent);
 SELECT ok((SELECT NOT relrowsecurity FROM pg_class WHERE oid = 'regress_desc.plain_child'::regclass),
           'so is a child of a table that is not isolated');
+
+-- a role that may not use the extension's schema still creates and drops its tables
+REVOKE USAGE ON SCHEMA crm_security FROM PUBLIC;
+SET ROLE regress_desc_app;
+SELECT lives_ok($$CREATE TABLE regress_desc.app_t (id int); ALTER TABLE regress_desc.app_t ADD COLUMN tenant_id text;
+                  ALTER TABLE regress_desc.app_t RENAME COLUMN tenant_id TO org; DROP TABLE regress_desc.app_t$$,
+                'DDL of a role without USAGE on crm_security is not hindered by the event triggers');
+RESET ROLE;
+GRANT USAGE ON SCHEMA crm_security TO PUBLIC;
 
 -- DETACH: the partition keeps its isolation and stays registered
 ALTER TABLE regress_desc.deals DETACH PARTITION regress_desc.deals_t3;
