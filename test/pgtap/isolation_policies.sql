@@ -4,7 +4,7 @@
 -- forced are each reported; renames do not make it lie; the registry is the extension's to
 -- write.  (docs/security.md, finding on added and rewritten policies.)
 BEGIN;
-SELECT plan(51);
+SELECT plan(56);
 
 CREATE ROLE regress_pol_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_pol_owner NOSUPERUSER NOBYPASSRLS;
@@ -206,6 +206,13 @@ SELECT throws_ok($$SELECT crm_security._isolation_unregister(NULL)$$, '22023', N
 SELECT lives_ok($$SELECT crm_security._isolation_unregister(4294967295)$$, '_isolation_unregister: a table that does not exist');
 SELECT throws_ok($$SELECT crm_security._isolation_statements('regress_pol.deals', repeat('x', 10000), true)$$, '42703', NULL,
                  '_isolation_statements: a huge column name');
+SELECT throws_ok($$SELECT crm_security.enable_tenant_isolation(0)$$, '22023', NULL, 'enable_tenant_isolation: no such table');
+SELECT throws_ok($$SELECT crm_security.enable_tenant_isolation('regress_pol.unregistered', repeat('y', 100000))$$, '42703', NULL,
+                 'enable_tenant_isolation: a huge column name');
+SELECT throws_ok($$SELECT crm_security.enable_tenant_isolation('regress_pol.unregistered', 'tenant_id', NULL)$$, '22023', NULL,
+                 'enable_tenant_isolation: NULL cross_tenant');
+SELECT throws_ok($$SELECT crm_security.disable_tenant_isolation(0)$$, '22023', NULL, 'disable_tenant_isolation: no such table');
+SELECT throws_ok($$SELECT crm_security.disable_tenant_isolation(NULL)$$, '22023', NULL, 'disable_tenant_isolation: NULL');
 SELECT is(crm_security._isolation_policies(NULL, NULL), '[]'::jsonb, '_isolation_policies: NULL');
 SELECT is_empty($$SELECT * FROM crm_security._isolation_tree(NULL)$$, '_isolation_tree: NULL');
 SELECT lives_ok($$SELECT * FROM crm_security.isolation_report(NULL)$$, 'isolation_report(NULL)');
