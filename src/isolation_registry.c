@@ -117,6 +117,14 @@ crm_isolation_register(PG_FUNCTION_ARGS)
 					  " SET tenant_column = EXCLUDED.tenant_column,"
 					  " cross_tenant = EXCLUDED.cross_tenant, policies = NULL",
 					  4, types, values, NULL);
+	/*
+	 * Rows of tables dropped without the sql_drop trigger (temporary children at the end of
+	 * their session, or with the trigger disabled) go, before their oid can be reused.
+	 */
+	iso_registry_exec("DELETE FROM crm_security.isolated_tables r"
+					  " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+					  " WHERE c.oid OPERATOR(pg_catalog.=) r.relation::pg_catalog.oid)",
+					  0, NULL, NULL, NULL);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -5,7 +5,7 @@
 -- finds an unprotected descendant whatever the tenant column's name.  Tenant t1's member
 -- (regress_desc_app, not the owner) must never read or write t2's rows through them.
 BEGIN;
-SELECT plan(69);
+SELECT plan(71);
 
 CREATE ROLE regress_desc_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_desc_owner NOSUPERUSER NOBYPASSRLS;
@@ -247,6 +247,22 @@ DROP SCHEMA regress_desc CASCADE;
 SELECT is((SELECT count(*)::int FROM crm_security.isolated_tables), 0, 'nor does a dropped schema');
 SELECT is((SELECT count(*)::int FROM crm_security.isolated_tables WHERE relation::oid NOT IN (SELECT oid FROM pg_class)), 0,
           'no registry row names a table that does not exist');
+
+-- a table dropped while the event triggers are disabled leaves a row, which the next
+-- registration removes
+CREATE TABLE regress_desc_gone (id int, tenant_id text NOT NULL);
+SELECT crm_security.enable_tenant_isolation('regress_desc_gone');
+SELECT 'regress_desc_gone'::regclass::oid AS gone_oid \gset
+ALTER EVENT TRIGGER crm_security_isolation_drop DISABLE;
+DROP TABLE regress_desc_gone;
+ALTER EVENT TRIGGER crm_security_isolation_drop ENABLE ALWAYS;
+SELECT is_empty($$SELECT * FROM crm_security.isolation_report() WHERE relation::oid = $$ || :gone_oid,
+                'a registry row of a dropped table is not reported');
+CREATE TABLE regress_desc_next (id int, tenant_id text NOT NULL);
+SELECT crm_security.enable_tenant_isolation('regress_desc_next');
+SELECT ok(NOT EXISTS (SELECT 1 FROM crm_security.isolated_tables WHERE relation::oid = :gone_oid),
+          'and the next registration removes it');
+DROP TABLE regress_desc_next;
 
 -- isolation_report finds an unprotected descendant whatever its column's name: made here by a
 -- superuser with the event triggers disabled
