@@ -42,6 +42,52 @@ $$;
 COMMENT ON FUNCTION crm_security._isolation_policy_names() IS
 'internal: names of the policies created by enable_tenant_isolation';
 
+-- The registry of isolated tables: what enable_tenant_isolation (and the event trigger
+-- below, for partitions and inheritance children) put under isolation, and the policies it
+-- created there as pg_get_expr prints them, so that isolation_report can tell a policy
+-- added or rewritten later from the extension's own.  Written only by the functions below
+-- (src/isolation_registry.c), which check that the caller owns the table.  `relation` is a
+-- regclass so that pg_dump saves it by name and a restore resolves it again.
+CREATE TABLE crm_security.isolated_tables (
+    relation      regclass PRIMARY KEY,
+    tenant_column name NOT NULL,
+    cross_tenant  boolean NOT NULL,
+    policies      jsonb,
+    system        boolean NOT NULL DEFAULT false,
+    CONSTRAINT isolated_tables_policies_array CHECK (policies IS NULL OR pg_catalog.jsonb_typeof(policies) = 'array')
+);
+COMMENT ON TABLE crm_security.isolated_tables IS
+'tables under tenant isolation: tenant column, options, and the policies enable_tenant_isolation created (NULL: not yet created); system rows come from the extension''s install script';
+REVOKE ALL ON crm_security.isolated_tables FROM PUBLIC;
+GRANT SELECT ON crm_security.isolated_tables TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('crm_security.isolated_tables', 'WHERE NOT system');
+
+-- The policies of a table as the registry records them and isolation_report compares them:
+-- name, command, roles (sorted; "public" for PUBLIC), permissive flag, USING and WITH CHECK
+-- as pg_get_expr prints them under this function's search_path.
+CREATE FUNCTION crm_security._isolation_policies(tbl oid, ours_only boolean)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'name', p.polname,
+               'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                        WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+               'roles', (SELECT pg_catalog.array_agg(CASE WHEN r.r OPERATOR(pg_catalog.=) 0 THEN 'public'
+                                                          ELSE pg_catalog.pg_get_userbyid(r.r)::text END
+                                                     ORDER BY 1)
+                           FROM pg_catalog.unnest(p.polroles) AS r(r)),
+               'permissive', p.polpermissive,
+               'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+               'check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) ORDER BY p.polname), '[]')
+      FROM pg_catalog.pg_policy p
+     WHERE p.polrelid OPERATOR(pg_catalog.=) tbl
+       AND (NOT ours_only OR p.polname OPERATOR(pg_catalog.=) ANY (crm_security._isolation_policy_names()))
+$$;
+COMMENT ON FUNCTION crm_security._isolation_policies(oid, boolean) IS
+'internal: the policies of a table (or only those named as the isolation policies) as the registry records them';
+
 -- Policies, for a tenant column compared with `val` and the smallest value `floor` of its type:
 --   crm_tenant_select  reads:   col = val OR col >= (floor if role is reviewer or superadmin)
 --   crm_tenant_insert  inserts: col = val OR role is superadmin
@@ -53,32 +99,26 @@ COMMENT ON FUNCTION crm_security._isolation_policy_names() IS
 -- then use a BitmapOr of two index scans; an arm without the column would force a
 -- sequential scan of every tenant's rows.  For everyone but reviewers and superadmins it
 -- compares with NULL, which matches nothing and costs nothing.
-CREATE FUNCTION crm_security.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id',
-                                                     cross_tenant boolean DEFAULT true)
-RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+-- The statements that put one table (not its partitions) under isolation.
+CREATE FUNCTION crm_security._isolation_statements(tbl regclass, tenant_column name, cross_tenant boolean)
+RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    kind "char";
     typ oid;
     coll oid;
     val text;
     eq text;
     floor text;
     col text;
-    part regclass;
     reader text;
     writer text;
     checker text;
-    pol name;
+    stmts text[];
 BEGIN
     IF tbl IS NULL OR tenant_column IS NULL OR cross_tenant IS NULL THEN
         RAISE EXCEPTION 'table, tenant column and cross_tenant must not be NULL' USING ERRCODE = '22023';
-    END IF;
-    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
-    IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
     END IF;
     SELECT a.atttypid, a.attcollation INTO typ, coll FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
@@ -135,37 +175,147 @@ BEGIN
         checker := reader;
     END IF;
 
-    -- A partition queried directly is not protected by its parent's policies.
-    FOR part IN SELECT tbl
-                 UNION
-                SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
-                  JOIN pg_catalog.pg_class c ON c.oid = t.relid
-                 WHERE c.relkind IN ('r', 'p') LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
-        EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
-        FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p
-                    WHERE p.polrelid = part AND p.polname = ANY (crm_security._isolation_policy_names()) LOOP
-            EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part);
-        END LOOP;
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s)',
-                                  part, reader);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s)',
-                                  part, checker);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s) WITH CHECK (%s)',
-                                  part, writer, checker);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING (%s)',
-                                  part, writer);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_insert ON %s AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
-                                  part);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_update ON %s AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
-                                  part);
-        EXECUTE pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_delete ON %s AS RESTRICTIVE FOR DELETE TO PUBLIC USING (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
-                                  part);
+    stmts := ARRAY[pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl),
+                   pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl)];
+    stmts := stmts || ARRAY(SELECT pg_catalog.format('DROP POLICY %I ON %s', p.polname, tbl)
+                              FROM pg_catalog.pg_policy p
+                             WHERE p.polrelid = tbl AND p.polname = ANY (crm_security._isolation_policy_names())
+                             ORDER BY p.polname);
+    RETURN stmts || ARRAY[
+        pg_catalog.format('CREATE POLICY crm_tenant_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s)',
+                          tbl, reader),
+        pg_catalog.format('CREATE POLICY crm_tenant_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s)',
+                          tbl, checker),
+        pg_catalog.format('CREATE POLICY crm_tenant_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s) WITH CHECK (%s)',
+                          tbl, writer, checker),
+        pg_catalog.format('CREATE POLICY crm_tenant_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING (%s)',
+                          tbl, writer),
+        pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_insert ON %s AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
+                          tbl),
+        pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_update ON %s AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
+                          tbl),
+        pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_delete ON %s AS RESTRICTIVE FOR DELETE TO PUBLIC USING (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
+                          tbl)];
+END
+$$;
+COMMENT ON FUNCTION crm_security._isolation_statements(regclass, name, boolean) IS
+'internal: the statements that put one table under tenant isolation (row level security enabled and forced, the isolation policies replaced)';
+
+CREATE FUNCTION crm_security._isolation_register(tbl regclass, tenant_column name, cross_tenant boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'crm_isolation_register'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_security._isolation_register(regclass, name, boolean) IS
+'internal: record a table the caller owns in the registry with its tenant column and options, its policies not yet created';
+
+CREATE FUNCTION crm_security._isolation_apply(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'crm_isolation_apply'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_security._isolation_apply(regclass) IS
+'internal: create the isolation policies of a registered table the caller owns, as its registry row says, and record them';
+
+CREATE FUNCTION crm_security._isolation_unregister(tbl oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'crm_isolation_unregister'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION crm_security._isolation_unregister(oid) IS
+'internal: remove the registry row of a table the caller owns, or of a table that no longer exists';
+
+-- A table and its partitions and inheritance children at any depth, parents first.
+CREATE FUNCTION crm_security._isolation_tree(tbl regclass)
+RETURNS TABLE (relid regclass, relkind "char", depth integer)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE t(relid, depth) AS (
+        SELECT tbl::oid, 0
+      UNION
+        SELECT i.inhrelid, t.depth OPERATOR(pg_catalog.+) 1
+          FROM t JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) t.relid
+         WHERE t.depth OPERATOR(pg_catalog.<) 1000
+    )
+    SELECT t.relid::regclass, c.relkind, pg_catalog.min(t.depth)
+      FROM t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+     WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,f}'::"char"[])
+     GROUP BY t.relid, c.relkind
+     ORDER BY 3, 1
+$$;
+COMMENT ON FUNCTION crm_security._isolation_tree(regclass) IS
+'internal: a table and its partitions and inheritance children (tables and foreign tables), parents first';
+
+-- The registered ancestors of a table (not the table itself), nearest first.
+CREATE FUNCTION crm_security._isolation_ancestors(tbl regclass)
+RETURNS TABLE (relid regclass, tenant_column name, cross_tenant boolean, depth integer)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE u(relid, depth) AS (
+        SELECT i.inhparent, 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl::oid
+      UNION
+        SELECT i.inhparent, u.depth OPERATOR(pg_catalog.+) 1
+          FROM u JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) u.relid
+         WHERE u.depth OPERATOR(pg_catalog.<) 1000
+    )
+    SELECT r.relation, r.tenant_column, r.cross_tenant, pg_catalog.min(u.depth)
+      FROM u JOIN crm_security.isolated_tables r ON r.relation::oid OPERATOR(pg_catalog.=) u.relid
+     GROUP BY r.relation, r.tenant_column, r.cross_tenant
+     ORDER BY 4, 1
+$$;
+COMMENT ON FUNCTION crm_security._isolation_ancestors(regclass) IS
+'internal: the ancestors of a table that are under tenant isolation, nearest first';
+
+CREATE FUNCTION crm_security.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id',
+                                                     cross_tenant boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind "char";
+    anc record;
+    part record;
+BEGIN
+    IF tbl IS NULL OR tenant_column IS NULL OR cross_tenant IS NULL THEN
+        RAISE EXCEPTION 'table, tenant column and cross_tenant must not be NULL' USING ERRCODE = '22023';
+    END IF;
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    IF kind IS NULL OR kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
+    END IF;
+    -- Checks the column and its type before anything changes.
+    PERFORM crm_security._isolation_statements(tbl, tenant_column, cross_tenant);
+    -- A partition or child of an isolated table is isolated as its parent is.
+    SELECT * INTO anc FROM crm_security._isolation_ancestors(tbl) a LIMIT 1;
+    IF FOUND AND (anc.tenant_column <> tenant_column OR anc.cross_tenant <> cross_tenant) THEN
+        RAISE EXCEPTION '"%" is a partition or child of "%", isolated with other settings', tbl, anc.relid
+            USING ERRCODE = '42P16',
+                  DETAIL = pg_catalog.format('"%s" is isolated by column "%s" with cross_tenant %s.',
+                                             anc.relid, anc.tenant_column, anc.cross_tenant),
+                  HINT = 'Call enable_tenant_isolation on the isolated parent; its partitions and children follow.';
+    END IF;
+    -- Row level security cannot protect a foreign table queried directly.
+    FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t WHERE t.relkind = 'f' LOOP
+        RAISE EXCEPTION 'foreign table "%" cannot be put under tenant isolation', part.relid
+            USING ERRCODE = '42P16',
+                  DETAIL = pg_catalog.format('It is a partition or child of "%s"; row level security does not apply to foreign tables.', tbl),
+                  HINT = 'Detach it, or protect it on the foreign server.';
+    END LOOP;
+    -- The table and every partition and child: registered first, so that the event trigger
+    -- finds them isolated as they should be while their policies are made.
+    FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t LOOP
+        PERFORM crm_security._isolation_register(part.relid, tenant_column, cross_tenant);
+    END LOOP;
+    FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t LOOP
+        PERFORM crm_security._isolation_apply(part.relid);
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION crm_security.enable_tenant_isolation(regclass, name, boolean) IS
-'enable and force row level security on a table (and its partitions) with policies confining every context to its tenant; with cross_tenant, reviewer reads all and superadmin does all; idempotent';
+'enable and force row level security on a table (and its partitions and inheritance children) with policies confining every context to its tenant; with cross_tenant, reviewer reads all and superadmin does all; idempotent';
 
 CREATE FUNCTION crm_security.disable_tenant_isolation(tbl regclass)
 RETURNS void
@@ -173,41 +323,211 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    part regclass;
+    part record;
+    anc record;
     pol name;
 BEGIN
     IF tbl IS NULL THEN
         RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22023';
     END IF;
-    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = tbl) IS DISTINCT FROM 'r'
+       AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = tbl) IS DISTINCT FROM 'p' THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '22023';
     END IF;
-    FOR part IN SELECT tbl
-                 UNION
-                SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t
-                  JOIN pg_catalog.pg_class c ON c.oid = t.relid
-                 WHERE c.relkind IN ('r', 'p') LOOP
+    SELECT * INTO anc FROM crm_security._isolation_ancestors(tbl) a LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot disable tenant isolation of "%": it is a partition or child of the isolated table "%"',
+                        tbl, anc.relid
+            USING ERRCODE = '42P16',
+                  HINT = 'Detach it first, or disable the isolation of the parent.';
+    END IF;
+    FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t WHERE t.relkind IN ('r', 'p') LOOP
         FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p
-                    WHERE p.polrelid = part AND p.polname = ANY (crm_security._isolation_policy_names()) LOOP
-            EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part);
+                    WHERE p.polrelid = part.relid AND p.polname = ANY (crm_security._isolation_policy_names()) LOOP
+            EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part.relid);
         END LOOP;
         -- Other policies keep row level security on; the table stays as closed as they make it.
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = part) THEN
-            EXECUTE pg_catalog.format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', part);
-            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', part);
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = part.relid) THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', part.relid);
+            EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', part.relid);
         END IF;
+    END LOOP;
+    -- Forgotten last: until then the event trigger sees the tables as isolated and leaves them.
+    FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t LOOP
+        PERFORM crm_security._isolation_unregister(part.relid);
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION crm_security.disable_tenant_isolation(regclass) IS
-'drop the tenant isolation policies of a table (and its partitions); row level security is turned off only when no other policy remains';
+'drop the tenant isolation policies of a table (and its partitions and inheritance children); row level security is turned off only when no other policy remains';
+
+-- Event trigger: a partition or inheritance child that a CREATE TABLE or ALTER TABLE
+-- (PARTITION OF, ATTACH PARTITION, INHERITS, INHERIT) puts under an isolated table is
+-- isolated as that table is, at any depth; a foreign table there, or a child of isolated
+-- tables with different settings, is refused.  A renamed tenant column of an isolated table
+-- is followed.  It runs with the rights of the role running the command, which owns the
+-- new child (ALTER TABLE and CREATE TABLE ... INHERITS require it).
+CREATE FUNCTION crm_security._isolation_on_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel record;
+    anc record;
+    inherits boolean;
+    columns boolean;
+    todo regclass[] := '{}';
+    t regclass;
+BEGIN
+    -- Most commands touch no partition, child or parent, and rename no column: they are
+    -- let through on the catalog alone (also for roles that may not use this schema).
+    SELECT pg_catalog.bool_or(EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                                       WHERE i.inhrelid = c.objid OR i.inhparent = c.objid)),
+           pg_catalog.bool_or(c.objsubid > 0)
+      INTO inherits, columns
+      FROM pg_catalog.pg_event_trigger_ddl_commands() c
+     WHERE c.classid = 'pg_catalog.pg_class'::regclass;
+    IF NOT COALESCE(inherits, false) AND NOT COALESCE(columns, false) THEN
+        RETURN;
+    END IF;
+    -- A role that may not use this schema renames its columns unhindered (a renamed tenant
+    -- column is then reported by isolation_report); partitions and children are checked.
+    IF NOT inherits AND NOT pg_catalog.has_schema_privilege('crm_security', 'USAGE') THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM crm_security.isolated_tables) THEN
+        RETURN;
+    END IF;
+    -- A renamed tenant column (RENAME COLUMN names the column it renamed, and renames it in
+    -- the children too): the table and its children are isolated again on the new name.
+    FOR rel IN
+        SELECT DISTINCT r.relation, r.cross_tenant, n.attname AS newcol
+          FROM pg_catalog.pg_event_trigger_ddl_commands() c
+          JOIN pg_catalog.pg_attribute n ON n.attrelid = c.objid AND n.attnum = c.objsubid
+         CROSS JOIN LATERAL crm_security._isolation_tree(c.objid::regclass) tr
+          JOIN crm_security.isolated_tables r ON r.relation = tr.relid
+         WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.objsubid > 0
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = r.relation AND a.attname = r.tenant_column
+                              AND a.attnum > 0 AND NOT a.attisdropped)
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = r.relation AND a.attname = n.attname AND a.attnum > 0 AND NOT a.attisdropped)
+    LOOP
+        PERFORM crm_security._isolation_register(rel.relation, rel.newcol, rel.cross_tenant);
+        todo := todo || rel.relation;
+    END LOOP;
+    -- Every table the command touched, and their partitions and children.
+    FOR rel IN
+        SELECT DISTINCT tr.relid, tr.relkind, tr.depth, r.tenant_column, r.cross_tenant,
+               r.relation IS NOT NULL AS registered
+          FROM (SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                 WHERE c.classid = 'pg_catalog.pg_class'::regclass) o,
+               crm_security._isolation_tree(o.objid::regclass) tr
+          LEFT JOIN crm_security.isolated_tables r ON r.relation = tr.relid
+         ORDER BY tr.depth
+    LOOP
+        IF (SELECT pg_catalog.count(DISTINCT (a.tenant_column, a.cross_tenant))
+              FROM crm_security._isolation_ancestors(rel.relid) a) > 1 THEN
+            RAISE EXCEPTION '"%" cannot inherit from isolated tables with different tenant isolation settings', rel.relid
+                USING ERRCODE = '42P16',
+                      DETAIL = 'Its isolated ancestors are isolated by different tenant columns or cross_tenant options.';
+        END IF;
+        SELECT * INTO anc FROM crm_security._isolation_ancestors(rel.relid) a LIMIT 1;
+        IF NOT FOUND THEN
+            CONTINUE;
+        END IF;
+        IF rel.relkind = 'f' THEN
+            RAISE EXCEPTION 'foreign table "%" cannot be a partition or child of the isolated table "%"', rel.relid, anc.relid
+                USING ERRCODE = '42P16',
+                      DETAIL = 'Row level security does not apply to foreign tables: queried directly, it would show every tenant''s rows.';
+        END IF;
+        IF rel.registered AND rel.tenant_column = anc.tenant_column AND rel.cross_tenant = anc.cross_tenant THEN
+            CONTINUE;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = rel.relid AND a.attname = anc.tenant_column AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION '"%" cannot be a partition or child of the isolated table "%": it has no column "%"',
+                            rel.relid, anc.relid, anc.tenant_column
+                USING ERRCODE = '42P16';
+        END IF;
+        -- Registered before its policies are made, so that the ALTER TABLEs of
+        -- _isolation_apply, which fire this trigger again, find it done.
+        PERFORM crm_security._isolation_register(rel.relid, anc.tenant_column, anc.cross_tenant);
+        todo := todo || rel.relid;
+    END LOOP;
+    FOREACH t IN ARRAY todo LOOP
+        PERFORM crm_security._isolation_apply(t);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION crm_security._isolation_on_ddl() IS
+'event trigger: isolate new and attached partitions and inheritance children of isolated tables as their parent, refuse those that cannot be, follow a renamed tenant column';
+
+CREATE FUNCTION crm_security._isolation_on_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o oid;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0)
+       -- for a role that may not use this schema, the row stays behind: it names an oid
+       -- that no longer exists, which isolation_report ignores
+       OR NOT pg_catalog.has_schema_privilege('crm_security', 'USAGE') THEN
+        RETURN;
+    END IF;
+    FOR o IN SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+              WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+                AND EXISTS (SELECT 1 FROM crm_security.isolated_tables r WHERE r.relation::oid = d.objid) LOOP
+        PERFORM crm_security._isolation_unregister(o);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION crm_security._isolation_on_drop() IS
+'event trigger: forget the registry rows of dropped tables';
+
+CREATE EVENT TRIGGER crm_security_isolation_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION crm_security._isolation_on_ddl();
+-- ALWAYS: also under session_replication_role = replica.
+ALTER EVENT TRIGGER crm_security_isolation_ddl ENABLE ALWAYS;
+CREATE EVENT TRIGGER crm_security_isolation_drop ON sql_drop
+    EXECUTE FUNCTION crm_security._isolation_on_drop();
+ALTER EVENT TRIGGER crm_security_isolation_drop ENABLE ALWAYS;
 
 CREATE FUNCTION crm_security.isolation_report(tenant_columns name[] DEFAULT '{tenant_id}')
 RETURNS TABLE (relation regclass, kind text, tenant_column name, issue text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH ours AS (
+    WITH reg AS (
+        -- the registered tables that exist (a row of a table dropped with the event trigger
+        -- disabled names an oid that no longer does)
+        SELECT r.relation::oid AS relid, r.tenant_column AS col, r.policies
+          FROM crm_security.isolated_tables r
+          JOIN pg_catalog.pg_class c ON c.oid = r.relation::oid
+    ),
+    descendants AS (
+        -- every partition or inheritance child of a registered table, at any depth, that is
+        -- not registered itself, with its nearest registered ancestor and that one's column
+        SELECT DISTINCT ON (d.relid) d.relid, d.ancestor, d.col, c.relkind, c.relispartition
+          FROM (WITH RECURSIVE d(relid, ancestor, col, depth) AS (
+                    SELECT i.inhrelid, g.relid, g.col, 1
+                      FROM reg g JOIN pg_catalog.pg_inherits i ON i.inhparent = g.relid
+                  UNION
+                    SELECT i.inhrelid, d.ancestor, d.col, d.depth + 1
+                      FROM d JOIN pg_catalog.pg_inherits i ON i.inhparent = d.relid
+                     WHERE d.depth < 1000
+                ) SELECT * FROM d) d
+          JOIN pg_catalog.pg_class c ON c.oid = d.relid
+         WHERE c.relkind IN ('r', 'p', 'f')
+           AND NOT EXISTS (SELECT 1 FROM reg g WHERE g.relid = d.relid)
+         ORDER BY d.relid, d.depth
+    ),
+    ours AS (
         -- the column an isolation policy compares (policies depend on the columns they use)
         SELECT DISTINCT ON (pol.polrelid) pol.polrelid AS relid, a.attname AS col
           FROM pg_catalog.pg_policy pol
@@ -217,7 +537,9 @@ AS $$
           JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
          WHERE pol.polname = 'crm_tenant_select'
     ),
-    cand AS (
+    others AS (
+        -- tables that are neither registered nor descendants of registered tables, with a
+        -- tenant column or isolation policies
         SELECT DISTINCT ON (c.oid) c.oid AS relid, COALESCE(o.col, a.attname) AS col
           FROM pg_catalog.pg_class c
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -228,14 +550,34 @@ AS $$
            AND (o.relid IS NOT NULL OR a.attname IS NOT NULL)
            AND n.nspname NOT IN ('pg_catalog', 'information_schema')
            AND n.nspname NOT LIKE 'pg\_toast%'
-           -- the extension's own tables are protected by privileges, not by RLS
+           AND NOT EXISTS (SELECT 1 FROM reg g WHERE g.relid = c.oid)
+           AND NOT EXISTS (SELECT 1 FROM descendants g WHERE g.relid = c.oid)
+           -- the extension's own tables are protected by privileges, not by RLS (unless
+           -- the extension isolates them, and so registers them)
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
                             WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid
                               AND e.deptype = 'e')
          ORDER BY c.oid, a.attnum
     ),
+    cand AS (
+        SELECT g.relid, g.col, true AS registered FROM reg g
+        UNION ALL
+        SELECT d.relid, d.col, false FROM descendants d WHERE d.relkind IN ('r', 'p')
+        UNION ALL
+        SELECT o.relid, o.col, false FROM others o
+    ),
+    expected AS (
+        SELECT g.relid, g.col, x.value->>'name' AS name, x.value AS pol
+          FROM reg g CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(g.policies) AS x
+         WHERE g.policies IS NOT NULL
+    ),
+    actual AS (
+        SELECT g.relid, g.col, x.value->>'name' AS name, x.value AS pol
+          FROM reg g CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(crm_security._isolation_policies(g.relid, false)) AS x
+         WHERE g.policies IS NOT NULL
+    ),
     tables AS (
-        SELECT k.relid, k.col, c.relrowsecurity, c.relforcerowsecurity, c.relowner, c.relacl,
+        SELECT k.relid, k.col, k.registered, c.relrowsecurity, c.relforcerowsecurity, c.relowner, c.relacl,
                (SELECT pg_catalog.array_agg(p.polname) FROM pg_catalog.pg_policy p
                  WHERE p.polrelid = k.relid) AS policies,
                (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
@@ -285,14 +627,65 @@ AS $$
     SELECT t.relid::regclass, 'table', t.col, 'no row level security policy'
       FROM tables t WHERE t.policies IS NULL
     UNION ALL
+    -- registered tables: the policies against what enable_tenant_isolation created
+    SELECT e.relid::regclass, 'table', e.col, pg_catalog.format('tenant isolation policy %s is missing', e.name)
+      FROM expected e
+     WHERE NOT EXISTS (SELECT 1 FROM actual a WHERE a.relid = e.relid AND a.name = e.name)
+    UNION ALL
+    SELECT e.relid::regclass, 'table', e.col,
+           pg_catalog.format('tenant isolation policy %s differs from what enable_tenant_isolation created (%s): run enable_tenant_isolation again',
+                             e.name,
+                             pg_catalog.array_to_string(ARRAY[
+                                 CASE WHEN e.pol->'command' IS DISTINCT FROM a.pol->'command' THEN 'command' END,
+                                 CASE WHEN e.pol->'roles' IS DISTINCT FROM a.pol->'roles' THEN 'roles' END,
+                                 CASE WHEN e.pol->'permissive' IS DISTINCT FROM a.pol->'permissive' THEN 'permissive or restrictive' END,
+                                 CASE WHEN e.pol->'using' IS DISTINCT FROM a.pol->'using' THEN 'USING expression' END,
+                                 CASE WHEN e.pol->'check' IS DISTINCT FROM a.pol->'check' THEN 'WITH CHECK expression' END],
+                                 ', '))
+      FROM expected e JOIN actual a ON a.relid = e.relid AND a.name = e.name
+     WHERE e.pol IS DISTINCT FROM a.pol
+    UNION ALL
+    SELECT a.relid::regclass, 'table', a.col,
+           CASE WHEN (a.pol->>'permissive')::boolean
+                THEN pg_catalog.format('permissive policy %s was not created by enable_tenant_isolation: it is OR-ed with the isolation policies and widens what %s may read or write',
+                                       a.name, pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a.pol->'roles')), ', '))
+                ELSE pg_catalog.format('restrictive policy %s was not created by enable_tenant_isolation: it can only narrow what the isolation policies allow; check it',
+                                       a.name)
+           END
+      FROM actual a
+     WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.relid = a.relid AND e.name = a.name)
+    UNION ALL
+    SELECT g.relid::regclass, 'table', g.col,
+           'tenant isolation was registered but its policies were not created: run enable_tenant_isolation again'
+      FROM reg g WHERE g.policies IS NULL
+    UNION ALL
+    SELECT t.relid::regclass, 'table', t.col, 'the tenant column no longer exists'
+      FROM tables t WHERE t.registered AND t.attnum IS NULL
+    UNION ALL
+    -- partitions and children of registered tables that are not isolated
+    SELECT d.relid::regclass, CASE WHEN d.relkind = 'f' THEN 'foreign table' ELSE 'table' END, d.col,
+           CASE WHEN d.relkind = 'f'
+                THEN pg_catalog.format('foreign table is a %s of the isolated table %s: row level security cannot protect it when it is queried directly',
+                                       CASE WHEN d.relispartition THEN 'partition' ELSE 'child' END, d.ancestor::regclass)
+                ELSE pg_catalog.format('%s of the isolated table %s is not under tenant isolation: run enable_tenant_isolation on %s again',
+                                       CASE WHEN d.relispartition THEN 'partition' ELSE 'inheritance child' END,
+                                       d.ancestor::regclass, d.ancestor::regclass)
+           END
+      FROM descendants d
+    UNION ALL
+    -- tables outside the registry
     SELECT t.relid::regclass, 'table', t.col,
            pg_catalog.format('tenant isolation policy %s is missing', m.name)
       FROM tables t CROSS JOIN LATERAL pg_catalog.unnest(crm_security._isolation_policy_names()) AS m(name)
-     WHERE t.policies IS NOT NULL AND 'crm_tenant_select' = ANY (t.policies) AND NOT m.name = ANY (t.policies)
+     WHERE NOT t.registered AND t.policies IS NOT NULL AND 'crm_tenant_select' = ANY (t.policies) AND NOT m.name = ANY (t.policies)
+    UNION ALL
+    SELECT t.relid::regclass, 'table', t.col,
+           'policies named as the tenant isolation policies, but enable_tenant_isolation did not record them: check them by hand, or run enable_tenant_isolation again'
+      FROM tables t WHERE NOT t.registered AND t.policies IS NOT NULL AND 'crm_tenant_select' = ANY (t.policies)
     UNION ALL
     SELECT t.relid::regclass, 'table', t.col,
            'policies are not the tenant isolation policies of enable_tenant_isolation: check them by hand'
-      FROM tables t WHERE t.policies IS NOT NULL AND NOT 'crm_tenant_select' = ANY (t.policies)
+      FROM tables t WHERE NOT t.registered AND t.policies IS NOT NULL AND NOT 'crm_tenant_select' = ANY (t.policies)
     UNION ALL
     SELECT t.relid::regclass, 'table', t.col,
            CASE WHEN t.bytewise
@@ -308,7 +701,7 @@ AS $$
     UNION ALL
     SELECT t.relid::regclass, 'table', t.col, 'no index leads with the tenant column'
       FROM tables t
-     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+     WHERE t.attnum IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
                         WHERE i.indrelid = t.relid AND i.indkey[0] = t.attnum)
     UNION ALL
     SELECT t.relid::regclass, 'table', t.col,
@@ -338,4 +731,4 @@ AS $$
     ORDER BY 1, 2, 4
 $$;
 COMMENT ON FUNCTION crm_security.isolation_report(name[]) IS
-'every table with a tenant column (or isolation policies) and what its protection lacks, and every view or materialized view over one that bypasses it; empty when all is well';
+'every table under tenant isolation, every partition or child of one, and every table with a tenant column (or isolation policies), with what its protection lacks (policies added, missing or changed since enable_tenant_isolation included), and every view or materialized view over one that bypasses it; empty when all is well';

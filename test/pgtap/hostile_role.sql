@@ -66,7 +66,7 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
--- Call every function of the extension (but trigger functions) with each variant, each call in
+-- Call every function of the extension (but trigger and event trigger functions) with each variant, each call in
 -- its own subtransaction, and record what it raised and how long it took.  The sweep as a
 -- whole runs under a statement timeout, so that a hang ends as a failure.
 CREATE FUNCTION pg_temp.sweep(variants text[]) RETURNS void
@@ -86,7 +86,7 @@ BEGIN
         SELECT p.oid, p.proname, p.proargtypes::regtype[] AS args
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'crm_security'::regnamespace
-          AND p.prorettype <> 'trigger'::regtype
+          AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
           AND p.prokind = 'f'
         ORDER BY p.oid
     LOOP
