@@ -37,28 +37,51 @@ static EVP_MAC_CTX *apikey_hmac_current = NULL;
 static EVP_MAC_CTX *apikey_hmac_previous = NULL;
 
 /*
- * A pepper must be long enough to be a key, and may only come from where no other role
- * can read it: the configuration files, the command line, or SET by a superuser.
+ * A pepper may only come from where no other role can read it: the configuration files,
+ * the command line, or SET by a superuser; and SET refuses one too short to be a key.
+ * guc.c's own refusal would log the failing statement, pepper included, so where a
+ * refusal is an ERROR (SET, and the check of ALTER DATABASE/ROLE ... SET and of a
+ * function's SET clause) the hook raises it itself, without the statement; elsewhere (a
+ * setting of the catalog applied at connection) guc.c only warns, with the message below,
+ * which names no value.
  */
 static bool
 apikey_pepper_check(char **newval, void **extra, GucSource source)
 {
+	const char *msg = NULL;
+	const char *detail = NULL;
+
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
 	if (source == PGC_S_DATABASE || source == PGC_S_USER ||
 		source == PGC_S_DATABASE_USER || source == PGC_S_TEST)
 	{
-		GUC_check_errmsg("an API key pepper cannot be stored in the catalog");
-		GUC_check_errdetail("Values set with ALTER DATABASE, ALTER ROLE or a function's SET clause are readable by every role.");
-		GUC_check_errhint("Set it in postgresql.conf or with ALTER SYSTEM.");
-		return false;
+		msg = "an API key pepper cannot be stored in the catalog";
+		detail = "Values set with ALTER DATABASE, ALTER ROLE or a function's SET clause are readable by every role.";
 	}
-	if (strlen(*newval) < APIKEY_PEPPER_MIN)
+	else if (source == PGC_S_SESSION && strlen(*newval) < APIKEY_PEPPER_MIN)
 	{
-		GUC_check_errdetail("An API key pepper has at least %d bytes.", APIKEY_PEPPER_MIN);
-		return false;
+		msg = "an API key pepper is too short";
+		detail = psprintf("An API key pepper has at least %d bytes.", APIKEY_PEPPER_MIN);
 	}
-	return true;
+	if (msg == NULL)
+		return true;
+	if (source == PGC_S_TEST || source == PGC_S_SESSION)
+	{
+		/* guc.c's copy of the value is ours to free when we do not return. */
+		explicit_bzero(*newval, strlen(*newval));
+		free(*newval);
+		*newval = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", msg),
+				 errdetail("%s", detail),
+				 errhint("Set it in postgresql.conf or with ALTER SYSTEM."),
+				 errhidestmt(true)));
+	}
+	GUC_check_errmsg("%s", msg);
+	GUC_check_errdetail("%s", detail);
+	return false;
 }
 
 static void
