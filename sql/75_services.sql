@@ -17,19 +17,19 @@ REVOKE ALL ON crm_security.service_registry FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON crm_security.service_registry TO crm_security_api_admin;
 SELECT pg_catalog.pg_extension_config_dump('crm_security.service_registry', '');
 
-CREATE FUNCTION crm_security._service_name_check(service text, what text)
+CREATE FUNCTION crm_security._service_name_check(service text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF service IS NULL OR NOT crm_security._service_name_valid(service) THEN
-        RAISE EXCEPTION 'invalid % service name', what USING ERRCODE = '22023',
+        RAISE EXCEPTION 'invalid service name' USING ERRCODE = '22023',
             DETAIL = 'A service name is a lowercase letter or digit, then lowercase letters, digits, ".", "_" or "-", at most 63 bytes.';
     END IF;
 END
 $$;
-COMMENT ON FUNCTION crm_security._service_name_check(text, text) IS 'internal: raise 22023 for a malformed service name';
+COMMENT ON FUNCTION crm_security._service_name_check(text) IS 'internal: raise 22023 for a malformed service name';
 
 CREATE FUNCTION crm_security.register_service(service text, may_call text[] DEFAULT '{}',
                                               enabled boolean DEFAULT true,
@@ -41,13 +41,13 @@ AS $$
 DECLARE
     callee text;
 BEGIN
-    PERFORM crm_security._service_name_check(service, 'a');
+    PERFORM crm_security._service_name_check(service);
     IF may_call IS NULL OR array_ndims(may_call) > 1 OR cardinality(may_call) > 1024 THEN
         RAISE EXCEPTION 'invalid list of callees' USING ERRCODE = '22023',
             DETAIL = 'The services a service may call are a one-dimensional array of at most 1024 names.';
     END IF;
     FOREACH callee IN ARRAY may_call LOOP
-        PERFORM crm_security._service_name_check(callee, 'callee');
+        PERFORM crm_security._service_name_check(callee);
     END LOOP;
     IF enabled IS NULL THEN
         RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = '22023';
@@ -74,8 +74,8 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM crm_security._service_name_check(caller, 'caller');
-    PERFORM crm_security._service_name_check(callee, 'callee');
+    PERFORM crm_security._service_name_check(caller);
+    PERFORM crm_security._service_name_check(callee);
     UPDATE crm_security.service_registry AS r
        SET may_call = ARRAY(SELECT DISTINCT c FROM unnest(r.may_call || callee) AS c ORDER BY c),
            updated_at = now()
@@ -97,8 +97,8 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM crm_security._service_name_check(caller, 'caller');
-    PERFORM crm_security._service_name_check(callee, 'callee');
+    PERFORM crm_security._service_name_check(caller);
+    PERFORM crm_security._service_name_check(callee);
     UPDATE crm_security.service_registry AS r
        SET may_call = array_remove(r.may_call, callee), updated_at = now()
      WHERE r.service = caller;
@@ -119,7 +119,7 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM crm_security._service_name_check(service, 'a');
+    PERFORM crm_security._service_name_check(service);
     IF enabled IS NULL THEN
         RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = '22023';
     END IF;
@@ -143,7 +143,7 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM crm_security._service_name_check(service, 'a');
+    PERFORM crm_security._service_name_check(service);
     DELETE FROM crm_security.service_registry AS r WHERE r.service = unregister_service.service;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'service "%" is not registered', service USING ERRCODE = '42704';
@@ -164,8 +164,8 @@ DECLARE
     c crm_security.service_registry%ROWTYPE;
     e boolean;
 BEGIN
-    PERFORM crm_security._service_name_check(caller, 'caller');
-    PERFORM crm_security._service_name_check(callee, 'callee');
+    PERFORM crm_security._service_name_check(caller);
+    PERFORM crm_security._service_name_check(callee);
     SELECT * INTO c FROM crm_security.service_registry AS r WHERE r.service = caller;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'service "%" may not call service "%"', caller, callee USING ERRCODE = '42501',
