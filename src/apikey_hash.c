@@ -30,6 +30,9 @@
 #define APIKEY_PEPPER_MIN 32
 
 static char *apikey_pepper = NULL;
+/* While the settings are being defined: a value set before the library was loaded is
+ * re-applied then, and a refusal must not raise inside _PG_init (guc.c only warns). */
+static bool apikey_defining = false;
 static char *apikey_pepper_previous = NULL;
 
 /* Kept HMAC contexts, keyed once per pepper value; dropped when the pepper changes. */
@@ -66,7 +69,7 @@ apikey_pepper_check(char **newval, void **extra, GucSource source)
 	}
 	if (msg == NULL)
 		return true;
-	if (source == PGC_S_TEST || source == PGC_S_SESSION)
+	if ((source == PGC_S_TEST || source == PGC_S_SESSION) && !apikey_defining)
 	{
 		/* guc.c's copy of the value is ours to free when we do not return. */
 		explicit_bzero(*newval, strlen(*newval));
@@ -115,6 +118,7 @@ apikey_pepper_previous_show(void)
 void
 apikey_hash_init(void)
 {
+	apikey_defining = true;
 	DefineCustomStringVariable("crm_security.api_key_pepper",
 							   "Secret key of the HMAC-SHA256 under which API keys are stored (empty: SHA-256).",
 							   "Never shown; set it in postgresql.conf or with ALTER SYSTEM.",
@@ -128,6 +132,7 @@ apikey_hash_init(void)
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   apikey_pepper_check, apikey_pepper_previous_assign,
 							   apikey_pepper_previous_show);
+	apikey_defining = false;
 }
 
 ApiKeyHashScheme

@@ -25,7 +25,7 @@ MAIN_HOST=$PGHOST MAIN_PORT=$PGPORT MAIN_LOG=${CRM_WORK:+$CRM_WORK/pg/server.log
 PRE_DIR=$WORK/apikeys_preload
 ALL_KEYS=()
 
-echo "1..27"
+echo "1..28"
 rm -rf "$PRE_DIR"
 start_cluster "$PRE_DIR" "shared_preload_libraries = 'crm_security'
 crm_security.api_key_usage_flush_interval = 1
@@ -151,5 +151,10 @@ done
 check "no key, hash or pepper in the server logs (${#pats[@]} strings)" 0 "$leaks"
 
 use main
+# A short pepper SET before the library is loaded is dropped with a warning when it loads,
+# instead of failing the load.
+out=$(q -c "SET crm_security.api_key_pepper = 'short'" -c "SELECT crm_security.generate_api_key() IS NOT NULL")
+check "a short pepper set before the library loads is dropped with a warning at load" \
+    "WARNING:  22023|t" "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
 exit $failed
