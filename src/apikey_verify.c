@@ -11,9 +11,9 @@
  * its hash or the pepper in a message; every error raised below keeps the statement (which
  * carries the key) out of the server log.
  *
- * A later set_api_key_context() is meant to be this verification plus the context: it
- * calls apikey_verify() and carries the returned row as the claims of a token signed by
- * the extension's own key (docs/api-keys.md, "The API-key context").
+ * apikey_verify() is the one verification: verify_api_key() returns its row, and a later
+ * set_api_key_context() is meant to carry the same row as the claims of a token signed by
+ * the extension's own key (docs/api-keys.md, "The API-key context (next step)").
  */
 #include "postgres.h"
 
@@ -35,6 +35,7 @@
 #include "apikey_format.h"
 #include "apikey_hash.h"
 #include "apikey_usage.h"
+#include "apikey_verify.h"
 #include "crm_security.h"
 #include "crypto.h"
 #include "keys.h"
@@ -223,40 +224,30 @@ apikey_effective_scopes(ArrayType *scopes)
 }
 
 /*
- * SQL function: verify_api_key(api_key text, service text DEFAULT NULL,
- *		client_ip inet DEFAULT NULL) returns table(id uuid, tenant_id text, scopes text[],
- *		name text)
- * SECURITY DEFINER: any role may verify a key it holds; the tables stay unreadable.
+ * Verify `key` (NULL: none given) for `service` and `client_ip` (either may be NULL), count
+ * the use, and fill *out in the current memory context; raise 28000 (or 53400 over a
+ * limit, 22023 for a client address with a netmask) otherwise.  Runs with the rights of its
+ * caller: the SQL functions that call it are SECURITY DEFINER.
  */
-PG_FUNCTION_INFO_V1(crm_verify_api_key);
-Datum
-crm_verify_api_key(PG_FUNCTION_ARGS)
+void
+apikey_verify(text *keyt, text *service, inet *client_ip, ApiKeyVerified *out)
 {
-	ErrorContextCallback hide;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	text	   *keyt;
 	const char *key;
 	int			len;
-	text	   *service = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
-	inet	   *client_ip = PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_P(2);
 	HeapTuple	row;
 	TupleDesc	desc = NULL;
 	bool		isnull;
 	Datum		v;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	Datum		result[4];
-	bool		result_nulls[4] = {false, false, false, false};
 	int32		per_minute = 0,
 				per_day = 0;
-	pg_uuid_t	id;
 	MemoryContext outer = CurrentMemoryContext;
 
-	keys_hide_statement_push(&hide);
-	if (PG_ARGISNULL(0))
+	if (keyt == NULL)
 		apikey_refuse("malformed", "No API key was given.");
-	if (toast_raw_datum_size(PG_GETARG_DATUM(0)) > VARHDRSZ + APIKEY_MAX_LEN)
+	if (toast_raw_datum_size(PointerGetDatum(keyt)) > VARHDRSZ + APIKEY_MAX_LEN)
 		apikey_refuse("malformed", "The API key is not well-formed: it is longer than any key.");
-	keyt = PG_GETARG_TEXT_PP(0);
+	keyt = pg_detoast_datum_packed(keyt);
 	key = VARDATA_ANY(keyt);
 	len = VARSIZE_ANY_EXHDR(keyt);
 	if (!apikey_format_ok(key, len))
@@ -268,7 +259,6 @@ crm_verify_api_key(PG_FUNCTION_ARGS)
 				 errdetail("The address has a netmask of %d bits.", ip_bits(client_ip)),
 				 errhidestmt(true)));
 
-	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -283,12 +273,17 @@ crm_verify_api_key(PG_FUNCTION_ARGS)
 
 	if (!heap_attisnull(row, 5, desc))
 		apikey_refuse("revoked", "The API key was revoked.");
+	out->valid_until = DT_NOEND;
 	v = SPI_getbinval(row, desc, 6, &isnull);
 	if (!isnull && DatumGetTimestampTz(v) <= now)
 		apikey_refuse("expired", "The API key expired.");
+	if (!isnull)
+		out->valid_until = DatumGetTimestampTz(v);
 	v = SPI_getbinval(row, desc, 7, &isnull);
 	if (!isnull && DatumGetTimestampTz(v) <= now)
 		apikey_refuse("expired", "The API key was replaced by a rotation and its grace period has ended.");
+	if (!isnull && DatumGetTimestampTz(v) < out->valid_until)
+		out->valid_until = DatumGetTimestampTz(v);
 	v = SPI_getbinval(row, desc, 8, &isnull);
 	if (!isnull && (service == NULL || !apikey_service_allows(DatumGetArrayTypeP(v), service)))
 		apikey_refuse("service", "The API key may not be used for this service.");
@@ -306,19 +301,46 @@ crm_verify_api_key(PG_FUNCTION_ARGS)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(outer);
 
-		memcpy(&id, DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull)), sizeof(id));
-		result[0] = UUIDPGetDatum(&id);
+		memcpy(&out->id, DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull)), sizeof(out->id));
 		v = SPI_getbinval(row, desc, 2, &isnull);
-		result_nulls[1] = isnull;
-		result[1] = isnull ? (Datum) 0 : PointerGetDatum(DatumGetTextPCopy(v));
-		result[2] = apikey_effective_scopes(DatumGetArrayTypeP(SPI_getbinval(row, desc, 3, &isnull)));
-		result[3] = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(row, desc, 4, &isnull)));
+		out->tenant_id = isnull ? NULL : DatumGetTextPCopy(v);
+		out->scopes = DatumGetArrayTypeP(apikey_effective_scopes(
+			DatumGetArrayTypeP(SPI_getbinval(row, desc, 3, &isnull))));
+		out->name = DatumGetTextPCopy(SPI_getbinval(row, desc, 4, &isnull));
 		MemoryContextSwitchTo(spi);
 	}
 
-	apikey_usage_count(&id, per_minute, per_day, client_ip);
+	apikey_usage_count(&out->id, per_minute, per_day, client_ip);
 	SPI_finish();
+}
 
+/*
+ * SQL function: verify_api_key(api_key text, service text DEFAULT NULL,
+ *		client_ip inet DEFAULT NULL) returns table(id uuid, tenant_id text, scopes text[],
+ *		name text)
+ * SECURITY DEFINER: any role may verify a key it holds; the tables stay unreadable.
+ */
+PG_FUNCTION_INFO_V1(crm_verify_api_key);
+Datum
+crm_verify_api_key(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback hide;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ApiKeyVerified k;
+	Datum		result[4];
+	bool		result_nulls[4] = {false, false, false, false};
+
+	keys_hide_statement_push(&hide);
+	InitMaterializedSRF(fcinfo, 0);
+	apikey_verify(PG_ARGISNULL(0) ? NULL : (text *) PG_GETARG_POINTER(0),
+				  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+				  PG_ARGISNULL(2) ? NULL : PG_GETARG_INET_P(2),
+				  &k);
+	result[0] = UUIDPGetDatum(&k.id);
+	result_nulls[1] = k.tenant_id == NULL;
+	result[1] = PointerGetDatum(k.tenant_id);
+	result[2] = PointerGetDatum(k.scopes);
+	result[3] = PointerGetDatum(k.name);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_NULL();
