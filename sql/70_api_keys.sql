@@ -5,7 +5,8 @@
 -- A key is identified by its id and held by an integration; its secrets (the key strings it
 -- has had: one current, and the ones a rotation replaced, each valid until the end of its
 -- grace period) are stored only as hashes.  Nobody but the extension owner reads the hashes;
--- verify_api_key() (SECURITY DEFINER, granted to PUBLIC) is how an application checks a key.
+-- verify_api_key() (granted to PUBLIC; it runs its lookup as the tables' owner) is how an
+-- application checks a key.
 -- Keys are managed by superusers and members of crm_security_api_admin: the management
 -- functions run with the caller's rights, which that role holds on the tables, so that the
 -- creator recorded is the role that really called.
@@ -116,8 +117,9 @@ CREATE FUNCTION crm_security.verify_api_key(api_key text, service text DEFAULT N
                                             client_ip inet DEFAULT NULL)
 RETURNS TABLE (id uuid, tenant_id text, scopes text[], name text)
 AS 'MODULE_PATHNAME', 'crm_verify_api_key'
-LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
+-- Not SECURITY DEFINER: the C function switches to the tables' owner itself, around
+-- statements qualified throughout (apikey_verify.c says why).
 GRANT EXECUTE ON FUNCTION crm_security.verify_api_key(text, text, inet) TO PUBLIC;
 COMMENT ON FUNCTION crm_security.verify_api_key(text, text, inet) IS
     'verify an API key for a service and client address and count the use; 28000 for an unknown, revoked, expired, wrong-service or wrong-network key, 53400 over its rate limit';

@@ -4,7 +4,7 @@
 -- and hostile input (docs/api-keys.md).
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(107);
+SELECT plan(109);
 
 -- 'SQLSTATE: detail' of a statement's error, or 'ok'.
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -209,6 +209,10 @@ CREATE ROLE regress_ak_app;
 CREATE ROLE regress_ak_admin IN ROLE crm_security_api_admin;
 SET LOCAL ROLE regress_ak_app;
 SELECT is(pg_temp.err(format('SELECT * FROM crm_security.verify_api_key(%L, %L)', :'svc', 'billing')), 'ok', 'any role may verify a key');
+SELECT is((SELECT name FROM crm_security.verify_api_key(:'svc', 'billing')) || ' as ' || current_user, 'svc as regress_ak_app',
+          'verification runs as the tables'' owner and returns to the caller''s identity');
+SELECT is(pg_temp.err(format('SELECT * FROM crm_security.verify_api_key(%L)', crm_security.generate_api_key())) || ' ' || current_user,
+          '28000: The API key is unknown. regress_ak_app', '... also after a refusal');
 SELECT is(pg_temp.err('SELECT count(*) FROM crm_security.api_keys'), '42501: ', 'PUBLIC cannot read api_keys');
 SELECT is(pg_temp.err('SELECT count(*) FROM crm_security.api_key_secrets'), '42501: ', '... nor api_key_secrets');
 SELECT is(pg_temp.err($$SELECT crm_security.create_api_key('x', 't', '{}')$$), '42501: ', '... nor create keys');
