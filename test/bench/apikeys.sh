@@ -24,7 +24,7 @@ PRE_HOST=$PGHOST PRE_PORT=$PGPORT
 trap 'stop_cluster "$DIR"' EXIT
 
 setup() {  # setup: a database with 1,000 keys, 8 of them the "different" ones
-    "$PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS crm_bench_ak" -c "CREATE DATABASE crm_bench_ak" >/dev/null
+    "$PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS crm_bench_ak" -c "CREATE DATABASE crm_bench_ak" >/dev/null 2>&1
     "$PG_BIN/psql" -X -q -d crm_bench_ak -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION crm_security;
 CREATE TABLE bench_keys (n int PRIMARY KEY, id uuid, key text, hash bytea);
