@@ -68,7 +68,8 @@ GRANT SELECT, INSERT, UPDATE ON crm_security.api_keys TO crm_security_api_admin;
 -- The hashes stay unreadable even to the administrators.
 GRANT SELECT (key_id, hash_scheme, display_prefix, created_at, valid_until),
       INSERT, UPDATE (valid_until) ON crm_security.api_key_secrets TO crm_security_api_admin;
-GRANT SELECT, INSERT ON crm_security.api_key_usage TO crm_security_api_admin;
+-- UPDATE: flush_api_key_usage() writes the shared counters with its caller's rights.
+GRANT SELECT, INSERT, UPDATE ON crm_security.api_key_usage TO crm_security_api_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('crm_security.api_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('crm_security.api_key_secrets', '');
