@@ -13,6 +13,8 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "apikey_hash.h"
+#include "apikey_usage.h"
 #include "audit.h"
 #include "context.h"
 #include "crm_security.h"
@@ -59,6 +61,16 @@ _PG_init(void)
 	 * object_access and ProcessUtility again (record a TRUNCATE no trigger records).
 	 */
 	audit_install_hooks();
+
+	/* Settings crm_security.api_key_pepper and api_key_pepper_previous. */
+	apikey_hash_init();
+
+	/*
+	 * Setting crm_security.api_key_usage_flush_interval; and, only while the library is
+	 * preloaded (shared_preload_libraries), the setting api_key_usage_slots and the
+	 * shmem_request and shmem_startup hooks that make the shared use counters of API keys.
+	 */
+	apikey_usage_init();
 
 	MarkGUCPrefixReserved("crm_security");
 }
