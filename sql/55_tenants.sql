@@ -74,6 +74,20 @@ SELECT pg_catalog.pg_extension_config_dump('crm_security.tenant_tiers', 'WHERE N
 SELECT pg_catalog.pg_extension_config_dump('crm_security.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('crm_security.tenant_members', '');
 
+-- Every backend caches what it read of tenants and tenant_members (src/tenants.c); a change
+-- of either table makes every backend empty its cache before its next set_claim_context.
+CREATE FUNCTION crm_security._tenants_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'crm_tenants_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION crm_security._tenants_changed() FROM PUBLIC;
+COMMENT ON FUNCTION crm_security._tenants_changed() IS
+'internal: makes every session drop its cached memberships and tenant states after a change of tenants or tenant_members';
+CREATE TRIGGER tenants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm_security.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_security._tenants_changed();
+CREATE TRIGGER tenant_members_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm_security.tenant_members
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_security._tenants_changed();
+
 INSERT INTO crm_security.tenant_tiers (name, member_limit, features, system, description) VALUES
     ('standard', NULL, '{}', true, 'no member limit and no feature: the tier of tenants added without one'),
     ('free', 5, '{"api_access": false, "audit_export": false, "sso": false}', true, 'up to 5 members'),

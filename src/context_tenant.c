@@ -78,6 +78,8 @@ ctx_tenant_init(void)
 							 PGC_SUSET, 0, NULL, ctx_tenant_assign_enum, NULL);
 	ctx_tenant_mcxt = AllocSetContextCreate(TopMemoryContext, "crm_security tenant resolution",
 											ALLOCSET_SMALL_SIZES);
+	/* The cache of memberships and tenants, emptied by relcache invalidations. */
+	tenants_init();
 }
 
 /* The one refusal for a tenant the user may not use: it never says whether it exists. */

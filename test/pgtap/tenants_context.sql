@@ -1,7 +1,7 @@
 -- The tenant of a token without a tenant claim, from tenant_members: set_claim_context's
 -- rules, bad input, the role's precedence, require_membership, and membership changes.
 BEGIN;
-SELECT plan(63);
+SELECT plan(70);
 
 SELECT crm_security.add_jwt_key('tc_hs', 'HS256', 'tenants-context-secret-0123456789-abcdef');
 CREATE FUNCTION pg_temp.tok(claims jsonb) RETURNS text LANGUAGE sql AS $$
@@ -129,6 +129,24 @@ SELECT throws_ok($$SELECT crm_security.tenant_id()$$, '42501', 'not a member of 
 SELECT throws_ok($$SET LOCAL crm_security.requested_tenant = '$$ || repeat('x', 300) || $$'$$, '22023', NULL, 'a huge value is refused');
 SELECT throws_ok($$ALTER ROLE CURRENT_USER SET crm_security.requested_tenant = 'acme'$$, '42501', NULL,
     'it cannot outlive a transaction');
+
+-- Each process caches what it read; a change, even by hand, is seen at the next
+-- set_claim_context, and a rolled-back change leaves nothing behind.
+SELECT is(pg_temp.ctx('alice'), 'acme/client_admin', 'a membership read (and cached)');
+SAVEPOINT s1;
+UPDATE crm_security.tenant_members SET enabled = false WHERE user_id = 'alice';
+SELECT is(pg_temp.ctx('alice'), '-/authenticated', 'disabled by hand: the next set_claim_context sees it');
+ROLLBACK TO SAVEPOINT s1;
+SELECT is(pg_temp.ctx('alice'), 'acme/client_admin', 'rolled back: the membership counts again');
+SAVEPOINT s2;
+UPDATE crm_security.tenants SET enabled = false WHERE id = 'acme';
+SELECT is(pg_temp.ctx('alice'), '42501 the tenant is disabled', 'a tenant disabled by hand: seen at once');
+ROLLBACK TO SAVEPOINT s2;
+SELECT is(pg_temp.ctx('alice'), 'acme/client_admin', 'rolled back: enabled again');
+SELECT is(pg_temp.ctx('alice', 'initech'), '42501 not a member of the requested tenant', 'not a member (cached) ...');
+SELECT crm_security.add_tenant_member('initech', 'alice', 'client_user');
+SELECT is(pg_temp.ctx('alice', 'initech'), 'initech/client_user', '... until added');
+SELECT crm_security.remove_tenant_member('initech', 'alice');
 
 -- 10,000 memberships for one user: one probe for a requested tenant, and the error that
 -- says so without one.
