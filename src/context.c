@@ -755,7 +755,13 @@ ctx_set_token(const char *token, size_t len, const char *tenant, const char *req
 
 	setting_set_local(CTX_TOKEN_GUC, token);
 	/* What other processes need to resolve the same tenant: the tenant, not the role. */
-	setting_set_local(CTX_TENANT_GUC, res.from_membership ? res.tenant : tenant);
+	{
+		const char *input = res.from_membership ? res.tenant : tenant;
+
+		/* (Setting it costs: not when it stays empty.) */
+		if (input != NULL || (ctx_requested != NULL && ctx_requested[0] != '\0'))
+			setting_set_local(CTX_TENANT_GUC, input);
+	}
 	if (request_id != NULL)
 		setting_set_local("crm_security.request_id", request_id);
 	ctx_current = slot;
