@@ -67,6 +67,7 @@ static TenantsRels tenants_rels;
 
 typedef struct TenantsKey
 {
+	char		kind;			/* 'm': membership(s), 't': tenant */
 	char		user[CTX_MAX_TENANT_LEN + 1];
 	char		tenant[CTX_MAX_TENANT_LEN + 1];
 } TenantsKey;
@@ -167,6 +168,7 @@ tenants_cache_find(const char *user, const char *tenant, bool *found)
 		return tenants_cache_find(user, tenant, found);
 	}
 	memset(&key, 0, sizeof(key));
+	key.kind = user[0] == '\0' ? 't' : 'm';
 	strlcpy(key.user, user, sizeof(key.user));
 	strlcpy(key.tenant, tenant, sizeof(key.tenant));
 	return hash_search(tenants_cache, &key, HASH_ENTER, found);
@@ -360,6 +362,7 @@ tenants_cache_get(const char *user, const char *tenant)
 	if (tenants_cache == NULL)
 		return NULL;
 	memset(&key, 0, sizeof(key));
+	key.kind = user[0] == '\0' ? 't' : 'm';
 	strlcpy(key.user, user, sizeof(key.user));
 	strlcpy(key.tenant, tenant, sizeof(key.tenant));
 	return hash_search(tenants_cache, &key, HASH_FIND, NULL);
@@ -375,8 +378,10 @@ tenants_memberships(const char *user, const char *tenant, TimestampTz now,
 
 	*found_tenant = NULL;
 	*found_role = NULL;
-	if (strlen(user) > CTX_MAX_TENANT_LEN || (tenant != NULL && strlen(tenant) > CTX_MAX_TENANT_LEN))
-		return 0;				/* longer than any id of the tables */
+	/* No row has an empty or longer id (and an empty user is the cache's tenant kind). */
+	if (user[0] == '\0' || strlen(user) > CTX_MAX_TENANT_LEN ||
+		(tenant != NULL && (tenant[0] == '\0' || strlen(tenant) > CTX_MAX_TENANT_LEN)))
+		return 0;
 	if (!tenants_lookup_rels())
 		return 0;
 	if (cache)
