@@ -140,12 +140,15 @@ COMMENT ON FUNCTION crm_security.disable_jwt_key(text, text) IS
 -- Claim context
 ---------------------------------------------------------------------------------------------
 
-CREATE FUNCTION crm_security.set_claim_context(token text)
+-- tenant_id picks the tenant of a user who belongs to several (tenant_members, in
+-- sql/55_tenants.sql); request_id is what the audit records for the transaction.
+CREATE FUNCTION crm_security.set_claim_context(token text, tenant_id text DEFAULT NULL,
+                                               request_id text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'crm_set_claim_context'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION crm_security.set_claim_context(text) IS
-    'verify a JWT against the key store and make its claims the context of this transaction';
+COMMENT ON FUNCTION crm_security.set_claim_context(text, text, text) IS
+    'verify a JWT against the key store, resolve its tenant (the tenant claim, else the user''s membership in tenant_id or only membership) and make it the context of this transaction; request_id goes to the audit';
 
 CREATE FUNCTION crm_security.clear_claim_context()
 RETURNS void
@@ -177,14 +180,14 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'crm_tenant_id'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm_security.tenant_id() IS
-    'the verified tenant claim (setting crm_security.tenant_claim), NULL without a context';
+    'the context''s tenant: the verified tenant claim (setting crm_security.tenant_claim), else the tenant resolved from tenant_members; NULL without either';
 
 CREATE FUNCTION crm_security.app_role()
 RETURNS text
 AS 'MODULE_PATHNAME', 'crm_app_role'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm_security.app_role() IS
-    'the verified application role claim (setting crm_security.role_claim), NULL without a context';
+    'the context''s application role: the membership''s role or the verified role claim (settings crm_security.role_source, crm_security.role_claim), NULL without a context';
 
 CREATE FUNCTION crm_security.actor_type()
 RETURNS text

@@ -43,6 +43,8 @@
 
 #include "claim_path.h"
 #include "context.h"
+#include "context_checks.h"
+#include "context_tenant.h"
 #include "crm_security.h"
 #include "crypto.h"
 #include "jwt.h"
@@ -56,6 +58,7 @@
 
 /* Settings. */
 static char *ctx_token = NULL;
+static char *ctx_requested = NULL;	/* an input of the tenant resolution only */
 static char *ctx_jwt_audience = NULL;
 static char *ctx_jwt_issuer = NULL;
 static char *ctx_clock_skew_text = NULL;
@@ -199,51 +202,6 @@ ctx_settings_assign_str(const char *newval, void *extra)
 	ctx_gen++;
 }
 
-/*
- * crm_security.clock_skew: an interval ('30 seconds', '2 min', 'PT30S') or a number of
- * seconds ('30'), from 0 to one day.  Parsed without raising, as a check hook must.
- */
-static bool
-ctx_clock_skew_check(char **newval, void **extra, GucSource source)
-{
-	char		workbuf[MAXDATELEN + 1];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf, dtype = 0, dterr;
-	struct pg_itm_in itm;
-	Interval	iv;
-	double		secs;
-	double	   *parsed;
-
-	if (*newval == NULL || strlen(*newval) > MAXDATELEN)
-	{
-		GUC_check_errdetail("The clock skew is an interval or a number of seconds.");
-		return false;
-	}
-	dterr = ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf);
-	if (dterr == 0)
-		dterr = DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm);
-	if (dterr == DTERR_BAD_FORMAT)
-		dterr = DecodeISO8601Interval(*newval, &dtype, &itm);
-	if (dterr != 0 || dtype != DTK_DELTA || itmin2interval(&itm, &iv) != 0)
-	{
-		GUC_check_errdetail("The clock skew is an interval or a number of seconds.");
-		return false;
-	}
-	secs = (double) iv.day * SECS_PER_DAY + (double) iv.time / USECS_PER_SEC;
-	if (iv.month != 0 || secs < 0 || secs > SECS_PER_DAY)
-	{
-		GUC_check_errdetail("The clock skew is between 0 and 1 day, without months.");
-		return false;
-	}
-	parsed = malloc(sizeof(double));
-	if (parsed == NULL)
-		return false;
-	*parsed = secs;
-	*extra = parsed;
-	return true;
-}
-
 static void
 ctx_clock_skew_assign(const char *newval, void *extra)
 {
@@ -275,27 +233,6 @@ ctx_derived_assign_bool(bool newval, void *extra)
 	ctx_gen++;
 }
 
-/* A claim name or dotted path: not empty, no empty segment. */
-static bool
-ctx_claim_path_check(char **newval, void **extra, GucSource source)
-{
-	const char *p = *newval;
-	size_t		len;
-
-	if (p == NULL || p[0] == '\0')
-	{
-		GUC_check_errdetail("A claim name cannot be empty.");
-		return false;
-	}
-	len = strlen(p);
-	if (p[0] == '.' || p[len - 1] == '.' || strstr(p, "..") != NULL)
-	{
-		GUC_check_errdetail("A dotted claim path cannot have an empty segment.");
-		return false;
-	}
-	return true;
-}
-
 /* ---------------------------------------------------------------------------------------
  * Transaction boundaries
  * --------------------------------------------------------------------------------------- */
@@ -316,6 +253,8 @@ ctx_xact_callback(XactEvent event, void *arg)
 			 */
 			if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker())
 				setting_erase(CTX_TOKEN_GUC, 0);
+			if (ctx_requested != NULL && ctx_requested[0] != '\0' && !IsParallelWorker())
+				setting_erase(CTX_TENANT_GUC, 0);
 
 			/*
 			 * In trust mode request.jwt.claims is a context too, and ends the same way.
@@ -374,6 +313,9 @@ ctx_erase_stale(void)
 		!(ctx_current >= 0 && ctx_current_gen == ctx_token_gen) &&
 		!setting_set_in_this_transaction(CTX_TOKEN_GUC))
 		setting_erase(CTX_TOKEN_GUC, 0);
+	if (ctx_requested != NULL && ctx_requested[0] != '\0' &&
+		!setting_set_in_this_transaction(CTX_TENANT_GUC))
+		setting_erase(CTX_TENANT_GUC, 0);
 	if (ctx_trust_request_claims)
 	{
 		const char *s = GetConfigOption(CTX_REQUEST_CLAIMS_GUC, true, false);
@@ -405,6 +347,13 @@ ctx_init(void)
 							   PGC_USERSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   ctx_token_check, ctx_token_assign, ctx_token_show);
+	DefineCustomStringVariable(CTX_TENANT_GUC,
+							   "The tenant asked for in the current transaction (an input of the tenant resolution).",
+							   "Set by crm_security.set_claim_context(token, tenant_id); checked against tenant_members.",
+							   &ctx_requested, "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   ctx_requested_tenant_check, ctx_derived_assign_str, NULL);
 	DefineCustomStringVariable("crm_security.jwt_audience",
 							   "Audience that every context token must name in \"aud\" (empty: not checked).",
 							   NULL, &ctx_jwt_audience, "", PGC_SUSET, 0,
@@ -455,6 +404,12 @@ ctx_init(void)
 	if (ctx_token != NULL && ctx_token[0] != '\0' && !IsParallelWorker() &&
 		!InitializingParallelWorker && !setting_set_in_this_transaction(CTX_TOKEN_GUC))
 		setting_erase(CTX_TOKEN_GUC, WARNING);
+	if (ctx_requested != NULL && ctx_requested[0] != '\0' && !IsParallelWorker() &&
+		!InitializingParallelWorker && !setting_set_in_this_transaction(CTX_TENANT_GUC))
+		setting_erase(CTX_TENANT_GUC, WARNING);
+
+	/* crm_security.require_membership, role_source (context_tenant.c). */
+	ctx_tenant_init();
 
 	/* The same for request.jwt.claims in trust mode (a SET made before the library loaded). */
 	if (ctx_trust_request_claims && !IsParallelWorker() && !InitializingParallelWorker)
@@ -676,16 +631,54 @@ ctx_user_id_text(void)
 	return ctx_claim_text("sub");
 }
 
+const char *
+ctx_tenant_claim_path(void)
+{
+	return ctx_setting_or(ctx_tenant_claim, "tenant_id");
+}
+
+const char *
+ctx_role_claim_path(void)
+{
+	return ctx_setting_or(ctx_role_claim, "role");
+}
+
+/*
+ * The requested tenant: only a value set in this transaction (a parallel worker has the
+ * leader's settings without their history; the leader erased a stale one), else NULL.
+ */
+const char *
+ctx_requested_tenant(void)
+{
+	if (ctx_requested == NULL || ctx_requested[0] == '\0')
+		return NULL;
+	if (!IsParallelWorker() && !setting_set_in_this_transaction(CTX_TENANT_GUC))
+		return NULL;
+	return ctx_requested;
+}
+
+static char *
+ctx_pstrdup_or_null(const char *s)
+{
+	return s != NULL ? pstrdup(s) : NULL;
+}
+
 char *
 ctx_tenant_text(void)
 {
-	return ctx_claim_text(ctx_setting_or(ctx_tenant_claim, "tenant_id"));
+	return ctx_pstrdup_or_null(ctx_tenant_current()->tenant);
 }
 
 char *
 ctx_role_text(void)
 {
-	return ctx_claim_text(ctx_setting_or(ctx_role_claim, "role"));
+	return ctx_pstrdup_or_null(ctx_tenant_current()->role);
+}
+
+char *
+ctx_member_role_text(void)
+{
+	return ctx_pstrdup_or_null(ctx_tenant_current()->member_role);
 }
 
 /*
@@ -712,6 +705,12 @@ ctx_see_request_claims(void)
 	}
 }
 
+void
+ctx_generation_bump(void)
+{
+	ctx_gen++;
+}
+
 uint64
 ctx_generation(void)
 {
@@ -736,11 +735,12 @@ ctx_set_request_settings(const Jsonb *claims)
 }
 
 Jsonb *
-ctx_set_token(const char *token, size_t len)
+ctx_set_token(const char *token, size_t len, const char *tenant, const char *request_id)
 {
 	unsigned char hash[32];
 	int			slot;
 	Jsonb	   *claims;
+	CtxTenant	res;
 
 	/*
 	 * Verify first: a refused token leaves the context as it was.  Verification checks the
@@ -750,11 +750,25 @@ ctx_set_token(const char *token, size_t len)
 	slot = ctx_verify_and_cache(token, len, hash);
 	claims = ctx_cache[slot].claims;
 
+	/* The tenant and role: a refusal also leaves the context as it was. */
+	ctx_tenant_resolve(claims, tenant, &res);
+
 	setting_set_local(CTX_TOKEN_GUC, token);
+	/* What other processes need to resolve the same tenant: the tenant, not the role. */
+	{
+		const char *input = res.from_membership ? res.tenant : tenant;
+
+		/* (Setting it costs: not when it stays empty.) */
+		if (input != NULL || (ctx_requested != NULL && ctx_requested[0] != '\0'))
+			setting_set_local(CTX_TENANT_GUC, input);
+	}
+	if (request_id != NULL)
+		setting_set_local("crm_security.request_id", request_id);
 	ctx_current = slot;
 	ctx_current_gen = ctx_token_gen;
 	ctx_gen++;
 	ctx_set_request_settings(claims);
+	ctx_tenant_remember(&res);
 	return ctx_copy(claims);
 }
 
@@ -762,5 +776,6 @@ void
 ctx_clear(void)
 {
 	setting_set_local(CTX_TOKEN_GUC, "");
+	setting_set_local(CTX_TENANT_GUC, "");
 	ctx_set_request_settings(NULL);
 }

@@ -27,13 +27,30 @@ extern const char *ctx_actor_type(void);
 extern char *ctx_user_id_text(void);
 
 /*
- * The tenant: the claim crm_security.tenant_claim names, as text, or NULL (tenant_id()).
- * The typed accessors of isolation.c (tenant_id_uuid() ...) parse this value.
+ * The tenant, resolved (context_tenant.c): the claim crm_security.tenant_claim names, or,
+ * for a token without one, the tenant of the user's membership (tenant_members) that
+ * set_claim_context(token, tenant_id) chose; NULL without either (tenant_id()).  The typed
+ * accessors of isolation.c (tenant_id_uuid() ...), permissions and the audit use it.
+ * Raises when the membership no longer holds (a parallel worker of a transaction whose
+ * membership was removed since): it fails closed.
  */
 extern char *ctx_tenant_text(void);
 
-/* The role: the claim crm_security.role_claim names, as text, or NULL (app_role()). */
+/*
+ * The role, resolved: the membership's role, or the claim crm_security.role_claim names
+ * (which one wins: crm_security.role_source), or NULL (app_role()).
+ */
 extern char *ctx_role_text(void);
+
+/* The role of the membership the tenant was resolved with, or NULL. */
+extern char *ctx_member_role_text(void);
+
+/* The claim paths of crm_security.tenant_claim and crm_security.role_claim. */
+extern const char *ctx_tenant_claim_path(void);
+extern const char *ctx_role_claim_path(void);
+
+/* crm_security.requested_tenant when set in this transaction (or in a worker), else NULL. */
+extern const char *ctx_requested_tenant(void);
 
 /* The path that crm_security.permissions_claim holds (its default if ever empty). */
 extern const char *ctx_permissions_claim_path(void);
@@ -48,7 +65,7 @@ extern const char *ctx_permissions_claim_path(void);
  *	  clear_claim_context(), the end of a SET LOCAL, a rolled-back savepoint, an erasure);
  *	- a setting the context is derived from is assigned: jwt_audience, jwt_issuer,
  *	  clock_skew, require_exp, tenant_claim, role_claim, permissions_claim,
- *	  trust_request_jwt_claims;
+ *	  trust_request_jwt_claims, requested_tenant, require_membership, role_source;
  *	- a token becomes the current context (verified, or its verification taken up again);
  *	- a transaction ends (commit, abort, prepare; in parallel workers too);
  *	- in trust mode without a token, request.jwt.claims is seen to hold another value than
@@ -67,13 +84,19 @@ extern const char *ctx_permissions_claim_path(void);
  */
 extern uint64 ctx_generation(void);
 
+/* Change the generation: for the context's own settings kept in other files. */
+extern void ctx_generation_bump(void);
+
 /*
  * set_claim_context(): verify `token` (a refused one raises 28000 and leaves the context
- * as it was), make it the context for the rest of the transaction, and set the
+ * as it was), resolve its tenant and role (`tenant`: the requested tenant or NULL; a
+ * refusal raises and leaves the context as it was), make it the context for the rest of
+ * the transaction, set crm_security.request_id to `request_id` unless NULL, and set the
  * compatibility settings request.jwt.claims and request.jwt.claim.sub/role/email.
  * Returns a copy of the claims.
  */
-extern Jsonb *ctx_set_token(const char *token, size_t len);
+extern Jsonb *ctx_set_token(const char *token, size_t len, const char *tenant,
+							const char *request_id);
 
 /* clear_claim_context(): no context, and empty compatibility settings. */
 extern void ctx_clear(void);

@@ -11,11 +11,24 @@
 #include "utils/jsonb.h"
 
 #include "context.h"
+#include "context_checks.h"
 #include "crm_security.h"
 #include "jwt.h"
 #include "keys.h"
 
-/* SQL function: set_claim_context(token text) returns jsonb */
+/* An optional text argument as a C string, or NULL. */
+static char *
+ctx_opt_text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * SQL function: set_claim_context(token text, tenant_id text, request_id text) returns jsonb
+ * (not strict: a NULL token is refused, NULL tenant_id and request_id mean none)
+ */
 PG_FUNCTION_INFO_V1(crm_set_claim_context);
 Datum
 crm_set_claim_context(PG_FUNCTION_ARGS)
@@ -24,6 +37,8 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	char	   *token;
 	size_t		len;
 	Jsonb	   *claims;
+	char	   *tenant,
+			   *request_id;
 	ErrorContextCallback hide;
 
 	/* The statement carries the token: keep it out of the log on every refusal. */
@@ -36,8 +51,15 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 				 errmsg("invalid token"),
 				 errdetail("The token is empty.")));
 	jwt_check_length((int) Min(len, (size_t) INT_MAX));
+	tenant = ctx_opt_text_arg(fcinfo, 1);
+	request_id = ctx_opt_text_arg(fcinfo, 2);
+	if (request_id != NULL && strlen(request_id) > CTX_MAX_REQUEST_ID_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("request id is too long"),
+				 errdetail("A request id is at most %d bytes.", CTX_MAX_REQUEST_ID_LEN)));
 	token = text_to_cstring(t);
-	claims = ctx_set_token(token, len);
+	claims = ctx_set_token(token, len, tenant, request_id);
 	explicit_bzero(token, len);
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_JSONB_P(claims);

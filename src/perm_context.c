@@ -123,11 +123,13 @@ perm_collect_claim(PermList *l, const Jsonb *claims, const char *path)
 /*
  * The permissions of the user's unexpired roles in the tenant, with inheritance, read by
  * the SECURITY DEFINER function crm_security._granted_permissions (the role tables are not
- * readable by PUBLIC).  Called through fmgr, which switches to the function's owner; the
- * EXECUTE privilege is checked only for calls from SQL, so PUBLIC need not have it.
+ * readable by PUBLIC); with `fname` set, that function of (name, tenant) instead
+ * (_role_permissions: the permissions of one role by name, for a membership's role).
+ * Called through fmgr, which switches to the function's owner; the EXECUTE privilege is
+ * checked only for calls from SQL, so PUBLIC need not have it.
  */
 static void
-perm_collect_roles(PermList *l, const char *user_id, const char *tenant_id)
+perm_collect_roles(PermList *l, const char *user_id, const char *tenant_id, const char *fname)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Oid			fn;
@@ -141,7 +143,8 @@ perm_collect_roles(PermList *l, const char *user_id, const char *tenant_id)
 	nsp = get_namespace_oid("crm_security", false);
 	perm_roles_relid = get_relname_relid("roles", nsp);
 	perm_grants_relid = get_relname_relid("role_grants", nsp);
-	fn = LookupFuncName(list_make2(makeString("crm_security"), makeString("_granted_permissions")),
+	fn = LookupFuncName(list_make2(makeString("crm_security"),
+								   makeString(fname != NULL ? (char *) fname : "_granted_permissions")),
 						2, argtypes, false);
 	result = OidFunctionCall2(fn, CStringGetTextDatum(user_id), CStringGetTextDatum(tenant_id));
 	arr = DatumGetArrayTypeP(result);
@@ -207,7 +210,14 @@ perm_effective(void)
 			char	   *tenant_id = ctx_tenant_text();
 
 			if (user_id != NULL && tenant_id != NULL)
-				perm_collect_roles(&l, user_id, tenant_id);
+			{
+				char	   *member_role = ctx_member_role_text();
+
+				perm_collect_roles(&l, user_id, tenant_id, NULL);
+				/* The role of the membership the tenant came from counts as granted. */
+				if (member_role != NULL)
+					perm_collect_roles(&l, member_role, tenant_id, "_role_permissions");
+			}
 		}
 	}
 

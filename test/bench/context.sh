@@ -140,6 +140,60 @@ awk -v b="${bcpu[*]}" -v c="${ccpu[*]}" 'BEGIN {
     printf "    TPS ratio when the server CPU is the limit (PostgREST-style CPU / set_claim_context CPU): %.3f\n", (sc > 0 ? sb / sc : 0);
 }'
 
+# The tenant from a membership: set_claim_context(token, tenant_id) with a token without a
+# tenant claim (one probe into tenant_members, one into tenants, once per transaction)
+# against set_claim_context(token) with the tenant in the token.  Every user belongs to two
+# tenants (so the tenant must be named), among 10,000 other memberships.
+"${PSQL[@]}" <<SQL >/dev/null
+DELETE FROM crm_security.tenants WHERE id LIKE 'tenant-%' OR id LIKE 'bench-%';
+INSERT INTO crm_security.tenants (id, name) SELECT 'tenant-' || t, 'Tenant ' || t FROM generate_series(1, $TENANTS) t;
+INSERT INTO crm_security.tenants (id, name) SELECT 'bench-' || t, 'Other ' || t FROM generate_series(1, 100) t;
+INSERT INTO crm_security.tenant_members (tenant_id, user_id, role)
+    SELECT 'tenant-' || t, 'user-' || t, 'client_user' FROM generate_series(1, 10) t
+    UNION ALL SELECT 'tenant-' || (t + 10), 'user-' || t, 'client_admin' FROM generate_series(1, 10) t
+    UNION ALL SELECT 'bench-' || (g % 100 + 1), 'other-' || g, 'client_user' FROM generate_series(1, 10000) g;
+VACUUM ANALYZE crm_security.tenants;
+VACUUM ANALYZE crm_security.tenant_members;
+SQL
+claim_files=() member_files=()
+for t in $(seq 1 10); do
+    exp=$(( $(date +%s) + 3600 ))
+    ctok=$("${PSQL[@]}" -c "SELECT crm_security.jwt_sign('{\"sub\": \"user-$t\", \"tenant_id\": \"tenant-$t\", \"role\": \"authenticated\", \"exp\": $exp}', '$SECRET', 'HS256', '{\"kid\": \"bench\"}')")
+    mtok=$("${PSQL[@]}" -c "SELECT crm_security.jwt_sign('{\"sub\": \"user-$t\", \"role\": \"authenticated\", \"exp\": $exp}', '$SECRET', 'HS256', '{\"kid\": \"bench\"}')")
+    printf '\\set id random(1, %s)\nBEGIN;\nSELECT crm_security.set_claim_context('"'%s'"');\nSELECT payload FROM bench_ctx_items WHERE id = :id;\nCOMMIT;\n' \
+        "$ROWS" "$ctok" >"$DIR/claim$t.sql"
+    printf '\\set id random(1, %s)\nBEGIN;\nSELECT crm_security.set_claim_context('"'%s'"', '"'tenant-%s'"');\nSELECT payload FROM bench_ctx_items WHERE id = :id;\nCOMMIT;\n' \
+        "$ROWS" "$mtok" "$t" >"$DIR/member$t.sql"
+    claim_files+=(-f "$DIR/claim$t.sql")
+    member_files+=(-f "$DIR/member$t.sql")
+done
+same=$("${PSQL[@]}" -U "$APP" -c "BEGIN" -c "SELECT crm_security.set_claim_context('$mtok', 'tenant-10') IS NOT NULL" \
+        -c "SELECT crm_security.tenant_id(), count(*) FROM bench_ctx_items WHERE id = 7 GROUP BY 1" -c "COMMIT")
+if [ "$(echo "$same" | tail -1)" != "tenant-10|1" ]; then
+    echo "the membership benchmark does not resolve the tenant: $same"; exit 1
+fi
+echo
+echo "Tenant from a membership, per request, $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $half pgbench clients each:"
+mr=() mc=() mm=()
+for r in $(seq 1 "$ROUNDS"); do
+    tps claim$r -c "$half" "${claim_files[@]}" >"$DIR/claim$r.tps" &
+    tps member$r -c "$half" "${member_files[@]}" >"$DIR/member$r.tps" &
+    wait
+    ct=$(cat "$DIR/claim$r.tps"); mt=$(cat "$DIR/member$r.tps")
+    mc+=("$ct"); mm+=("$mt")
+    mr+=("$(awk -v b="$ct" -v c="$mt" 'BEGIN { printf "%.4f", (b > 0 ? c / b : 0) }')")
+done
+mmed=$(printf '%s\n' "${mr[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+awk -v b="${mc[*]}" -v c="${mm[*]}" -v r="${mr[*]}" -v m="$mmed" 'BEGIN {
+    nb = split(b, B, " "); nc = split(c, C, " "); nr = split(r, R, " ");
+    for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
+    for (i = 1; i <= nc; i++) { sc += C[i]; rc = rc sprintf("%s%.0f", i > 1 ? ", " : "", C[i]) }
+    for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.3f", i > 1 ? ", " : "", R[i]) }
+    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(token) with the tenant in the token", sb / nb, rb;
+    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(token, tenant_id), membership lookup", sc / nc, rc;
+    printf "    ratio membership / tenant claim: median %.3f (rounds %s; target >= 0.95)\n", m, rr;
+}'
+
 echo
 echo "Per call (one statement of N calls; microseconds per call):"
 "${PSQL[@]}" <<EOF
@@ -159,6 +213,7 @@ WITH m AS (
     SELECT pg_temp.per_call(\$q\$SELECT count(pg_catalog.set_config('request.jwt.claims', '$claims', true)) FROM generate_series(1, \$1)\$q\$, 20000) AS setcfg,
            pg_temp.per_call(\$q\$SELECT count(crm_security.set_claim_context('$tok')) FROM generate_series(1, \$1)\$q\$, 20000) AS setctx,
            pg_temp.per_call(\$q\$SELECT count(crm_security.jwt_verify('$tok', '$SECRET')) FROM generate_series(1, \$1)\$q\$, 20000) AS verify,
+           pg_temp.per_call(\$q\$SELECT count(crm_security.set_claim_context('$mtok', 'tenant-10')) FROM generate_series(1, \$1)\$q\$, 20000) AS setmem,
            pg_temp.per_call(\$q\$SELECT count(pg_catalog.current_setting('request.jwt.claims', true)::jsonb ->> 'tenant_id') FROM generate_series(1, \$1)\$q\$, 200000) AS hand,
            pg_temp.per_call(\$q\$SELECT count(crm_security.tenant_id()) FROM generate_series(1, \$1)\$q\$, 200000) AS acc,
            pg_temp.per_call(\$q\$SELECT count(i) FROM generate_series(1, \$1) i\$q\$, 200000) AS empty
@@ -168,6 +223,7 @@ SELECT '    ' || rpad(label, 58) || lpad(round(greatest(v, 0)::numeric, 3)::text
     (1, 'set_config(request.jwt.claims) (PostgREST-style)', setcfg - empty, NULL::float8),
     (2, 'set_claim_context (HS256, verify + 5 settings)', setctx - empty, (setctx - empty) / nullif(setcfg - empty, 0)),
     (3, 'jwt_verify(token, secret) (reference)', verify - empty, NULL),
+    (3.5, 'set_claim_context(token, tenant_id) (membership lookup)', setmem - empty, (setmem - empty) / nullif(setctx - empty, 0)),
     (4, 'current_setting(request.jwt.claims)::jsonb->>tenant_id', hand - empty, NULL),
     (5, 'crm_security.tenant_id() (cached verified context)', acc - empty, (acc - empty) / nullif(hand - empty, 0))
   ) AS x(o, label, v, r)
@@ -175,5 +231,6 @@ SELECT '    ' || rpad(label, 58) || lpad(round(greatest(v, 0)::numeric, 3)::text
 COMMIT;
 EOF
 
-"${PSQL[@]}" -c "DROP TABLE bench_ctx_items, bench_pgrst_items" -c "DELETE FROM crm_security.jwt_keys WHERE kid = 'bench'" >/dev/null
+"${PSQL[@]}" -c "DROP TABLE bench_ctx_items, bench_pgrst_items" -c "DELETE FROM crm_security.jwt_keys WHERE kid = 'bench'" \
+    -c "DELETE FROM crm_security.tenants WHERE id LIKE 'tenant-%' OR id LIKE 'bench-%'" >/dev/null
 "${PSQL[@]}" -c "DROP ROLE $APP" >/dev/null 2>&1 || true
