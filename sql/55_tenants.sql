@@ -101,6 +101,11 @@ GRANT SELECT ON crm_security.tenant_members TO PUBLIC;
 SELECT crm_security.enable_tenant_isolation('crm_security.tenant_members', 'tenant_id');
 CREATE POLICY crm_members_own_or_admin ON crm_security.tenant_members AS RESTRICTIVE FOR SELECT TO PUBLIC
     USING (user_id OPERATOR(pg_catalog.=) crm_security.user_id() OR crm_security.can('crm:users:read'));
+-- The registry row of this table (a system row, made by enable_tenant_isolation above) records
+-- the whole policy set, this policy included, so that isolation_report compares against it.
+UPDATE crm_security.isolated_tables
+   SET policies = crm_security._isolation_policies('crm_security.tenant_members'::regclass, false)
+ WHERE relation OPERATOR(pg_catalog.=) 'crm_security.tenant_members'::regclass;
 
 ---------------------------------------------------------------------------------------------
 -- Administration: SECURITY DEFINER, EXECUTE for the database administrator to grant.

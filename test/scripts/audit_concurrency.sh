@@ -66,6 +66,7 @@ wait "$sealer"
 read -r runs fails sealed_during <"$DIR/sealer.out"
 
 check "pgbench ran without errors" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || grep -iE "error|abort|deadlock|fatal" "$DIR/pgbench.out" | head -5 | sed 's/^/# /'
 check "the sealer ran $runs times concurrently without a failure" [ "$runs" -gt 10 ] && [ "$fails" -eq 0 ]
 check "entries were sealed while the writers ran ($sealed_during)" [ "$sealed_during" -gt 0 ]
 
