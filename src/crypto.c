@@ -396,3 +396,83 @@ crm_random_bytes(PG_FUNCTION_ARGS)
 				 errmsg("could not generate random bytes")));
 	PG_RETURN_BYTEA_P(result);
 }
+
+/* --------------------------------------------------------------------------------------
+ * AES-256-GCM (personal values of the audit log, docs/privacy.md)
+ * --------------------------------------------------------------------------------------
+ */
+
+/* One cipher context per process, reset by each use. */
+static EVP_CIPHER_CTX *crm_gcm_ctx = NULL;
+static EVP_CIPHER *crm_gcm_cipher = NULL;
+
+static EVP_CIPHER_CTX *
+crm_gcm_context(void)
+{
+	if (crm_gcm_cipher == NULL)
+	{
+		crm_gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+		if (crm_gcm_cipher == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("AES-256-GCM is not available from OpenSSL")));
+	}
+	if (crm_gcm_ctx == NULL)
+	{
+		crm_gcm_ctx = EVP_CIPHER_CTX_new();
+		if (crm_gcm_ctx == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	else
+		EVP_CIPHER_CTX_reset(crm_gcm_ctx);
+	return crm_gcm_ctx;
+}
+
+void
+crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
+					const unsigned char *aad, size_t aadlen,
+					const unsigned char *pt, size_t len,
+					unsigned char *ct, unsigned char *tag)
+{
+	EVP_CIPHER_CTX *ctx = crm_gcm_context();
+	int			n;
+	bool		ok;
+
+	if (len > INT_MAX || aadlen > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value too large to encrypt")));
+	ok = EVP_EncryptInit_ex2(ctx, crm_gcm_cipher, key, nonce, NULL) == 1 &&
+		(aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
+		(len == 0 || EVP_EncryptUpdate(ctx, ct, &n, pt, (int) len) == 1) &&
+		EVP_EncryptFinal_ex(ctx, ct + len, &n) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRM_GCM_TAG_LEN, tag) == 1;
+	EVP_CIPHER_CTX_reset(ctx);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("AES-256-GCM encryption failed")));
+}
+
+bool
+crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
+					const unsigned char *aad, size_t aadlen,
+					const unsigned char *ct, size_t len,
+					const unsigned char *tag, unsigned char *pt)
+{
+	EVP_CIPHER_CTX *ctx = crm_gcm_context();
+	int			n;
+	bool		ok;
+
+	if (len > INT_MAX || aadlen > INT_MAX)
+		return false;
+	ok = EVP_DecryptInit_ex2(ctx, crm_gcm_cipher, key, nonce, NULL) == 1 &&
+		(aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
+		(len == 0 || EVP_DecryptUpdate(ctx, pt, &n, ct, (int) len) == 1) &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRM_GCM_TAG_LEN, (void *) tag) == 1 &&
+		EVP_DecryptFinal_ex(ctx, pt + len, &n) == 1;
+	EVP_CIPHER_CTX_reset(ctx);
+	return ok;
+}
