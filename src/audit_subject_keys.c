@@ -131,13 +131,24 @@ subject_keys_init(void)
 						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* The key-encryption key: HKDF-Expand(entry key, KEK_LABEL, 32), one HMAC block. */
+/*
+ * The key-encryption key: HKDF-Expand(entry key, KEK_LABEL, 32), one HMAC block; kept for
+ * the life of the backend, as the entry key is.
+ */
+static uint8 kek_cache[CRM_GCM_KEY_LEN];
+static bool kek_cached = false;
+
 static void
 subject_kek(uint8 *kek)
 {
 	static const char info[] = KEK_LABEL "\x01";
 
-	audit_key_mac(info, sizeof(info) - 1, kek);
+	if (!kek_cached)
+	{
+		audit_key_mac(info, sizeof(info) - 1, kek_cache);
+		kek_cached = true;
+	}
+	memcpy(kek, kek_cache, CRM_GCM_KEY_LEN);
 }
 
 /* The associated data of a wrapped key: its tenant and subject, length-prefixed. */
