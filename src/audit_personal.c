@@ -38,6 +38,32 @@
 #define AAD_TAG "crm_security.personal.v1"
 #define AUDITOR_ROLE "crm_security_auditor"
 
+/*
+ * Nonces: random bytes drawn from OpenSSL a few kilobytes at a time rather than per value
+ * (each draw takes locks and checks for a fork).  Backends fill their own pool after they
+ * are forked, so no two processes share one.
+ */
+#define NONCE_POOL (CRM_GCM_NONCE_LEN * 256)
+static uint8 nonce_pool[NONCE_POOL];
+static int	nonce_left = 0;
+
+static void
+next_nonce(uint8 *out)
+{
+	if (nonce_left < CRM_GCM_NONCE_LEN)
+	{
+		if (!pg_strong_random(nonce_pool, NONCE_POOL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bytes")));
+		nonce_left = NONCE_POOL;
+	}
+	memcpy(out, nonce_pool + NONCE_POOL - nonce_left, CRM_GCM_NONCE_LEN);
+	/* A nonce is used once: wiped from the pool as it is taken. */
+	memset(nonce_pool + NONCE_POOL - nonce_left, 0, CRM_GCM_NONCE_LEN);
+	nonce_left -= CRM_GCM_NONCE_LEN;
+}
+
 /* The associated data of one value. */
 static char *
 value_aad(int64 entry_id, const char *image, const char *name, int namelen, int64 key_id,
@@ -76,10 +102,7 @@ push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *i
 
 	blen = CRM_GCM_NONCE_LEN + pt.len + CRM_GCM_TAG_LEN;
 	buf = palloc(blen);
-	if (!pg_strong_random(buf, CRM_GCM_NONCE_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes")));
+	next_nonce(buf);
 	aad = value_aad(entry_id, image, name, namelen, key_id, &aadlen);
 	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (uint8 *) pt.data, pt.len,
 						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + pt.len);

@@ -96,6 +96,7 @@ subject_keys_xact(XactEvent event, void *arg)
 		/* The memory goes with TopTransactionContext; only the pointers remain. */
 		by_name = NULL;
 		by_id = NULL;
+		crm_aes_gcm_forget();
 	}
 }
 
@@ -104,7 +105,10 @@ subject_keys_subxact(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		audit_subject_keys_reset();
+		crm_aes_gcm_forget();
+	}
 }
 
 static void
@@ -536,6 +540,7 @@ audit_forget_subject(PG_FUNCTION_ARGS)
 
 	/* Nothing of this transaction may keep the key. */
 	audit_subject_keys_reset();
+	crm_aes_gcm_forget();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	as_owner_begin(&own);
