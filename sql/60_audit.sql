@@ -123,11 +123,12 @@ AS 'MODULE_PATHNAME', 'audit_trigger'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION crm_security.audit_trigger() IS 'trigger: records INSERT, UPDATE, DELETE (per row) and TRUNCATE (per statement) of an audited table; arguments are the excluded columns';
 
-CREATE FUNCTION crm_security.enable_audit(tbl regclass, exclude_columns text[] DEFAULT NULL)
+CREATE FUNCTION crm_security.enable_audit(tbl regclass, exclude_columns text[] DEFAULT NULL,
+    personal_columns text[] DEFAULT NULL, subject_column name DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'audit_enable'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION crm_security.enable_audit(regclass, text[]) IS 'audit every INSERT, UPDATE, DELETE and TRUNCATE of a table with a primary key, never storing the excluded columns; idempotent';
+COMMENT ON FUNCTION crm_security.enable_audit(regclass, text[], text[], name) IS 'audit every INSERT, UPDATE, DELETE and TRUNCATE of a table with a primary key, never storing the excluded columns, and storing the personal columns encrypted under the data key of their subject (subject_column, else the primary key); idempotent';
 
 CREATE FUNCTION crm_security.disable_audit(tbl regclass)
 RETURNS void
@@ -136,11 +137,12 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION crm_security.disable_audit(regclass) IS 'stop auditing a table (recorded in the audit log); idempotent';
 
 CREATE FUNCTION crm_security.log_event(action text, resource_type text DEFAULT NULL,
-    resource_id text DEFAULT NULL, result text DEFAULT 'success', metadata jsonb DEFAULT NULL)
+    resource_id text DEFAULT NULL, result text DEFAULT 'success', metadata jsonb DEFAULT NULL,
+    subject text DEFAULT NULL, personal_keys text[] DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'audit_log_event'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION crm_security.log_event(text, text, text, text, jsonb) IS 'record an application event (login, export, denied, ...) in the audit log; returns its id';
+COMMENT ON FUNCTION crm_security.log_event(text, text, text, text, jsonb, text, text[]) IS 'record an application event (login, export, denied, ...) in the audit log; with a subject, the metadata members named in personal_keys (all when NULL) are stored encrypted under the subject''s data key; returns its id';
 
 CREATE FUNCTION crm_security.seal_audit_log()
 RETURNS bigint
@@ -218,16 +220,30 @@ SELECT tenant_id, actor_type, actor_id,
  GROUP BY tenant_id, actor_type, actor_id;
 COMMENT ON VIEW crm_security.audit_actor_summary IS 'access and denial events per tenant and actor';
 
+-- tgargs holds each argument followed by a zero byte: the excluded columns, and with
+-- personal columns, these and the subject column ('' for the primary key).
 CREATE VIEW crm_security.audited_tables WITH (security_invoker = true) AS
 SELECT t.tgrelid::pg_catalog.regclass AS table_name,
-       CASE WHEN t.tgnargs = 1 THEN
-           pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, pg_catalog.length(t.tgargs) - 1),
+       CASE WHEN t.tgnargs OPERATOR(pg_catalog.=) ANY ('{1,3}'::pg_catalog.int2[]) THEN
+           pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, a1.z OPERATOR(pg_catalog.-) 1),
                                    pg_catalog.getdatabaseencoding())::text[]
-       END AS exclude_columns
-  FROM pg_catalog.pg_trigger t
+       END AS exclude_columns,
+       CASE WHEN t.tgnargs OPERATOR(pg_catalog.=) 3 THEN
+           pg_catalog.convert_from(pg_catalog.substring(a1.rest, 1, a2.z OPERATOR(pg_catalog.-) 1),
+                                   pg_catalog.getdatabaseencoding())::text[]
+       END AS personal_columns,
+       CASE WHEN t.tgnargs OPERATOR(pg_catalog.=) 3 THEN
+           NULLIF(pg_catalog.convert_from(pg_catalog.substring(a2.rest, 1, pg_catalog.length(a2.rest) OPERATOR(pg_catalog.-) 1),
+                                          pg_catalog.getdatabaseencoding()), '')::name
+       END AS subject_column
+  FROM pg_catalog.pg_trigger t,
+       LATERAL (SELECT pg_catalog.position(t.tgargs, '\x00'::bytea) AS z) p1,
+       LATERAL (SELECT p1.z, pg_catalog.substring(t.tgargs, p1.z OPERATOR(pg_catalog.+) 1) AS rest) a1,
+       LATERAL (SELECT pg_catalog.position(a1.rest, '\x00'::bytea) AS z,
+                       pg_catalog.substring(a1.rest, pg_catalog.position(a1.rest, '\x00'::bytea) OPERATOR(pg_catalog.+) 1) AS rest) a2
  WHERE t.tgname = 'crm_audit_row'
    AND t.tgfoid = 'crm_security.audit_trigger()'::pg_catalog.regprocedure;
-COMMENT ON VIEW crm_security.audited_tables IS 'tables audited by enable_audit() and their excluded columns';
+COMMENT ON VIEW crm_security.audited_tables IS 'tables audited by enable_audit(), their excluded columns, and their personal columns and subject column (NULL: the primary key)';
 
 -- Monitoring: the tables audit was enabled on (by the newest audit.enable or audit.disable
 -- event of each, so that a table whose triggers were dropped is still listed) and the

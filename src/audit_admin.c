@@ -136,7 +136,7 @@ audit_partition_triggers(Oid relid, const char *arg_literal, const char *want_he
 			appendStringInfo(&q,
 							 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
 							 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
-							 qn, quote_literal_cstr(arg_literal));
+							 qn, arg_literal);
 		if (SPI_execute(q.data, false, 0) < 0)
 			elog(ERROR, "could not change the audit trigger of a partition");
 	}
@@ -220,29 +220,163 @@ audit_excluded_columns(Relation rel, Oid pkoid, ArrayType *arr)
 	return excluded;
 }
 
-/*
- * The trigger argument: one text[] literal of the sorted names; *want_hex is how
- * pg_trigger.tgargs holds it, in hex.
- */
+/* A text[] literal of names. */
 static char *
-audit_trigger_argument(List *excluded, char **want_hex)
+audit_names_literal(List *names)
 {
-	int			n = list_length(excluded);
+	int			n = list_length(names);
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 	int			i = 0;
-	char	   *arg_literal;
 	ListCell   *lc;
 
-	foreach(lc, excluded)
+	foreach(lc, names)
 		elems[i++] = CStringGetTextDatum(lfirst(lc));
-	arg_literal = OidOutputFunctionCall(F_ARRAY_OUT,
-										PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
-																		false, TYPALIGN_INT)));
-	*want_hex = palloc(strlen(arg_literal) * 2 + 3);
-	hex_encode(arg_literal, strlen(arg_literal), *want_hex);
+	return OidOutputFunctionCall(F_ARRAY_OUT,
+								 PointerGetDatum(construct_array(elems, n, TEXTOID, -1,
+																 false, TYPALIGN_INT)));
+}
+
+/* Append one trigger argument to the SQL list and to the hex of tgargs. */
+static void
+audit_add_argument(StringInfo sql, StringInfo hex, const char *arg)
+{
+	size_t		len = strlen(arg);
+
+	if (sql->len > 0)
+		appendStringInfoString(sql, ", ");
+	appendStringInfoString(sql, quote_literal_cstr(arg));
+	enlargeStringInfo(hex, len * 2 + 3);
+	hex->len += hex_encode(arg, len, hex->data + hex->len);
 	/* tgargs ends each argument with a zero byte */
-	strcpy(*want_hex + strlen(arg_literal) * 2, "00");
-	return arg_literal;
+	appendStringInfoString(hex, "00");
+}
+
+/*
+ * The trigger arguments as an SQL list: the text[] literal of the sorted excluded names
+ * and, with personal columns, the literal of theirs and the subject column ('' for the
+ * primary key); *want_hex is how pg_trigger.tgargs holds them, in hex.
+ */
+static char *
+audit_trigger_argument(List *excluded, List *personal, const char *subject, char **want_hex)
+{
+	StringInfoData sql;
+	StringInfoData hex;
+
+	initStringInfo(&sql);
+	initStringInfo(&hex);
+	audit_add_argument(&sql, &hex, audit_names_literal(excluded));
+	if (personal != NIL)
+	{
+		audit_add_argument(&sql, &hex, audit_names_literal(personal));
+		audit_add_argument(&sql, &hex, subject ? subject : "");
+	}
+	*want_hex = hex.data;
+	return sql.data;
+}
+
+/*
+ * The personal columns of enable_audit() (arr, or NULL for none), checked: columns of the
+ * table, neither a primary key column nor the tenant column (they identify the entry and
+ * the key), not excluded, not the subject column; sorted, without duplicates.
+ */
+static List *
+audit_personal_columns(Relation rel, Oid pkoid, ArrayType *arr, List *excluded,
+					   const char *subject)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *personal = NIL;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	Relation	pkrel;
+	ListCell   *lc;
+
+	if (arr == NULL)
+		return NIL;
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("personal columns must be a one-dimensional array")));
+	pkrel = index_open(pkoid, AccessShareLock);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name;
+		AttrNumber	attnum = InvalidAttrNumber;
+		bool		dup = false;
+
+		if (enulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("personal column names cannot be null")));
+		name = TextDatumGetCString(elems[i]);
+		for (int a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+				attnum = att->attnum;
+		}
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							name, RelationGetRelationName(rel))));
+		for (int k = 0; k < pkrel->rd_index->indnkeyatts; k++)
+			if (pkrel->rd_index->indkey.values[k] == attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("primary key column \"%s\" cannot be personal", name),
+						 errdetail("Audit entries identify records by their primary key, in clear.")));
+		if (strcmp(name, "tenant_id") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tenant column \"%s\" cannot be personal", name),
+					 errdetail("The tenant of a row chooses the data key of its personal values.")));
+		if (subject != NULL && strcmp(name, subject) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("subject column \"%s\" cannot be personal", name),
+					 errdetail("The subject id names the data key and is recorded in clear by forget_subject()."),
+					 errhint("Use an identifier that is not itself personal data, such as a customer number.")));
+		foreach(lc, excluded)
+			if (strcmp(lfirst(lc), name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" cannot be both excluded and personal", name)));
+		foreach(lc, personal)
+			if (strcmp(lfirst(lc), name) == 0)
+				dup = true;
+		if (!dup)
+			personal = lappend(personal, name);
+	}
+	index_close(pkrel, AccessShareLock);
+	list_sort(personal, audit_cmp_names);
+	return personal;
+}
+
+/* The subject column of enable_audit(), checked; NULL for the primary key. */
+static char *
+audit_subject_column(Relation rel, bool isnull, Datum d)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	   *name;
+
+	if (isnull)
+		return NULL;
+	name = pstrdup(NameStr(*DatumGetName(d)));
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return name;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of relation \"%s\" does not exist",
+					name, RelationGetRelationName(rel))));
+	return NULL;
 }
 
 /* DROP TRIGGER statements for the triggers of ours that exist on qualname. */
@@ -288,49 +422,83 @@ audit_set_triggers(Relation rel, const char *qualname, const char *arg_literal,
 					 "FOR EACH ROW EXECUTE FUNCTION crm_security.audit_trigger(%s); "
 					 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
 					 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
-					 qualname, quote_literal_cstr(arg_literal),
-					 qualname, quote_literal_cstr(arg_literal));
+					 qualname, arg_literal, qualname, arg_literal);
 	if (SPI_execute(q.data, false, 0) < 0)
 		elog(ERROR, "could not create audit triggers");
 	audit_partition_triggers(relid, arg_literal, want_hex);
 	return true;
 }
 
-/* The metadata of the audit.enable event: {"exclude_columns": [...]}. */
+static void
+audit_push_names(JsonbParseState **st, const char *key, List *names)
+{
+	JsonbValue	k,
+				v;
+	ListCell   *lc;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	foreach(lc, names)
+	{
+		v.type = jbvString;
+		v.val.string.val = lfirst(lc);
+		v.val.string.len = strlen(lfirst(lc));
+		pushJsonbValue(st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+/*
+ * The metadata of the audit.enable event: {"exclude_columns": [...]}, and with personal
+ * columns "personal_columns" and "subject_column" (null: the primary key).
+ */
 static Jsonb *
-audit_enable_metadata(List *excluded)
+audit_enable_metadata(List *excluded, List *personal, const char *subject)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue	k,
 				v;
 	JsonbValue *res;
-	ListCell   *lc;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	k.type = jbvString;
-	k.val.string.val = "exclude_columns";
-	k.val.string.len = strlen("exclude_columns");
-	pushJsonbValue(&st, WJB_KEY, &k);
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-	foreach(lc, excluded)
+	audit_push_names(&st, "exclude_columns", excluded);
+	if (personal != NIL)
 	{
-		v.type = jbvString;
-		v.val.string.val = lfirst(lc);
-		v.val.string.len = strlen(lfirst(lc));
-		pushJsonbValue(&st, WJB_ELEM, &v);
+		audit_push_names(&st, "personal_columns", personal);
+		k.type = jbvString;
+		k.val.string.val = "subject_column";
+		k.val.string.len = strlen("subject_column");
+		pushJsonbValue(&st, WJB_KEY, &k);
+		if (subject != NULL)
+		{
+			v.type = jbvString;
+			v.val.string.val = (char *) subject;
+			v.val.string.len = strlen(subject);
+		}
+		else
+			v.type = jbvNull;
+		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }
 
-/* SQL function: enable_audit(tbl regclass, exclude_columns text[]) returns void */
+/*
+ * SQL function: enable_audit(tbl regclass, exclude_columns text[], personal_columns text[],
+ * subject_column name) returns void
+ */
 PG_FUNCTION_INFO_V1(audit_enable);
 Datum
 audit_enable(PG_FUNCTION_ARGS)
 {
 	Relation	rel;
 	List	   *excluded;
+	List	   *personal;
+	char	   *subject;
+	Oid			pkoid;
 	char	   *qualname;
 	char	   *arg_literal;
 	char	   *want_hex;
@@ -341,9 +509,18 @@ audit_enable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table to audit cannot be null")));
 	rel = audit_open_target(PG_GETARG_DATUM(0));
-	excluded = audit_excluded_columns(rel, audit_require_pk(rel),
-									  PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1));
-	arg_literal = audit_trigger_argument(excluded, &want_hex);
+	pkoid = audit_require_pk(rel);
+	excluded = audit_excluded_columns(rel, pkoid, PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1));
+	subject = PG_NARGS() > 3 ? audit_subject_column(rel, PG_ARGISNULL(3), PG_GETARG_DATUM(3)) : NULL;
+	personal = PG_NARGS() > 2 ?
+		audit_personal_columns(rel, pkoid, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
+							   excluded, subject) : NIL;
+	if (subject != NULL && personal == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a subject column needs personal columns"),
+				 errdetail("The subject column chooses the data key of personal values.")));
+	arg_literal = audit_trigger_argument(excluded, personal, subject, &want_hex);
 
 	qualname = audit_rel_qualname(rel);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -351,7 +528,7 @@ audit_enable(PG_FUNCTION_ARGS)
 	changed = audit_set_triggers(rel, qualname, arg_literal, want_hex);
 	SPI_finish();
 	if (changed)
-		audit_internal_event("audit.enable", "table", qualname, audit_enable_metadata(excluded));
+		audit_internal_event("audit.enable", "table", qualname, audit_enable_metadata(excluded, personal, subject));
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
 }

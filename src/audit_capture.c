@@ -26,6 +26,7 @@
 #include "audit_capture.h"
 #include "audit_entry.h"
 #include "audit_image.h"
+#include "audit_personal.h"
 #include "audit_rel.h"
 
 /* Limits for log_event() arguments. */
@@ -49,7 +50,10 @@ audit_row_entry(TriggerData *td, AuditRelInfo *info)
 					 TRIGGER_FIRED_BY_INSERT(ev) ? "INSERT" :
 					 TRIGGER_FIRED_BY_UPDATE(ev) ? "UPDATE" :
 					 TRIGGER_FIRED_BY_DELETE(ev) ? "DELETE" : "TRUNCATE");
+	if (info->npersonal > 0 && !TRIGGER_FIRED_BY_TRUNCATE(ev))
+		audit_entry_assign_id(&e);
 	audit_row_images(&e, td, info);
+	audit_personal_row(&e, td, info);
 	e.values[AL_TABLE_NAME] = info->qualname_text;
 	e.nulls[AL_TABLE_NAME] = false;
 	audit_insert_entry(&e, true);
@@ -281,7 +285,11 @@ audit_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int maxlen,
 	return text_to_cstring(t);
 }
 
-/* SQL function: log_event(action text, resource_type text, resource_id text, result text, metadata jsonb) returns bigint */
+/*
+ * SQL function: log_event(action text, resource_type text, resource_id text, result text,
+ * metadata jsonb, subject text, personal_keys text[]) returns bigint; the install script
+ * of an older version declares only the first five.
+ */
 PG_FUNCTION_INFO_V1(audit_log_event);
 Datum
 audit_log_event(PG_FUNCTION_ARGS)
@@ -321,5 +329,26 @@ audit_log_event(PG_FUNCTION_ARGS)
 		e.values[AL_METADATA] = JsonbPGetDatum(md);
 		e.nulls[AL_METADATA] = false;
 	}
+	/* Personal values of the metadata, encrypted for a data subject (docs/privacy.md). */
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+	{
+		char	   *subject = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		char	   *tenant;
+
+		if (e.nulls[AL_METADATA])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("an audit event with a data subject needs metadata")));
+		tenant = e.nulls[AL_TENANT_ID] ? NULL : TextDatumGetCString(e.values[AL_TENANT_ID]);
+		audit_entry_assign_id(&e);
+		e.values[AL_METADATA] =
+			JsonbPGetDatum(audit_personal_metadata(DatumGetJsonbP(e.values[AL_METADATA]),
+												   DatumGetInt64(e.values[AL_ID]), tenant, subject,
+												   PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6)));
+	}
+	else if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("personal metadata keys need a data subject")));
 	PG_RETURN_INT64(audit_insert_entry(&e, false));
 }

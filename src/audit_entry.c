@@ -25,9 +25,10 @@ audit_insert_entry(AuditEntry *e, bool batch)
 	int64		id;
 	uint8		hash[AUDIT_HASH_LEN];
 
-	id = nextval_internal(rels->seq, false);
-	e->values[AL_ID] = Int64GetDatum(id);
-	e->nulls[AL_ID] = false;
+	/* An entry with personal values has its id already: they are bound to it. */
+	if (e->nulls[AL_ID])
+		audit_entry_assign_id(e);
+	id = DatumGetInt64(e->values[AL_ID]);
 	e->values[AL_TXID] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
 	e->nulls[AL_TXID] = false;
 	e->values[AL_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -45,6 +46,13 @@ audit_insert_entry(AuditEntry *e, bool batch)
 		table_close(rel, NoLock);
 	}
 	return id;
+}
+
+void
+audit_entry_assign_id(AuditEntry *e)
+{
+	e->values[AL_ID] = Int64GetDatum(nextval_internal(audit_relids()->seq, false));
+	e->nulls[AL_ID] = false;
 }
 
 void

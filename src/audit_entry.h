@@ -47,6 +47,9 @@ audit_set_text(AuditEntry *e, int col, const char *s)
 /* A new entry of a kind ("row", "event") and operation, with its who/where columns. */
 extern void audit_entry_init(AuditEntry *e, const char *kind, const char *operation);
 
+/* Give an entry its id now (before its personal values are encrypted for it). */
+extern void audit_entry_assign_id(AuditEntry *e);
+
 /*
  * Complete an entry (id, txid, time, hash) and write it; returns its id.  With batch, it
  * may be written with the other entries of its statement (audit_write.c).

@@ -94,9 +94,9 @@ audit_rel_qualname(Relation rel)
 									  RelationGetRelationName(rel));
 }
 
-/* Excluded column names from the trigger's single argument, a text[] literal. */
-static pg_noinline List *
-audit_trigger_excluded(Trigger *trigger)
+/* The names of a text[] literal. */
+static List *
+audit_literal_names(const char *literal)
 {
 	List	   *names = NIL;
 	ArrayType  *arr;
@@ -104,19 +104,52 @@ audit_trigger_excluded(Trigger *trigger)
 	bool	   *enulls;
 	int			n;
 
-	if (trigger->tgnargs == 0)
-		return NIL;
-	if (trigger->tgnargs != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("audit trigger \"%s\" has unexpected arguments", trigger->tgname),
-				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
-	arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, trigger->tgargs[0], TEXTOID, -1));
+	arr = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) literal, TEXTOID, -1));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
 	for (int i = 0; i < n; i++)
 		if (!enulls[i])
 			names = lappend(names, TextDatumGetCString(elems[i]));
 	return names;
+}
+
+/*
+ * The trigger's arguments: the excluded columns (a text[] literal), and when there are
+ * personal columns, these (another) and the subject column ('' for the primary key).
+ */
+static pg_noinline void
+audit_trigger_args(Trigger *trigger, List **excluded, List **personal, char **subject)
+{
+	*excluded = NIL;
+	*personal = NIL;
+	*subject = NULL;
+	if (trigger->tgnargs == 0)
+		return;
+	if (trigger->tgnargs != 1 && trigger->tgnargs != 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit trigger \"%s\" has unexpected arguments", trigger->tgname),
+				 errhint("Use crm_security.enable_audit() to create audit triggers.")));
+	*excluded = audit_literal_names(trigger->tgargs[0]);
+	if (trigger->tgnargs == 3)
+	{
+		*personal = audit_literal_names(trigger->tgargs[1]);
+		if (trigger->tgargs[2][0] != '\0')
+			*subject = pstrdup(trigger->tgargs[2]);
+	}
+}
+
+/* The attribute number of a column by name, or InvalidAttrNumber. */
+static AttrNumber
+audit_attnum(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
 }
 
 static TupleDesc
@@ -159,7 +192,8 @@ audit_rel_retire(AuditRelEntry *ent)
 		MemoryContextDelete(old->cxt);
 }
 
-static AuditRelInfo *audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded);
+static AuditRelInfo *audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded,
+									 List *personal, const char *subject);
 
 /* Build the description of rel for trigger, in a new memory context. */
 static AuditRelInfo *
@@ -171,9 +205,27 @@ audit_rel_build(Relation rel, Trigger *trigger)
 	TupleDesc	desc = RelationGetDescr(rel);
 	Oid			pkoid;
 	List	   *excluded;
+	List	   *personal;
+	char	   *subject;
 	ListCell   *lc;
 
-	excluded = audit_trigger_excluded(trigger);
+	audit_trigger_args(trigger, &excluded, &personal, &subject);
+	/* Personal columns and the subject column fail closed likewise: never store in clear. */
+	foreach(lc, personal)
+	{
+		if (audit_attnum(desc, lfirst(lc)) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("personal column \"%s\" of audited table \"%s\" does not exist",
+							(char *) lfirst(lc), RelationGetRelationName(rel)),
+					 errhint("Run crm_security.enable_audit() again with the current column names.")));
+	}
+	if (subject != NULL && audit_attnum(desc, subject) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("subject column \"%s\" of audited table \"%s\" does not exist",
+						subject, RelationGetRelationName(rel)),
+				 errhint("Run crm_security.enable_audit() again with the current column names.")));
 	/* Fail closed: an exclusion that names nothing may be a renamed secret column. */
 	foreach(lc, excluded)
 	{
@@ -206,7 +258,7 @@ audit_rel_build(Relation rel, Trigger *trigger)
 	old = MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		info = audit_rel_fill(rel, cxt, pkoid, excluded);
+		info = audit_rel_fill(rel, cxt, pkoid, excluded, personal, subject);
 	}
 	PG_CATCH();
 	{
@@ -221,7 +273,8 @@ audit_rel_build(Relation rel, Trigger *trigger)
 
 /* The description itself, in cxt (current). */
 static AuditRelInfo *
-audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded)
+audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded, List *personal,
+			   const char *subject)
 {
 	AuditRelInfo *info;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -274,6 +327,16 @@ audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded)
 			elog(ERROR, "unexpected array output \"%s\"", s);
 		info->row_elems[i] = pnstrdup(s + 1, strlen(s) - 2);
 	}
+	info->npersonal = list_length(personal);
+	info->personal = palloc(sizeof(char *) * Max(info->npersonal, 1));
+	{
+		int			i = 0;
+
+		foreach(lc, personal)
+			info->personal[i++] = pstrdup(lfirst(lc));
+	}
+	info->subject_attnum = subject ? audit_attnum(desc, subject) : InvalidAttrNumber;
+	info->tenant_attnum = info->npersonal > 0 ? audit_attnum(desc, "tenant_id") : InvalidAttrNumber;
 	return info;
 }
 

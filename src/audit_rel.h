@@ -50,6 +50,11 @@ typedef struct AuditRelInfo
 	struct AuditCol *row_cols;
 	Datum	   *row_names;		/* the stored columns' names as text */
 	char	  **row_elems;		/* ... as array_out() writes them in changed_columns */
+	/* Personal data (docs/privacy.md): the personal columns' names, none when 0. */
+	int			npersonal;
+	char	  **personal;
+	AttrNumber	subject_attnum;	/* the subject column; invalid: the primary key */
+	AttrNumber	tenant_attnum;	/* the tenant_id column; invalid: the entry's tenant */
 } AuditRelInfo;
 
 /*

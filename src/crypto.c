@@ -396,3 +396,116 @@ crm_random_bytes(PG_FUNCTION_ARGS)
 				 errmsg("could not generate random bytes")));
 	PG_RETURN_BYTEA_P(result);
 }
+
+/* --------------------------------------------------------------------------------------
+ * AES-256-GCM (personal values of the audit log, docs/privacy.md)
+ * --------------------------------------------------------------------------------------
+ */
+
+/*
+ * One context per process and direction.  An encryption context keeps the key schedule of
+ * the last key it used (a copy of the key with it, to compare): a statement encrypts many
+ * values under one subject's key, and only the nonce changes between them.
+ */
+static EVP_CIPHER *crm_gcm_cipher = NULL;
+static EVP_CIPHER_CTX *crm_gcm_enc = NULL;
+static EVP_CIPHER_CTX *crm_gcm_dec = NULL;
+static unsigned char crm_gcm_enc_key[CRM_GCM_KEY_LEN];
+static bool crm_gcm_enc_keyed = false;
+
+static EVP_CIPHER_CTX *
+crm_gcm_context(EVP_CIPHER_CTX **slot)
+{
+	if (crm_gcm_cipher == NULL)
+	{
+		crm_gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+		if (crm_gcm_cipher == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("AES-256-GCM is not available from OpenSSL")));
+	}
+	if (*slot == NULL)
+	{
+		*slot = EVP_CIPHER_CTX_new();
+		if (*slot == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	return *slot;
+}
+
+void
+crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
+					const unsigned char *aad, size_t aadlen,
+					const unsigned char *pt, size_t len,
+					unsigned char *ct, unsigned char *tag)
+{
+	EVP_CIPHER_CTX *ctx = crm_gcm_context(&crm_gcm_enc);
+	int			n;
+	bool		ok;
+
+	if (len > INT_MAX || aadlen > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value too large to encrypt")));
+	if (crm_gcm_enc_keyed && CRYPTO_memcmp(crm_gcm_enc_key, key, CRM_GCM_KEY_LEN) == 0)
+		ok = EVP_EncryptInit_ex2(ctx, NULL, NULL, nonce, NULL) == 1;
+	else
+	{
+		crm_gcm_enc_keyed = false;
+		EVP_CIPHER_CTX_reset(ctx);
+		ok = EVP_EncryptInit_ex2(ctx, crm_gcm_cipher, key, nonce, NULL) == 1;
+		if (ok)
+		{
+			memcpy(crm_gcm_enc_key, key, CRM_GCM_KEY_LEN);
+			crm_gcm_enc_keyed = true;
+		}
+	}
+	ok = ok &&
+		(aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
+		(len == 0 || EVP_EncryptUpdate(ctx, ct, &n, pt, (int) len) == 1) &&
+		EVP_EncryptFinal_ex(ctx, ct + len, &n) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRM_GCM_TAG_LEN, tag) == 1;
+	if (!ok)
+	{
+		crm_gcm_enc_keyed = false;
+		OPENSSL_cleanse(crm_gcm_enc_key, CRM_GCM_KEY_LEN);
+		EVP_CIPHER_CTX_reset(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("AES-256-GCM encryption failed")));
+	}
+}
+
+bool
+crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
+					const unsigned char *aad, size_t aadlen,
+					const unsigned char *ct, size_t len,
+					const unsigned char *tag, unsigned char *pt)
+{
+	EVP_CIPHER_CTX *ctx = crm_gcm_context(&crm_gcm_dec);
+	int			n;
+	bool		ok;
+
+	if (len > INT_MAX || aadlen > INT_MAX)
+		return false;
+	EVP_CIPHER_CTX_reset(ctx);
+	ok = EVP_DecryptInit_ex2(ctx, crm_gcm_cipher, key, nonce, NULL) == 1 &&
+		(aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
+		(len == 0 || EVP_DecryptUpdate(ctx, pt, &n, ct, (int) len) == 1) &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRM_GCM_TAG_LEN, (void *) tag) == 1 &&
+		EVP_DecryptFinal_ex(ctx, pt + len, &n) == 1;
+	/* No key schedule kept for decryption. */
+	EVP_CIPHER_CTX_reset(ctx);
+	return ok;
+}
+
+void
+crm_aes_gcm_forget(void)
+{
+	if (crm_gcm_enc_keyed && crm_gcm_enc != NULL)
+		EVP_CIPHER_CTX_reset(crm_gcm_enc);
+	crm_gcm_enc_keyed = false;
+	OPENSSL_cleanse(crm_gcm_enc_key, CRM_GCM_KEY_LEN);
+}

@@ -71,4 +71,24 @@ extern void crm_sha256_final(CrmSha256Stream *s, unsigned char *out);
 /* SHA-256 of data into out[CRM_SHA256_LEN]. */
 extern void crm_sha256(const void *data, size_t len, unsigned char *out);
 
+/*
+ * AES-256-GCM with a 96-bit nonce and a 128-bit tag.  Encryption writes len bytes of
+ * ciphertext to ct and the tag to tag; decryption returns false when the tag does not
+ * verify (wrong key, other associated data, altered ciphertext), leaving pt undefined.
+ */
+#define CRM_GCM_KEY_LEN 32
+#define CRM_GCM_NONCE_LEN 12
+#define CRM_GCM_TAG_LEN 16
+extern void crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
+								const unsigned char *aad, size_t aadlen,
+								const unsigned char *pt, size_t len,
+								unsigned char *ct, unsigned char *tag);
+extern bool crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
+								const unsigned char *aad, size_t aadlen,
+								const unsigned char *ct, size_t len,
+								const unsigned char *tag, unsigned char *pt);
+
+/* Wipe the key kept by the encryption context (at the end of each transaction). */
+extern void crm_aes_gcm_forget(void);
+
 #endif							/* CRM_CRYPTO_H */

@@ -44,7 +44,7 @@ SELECT table_privs_are('crm_security', 'audit_log', 'public', ARRAY[]::text[], '
 SELECT table_privs_are('crm_security', 'audit_blocks', 'public', ARRAY[]::text[], 'PUBLIC has no privilege on audit_blocks');
 SELECT function_privs_are('crm_security', 'seal_audit_log', ARRAY[]::text[], 'public', ARRAY[]::text[], 'PUBLIC cannot seal');
 SELECT function_privs_are('crm_security', 'purge_audit_log', ARRAY['interval'], 'public', ARRAY[]::text[], 'PUBLIC cannot purge');
-SELECT function_privs_are('crm_security', 'log_event', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'public', ARRAY['EXECUTE'], 'PUBLIC may log events');
+SELECT function_privs_are('crm_security', 'log_event', ARRAY['text', 'text', 'text', 'text', 'jsonb', 'text', 'text[]'], 'public', ARRAY['EXECUTE'], 'PUBLIC may log events');
 SELECT is_definer('crm_security', 'seal_audit_log', ARRAY[]::text[], 'seal_audit_log is SECURITY DEFINER');
 SELECT ok((SELECT proconfig @> ARRAY['search_path=pg_catalog, pg_temp'] FROM pg_proc
             WHERE oid = 'crm_security.purge_audit_log(interval)'::regprocedure), 'purge_audit_log pins search_path');

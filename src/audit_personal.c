@@ -1,0 +1,542 @@
+/*
+ * audit_personal.c
+ *		Personal values in audit entries (docs/privacy.md): the values of a table's
+ *		personal columns in old_row and new_row, and chosen members of an event's metadata,
+ *		are replaced by an envelope
+ *
+ *			{"enc": "crm1.<key id>.<base64url(nonce | ciphertext | tag)>"}
+ *
+ *		before the entry is hashed: AES-256-GCM under the data key of their subject
+ *		(audit_subject_keys.c), a fresh 96-bit nonce each, the plaintext being the value's
+ *		jsonb text, and as associated data the entry id, the image (old_row, new_row,
+ *		metadata), the column or member name and the key id.  An envelope copied to
+ *		another entry, image or column does not decrypt.  The entry hash covers the
+ *		envelope, so destroying the key (forget_subject()) erases the value and leaves the
+ *		chain intact.  audit_personal_data() gives auditors the images decrypted.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "audit_entry.h"
+#include "audit_personal.h"
+#include "audit_rel.h"
+#include "audit_subject_keys.h"
+#include "b64url.h"
+#include "crypto.h"
+
+#define ENV_KEY "enc"
+#define ENV_PREFIX "crm1."
+#define AAD_TAG "crm_security.personal.v1"
+#define AUDITOR_ROLE "crm_security_auditor"
+
+/*
+ * Nonces: random bytes drawn from OpenSSL a few kilobytes at a time rather than per value
+ * (each draw takes locks and checks for a fork).  Backends fill their own pool after they
+ * are forked, so no two processes share one.
+ */
+#define NONCE_POOL (CRM_GCM_NONCE_LEN * 256)
+static uint8 nonce_pool[NONCE_POOL];
+static int	nonce_left = 0;
+
+static void
+next_nonce(uint8 *out)
+{
+	if (nonce_left < CRM_GCM_NONCE_LEN)
+	{
+		if (!pg_strong_random(nonce_pool, NONCE_POOL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bytes")));
+		nonce_left = NONCE_POOL;
+	}
+	memcpy(out, nonce_pool + NONCE_POOL - nonce_left, CRM_GCM_NONCE_LEN);
+	/* A nonce is used once: wiped from the pool as it is taken. */
+	memset(nonce_pool + NONCE_POOL - nonce_left, 0, CRM_GCM_NONCE_LEN);
+	nonce_left -= CRM_GCM_NONCE_LEN;
+}
+
+/* The associated data of one value. */
+static char *
+value_aad(int64 entry_id, const char *image, const char *name, int namelen, int64 key_id,
+		  int *len)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, AAD_TAG "\nentry=" INT64_FORMAT "\nimage=%zu:%s\nname=%d:",
+					 entry_id, strlen(image), image, namelen);
+	appendBinaryStringInfo(&s, name, namelen);
+	appendStringInfo(&s, "\nkey=" INT64_FORMAT, key_id);
+	*len = s.len;
+	return s.data;
+}
+
+/* Push the envelope of value v (not null) into st. */
+static void
+push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *image,
+			  const char *name, int namelen, int64 key_id, const uint8 *key)
+{
+	StringInfoData pt;
+	Jsonb	   *jb;
+	uint8	   *buf;
+	int			blen;
+	char	   *aad;
+	int			aadlen;
+	StringInfoData env;
+	JsonbValue	k,
+				ev;
+
+	/* The plaintext: the value's jsonb text. */
+	jb = JsonbValueToJsonb(v);
+	initStringInfo(&pt);
+	(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
+
+	blen = CRM_GCM_NONCE_LEN + pt.len + CRM_GCM_TAG_LEN;
+	buf = palloc(blen);
+	next_nonce(buf);
+	aad = value_aad(entry_id, image, name, namelen, key_id, &aadlen);
+	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (uint8 *) pt.data, pt.len,
+						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + pt.len);
+	explicit_bzero(pt.data, pt.len);
+
+	initStringInfo(&env);
+	appendStringInfo(&env, ENV_PREFIX INT64_FORMAT ".", key_id);
+	enlargeStringInfo(&env, B64URL_ENC_LEN(blen) + 1);
+	env.len += b64url_encode(buf, blen, env.data + env.len);
+	env.data[env.len] = '\0';
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = ENV_KEY;
+	k.val.string.len = strlen(ENV_KEY);
+	pushJsonbValue(st, WJB_KEY, &k);
+	ev.type = jbvString;
+	ev.val.string.val = env.data;
+	ev.val.string.len = env.len;
+	pushJsonbValue(st, WJB_VALUE, &ev);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+static bool
+name_in(const char *name, int len, char **names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if ((int) strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A copy of the object img with the non-null members named in names (all when names is
+ * NULL) encrypted under key.
+ */
+static Jsonb *
+encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *image,
+				int64 key_id, const uint8 *key)
+{
+	JsonbIterator *it = JsonbIteratorInit(&img->root);
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	JsonbValue	key_v = {0};
+	JsonbIteratorToken r;
+	JsonbValue *res = NULL;
+	int			depth = 0;
+
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		switch (r)
+		{
+			case WJB_BEGIN_OBJECT:
+				depth++;
+				res = pushJsonbValue(&st, r, NULL);
+				break;
+			case WJB_END_OBJECT:
+				depth--;
+				res = pushJsonbValue(&st, r, NULL);
+				break;
+			case WJB_KEY:
+				key_v = v;
+				res = pushJsonbValue(&st, r, &v);
+				break;
+			case WJB_VALUE:
+				if (v.type != jbvNull &&
+					(names == NULL || name_in(key_v.val.string.val, key_v.val.string.len, names, n)))
+					push_envelope(&st, &v, entry_id, image, key_v.val.string.val,
+								  key_v.val.string.len, key_id, key);
+				else
+					res = pushJsonbValue(&st, r, &v);
+				break;
+			default:
+				elog(ERROR, "unexpected jsonb token in an audit image");
+		}
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/* The text of a column of a row; NULL when null. */
+static char *
+slot_text(TupleTableSlot *slot, AttrNumber attnum)
+{
+	Oid			typoutput;
+	bool		varlena;
+	Form_pg_attribute att;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[attnum - 1])
+		return NULL;
+	att = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1);
+	getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+	return OidOutputFunctionCall(typoutput, slot->tts_values[attnum - 1]);
+}
+
+/* The subject of the image of slot: the subject column, else the primary key. */
+static char *
+row_subject(AuditEntry *e, AuditRelInfo *info, TupleTableSlot *slot)
+{
+	char	   *s = NULL;
+
+	if (info->subject_attnum != InvalidAttrNumber)
+		s = slot_text(slot, info->subject_attnum);
+	if (s == NULL || s[0] == '\0')
+	{
+		if (info->nkey == 1)
+			s = slot_text(slot, info->key_attnums[0]);
+		else
+		{
+			Jsonb	   *rk = DatumGetJsonbP(e->values[AL_RECORD_KEY]);
+			StringInfoData t;
+
+			initStringInfo(&t);
+			(void) JsonbToCString(&t, &rk->root, VARSIZE(rk));
+			s = t.data;
+		}
+	}
+	return s;
+}
+
+static void
+encrypt_image(AuditEntry *e, int col, const char *image, AuditRelInfo *info,
+			  TupleTableSlot *slot)
+{
+	char	   *tenant;
+	char	   *subject;
+	uint8		key[CRM_GCM_KEY_LEN];
+	int64		key_id;
+	int64		entry_id = DatumGetInt64(e->values[AL_ID]);
+
+	if (e->nulls[col])
+		return;
+	if (info->tenant_attnum != InvalidAttrNumber)
+		tenant = slot_text(slot, info->tenant_attnum);
+	else
+		tenant = e->nulls[AL_TENANT_ID] ? NULL : TextDatumGetCString(e->values[AL_TENANT_ID]);
+	subject = row_subject(e, info, slot);
+	key_id = audit_subject_key(tenant, subject, key);
+	e->values[col] = JsonbPGetDatum(encrypt_members(DatumGetJsonbP(e->values[col]),
+													info->personal, info->npersonal,
+													entry_id, image, key_id, key));
+	explicit_bzero(key, sizeof(key));
+	/* The canonical text is rendered again from the stored value. */
+	e->text[col] = NULL;
+	e->textlen[col] = 0;
+}
+
+void
+audit_personal_row(AuditEntry *e, TriggerData *td, AuditRelInfo *info)
+{
+	TriggerEvent ev = td->tg_event;
+
+	if (info->npersonal == 0 || TRIGGER_FIRED_BY_TRUNCATE(ev))
+		return;
+	Assert(!e->nulls[AL_ID]);
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+		encrypt_image(e, AL_NEW_ROW, "new_row", info, td->tg_trigslot);
+	else if (TRIGGER_FIRED_BY_UPDATE(ev))
+	{
+		encrypt_image(e, AL_OLD_ROW, "old_row", info, td->tg_trigslot);
+		encrypt_image(e, AL_NEW_ROW, "new_row", info, td->tg_newslot);
+	}
+	else
+		encrypt_image(e, AL_OLD_ROW, "old_row", info, td->tg_trigslot);
+}
+
+Jsonb *
+audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const char *subject,
+						ArrayType *keys)
+{
+	char	  **names = NULL;
+	int			n = 0;
+	uint8		key[CRM_GCM_KEY_LEN];
+	int64		key_id;
+	Jsonb	   *res;
+
+	if (!JB_ROOT_IS_OBJECT(md))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit event metadata with personal values must be a JSON object")));
+	if (keys != NULL)
+	{
+		Datum	   *elems;
+		bool	   *enulls;
+
+		if (ARR_NDIM(keys) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("personal keys must be a one-dimensional array")));
+		deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
+		names = palloc(sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			if (enulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("personal keys cannot be null")));
+			names[i] = TextDatumGetCString(elems[i]);
+		}
+	}
+	key_id = audit_subject_key(tenant, subject, key);
+	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key);
+	explicit_bzero(key, sizeof(key));
+	return res;
+}
+
+/* --------------------------------------------------------------------------------------
+ * Reading: audit_personal_data()
+ * --------------------------------------------------------------------------------------
+ */
+
+/* The key id and the decoded bytes of an envelope; false when v is not one. */
+static bool
+parse_envelope(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
+{
+	JsonbValue *s;
+	const char *p;
+	const char *end;
+	const char *dot;
+	int64		id = 0;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+		JsonContainerSize(v->val.binary.data) != 1)
+		return false;
+	s = getKeyJsonValueFromContainer(v->val.binary.data, ENV_KEY, strlen(ENV_KEY), NULL);
+	if (s == NULL || s->type != jbvString || s->val.string.len < (int) strlen(ENV_PREFIX) + 2 ||
+		memcmp(s->val.string.val, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+		return false;
+	p = s->val.string.val + strlen(ENV_PREFIX);
+	end = s->val.string.val + s->val.string.len;
+	dot = memchr(p, '.', end - p);
+	if (dot == NULL || dot == p || dot - p > 18)
+		return false;
+	for (const char *c = p; c < dot; c++)
+	{
+		if (*c < '0' || *c > '9')
+			return false;
+		id = id * 10 + (*c - '0');
+	}
+	*bytes = b64url_decode_palloc(dot + 1, end - dot - 1, len);
+	if (*bytes == NULL || *len < CRM_GCM_NONCE_LEN + CRM_GCM_TAG_LEN)
+		return false;
+	*key_id = id;
+	return true;
+}
+
+/* Push the decrypted value of an envelope, or {"erased": true}. */
+static void
+push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbValue *name,
+			   int64 key_id, const uint8 *bytes, int len)
+{
+	uint8		key[CRM_GCM_KEY_LEN];
+	JsonbValue	k,
+				v;
+
+	if (!audit_subject_key_by_id(key_id, key))
+	{
+		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+		k.type = jbvString;
+		k.val.string.val = "erased";
+		k.val.string.len = 6;
+		pushJsonbValue(st, WJB_KEY, &k);
+		v.type = jbvBool;
+		v.val.boolean = true;
+		pushJsonbValue(st, WJB_VALUE, &v);
+		pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		return;
+	}
+	else
+	{
+		int			ptlen = len - CRM_GCM_NONCE_LEN - CRM_GCM_TAG_LEN;
+		char	   *pt = palloc(ptlen + 1);
+		char	   *aad;
+		int			aadlen;
+		Jsonb	   *jb;
+
+		aad = value_aad(entry_id, image, name->val.string.val, name->val.string.len, key_id,
+						&aadlen);
+		if (!crm_aes_gcm_decrypt(key, bytes, (uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
+								 ptlen, bytes + CRM_GCM_NONCE_LEN + ptlen, (uint8 *) pt))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("personal value \"%.*s\" in %s of audit entry " INT64_FORMAT " does not decrypt",
+							Min(name->val.string.len, 200), name->val.string.val, image, entry_id),
+					 errdetail("It was encrypted for another entry, image or column, or altered.")));
+		explicit_bzero(key, sizeof(key));
+		pt[ptlen] = '\0';
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pt)));
+		explicit_bzero(pt, ptlen);
+		if (JB_ROOT_IS_SCALAR(jb))
+		{
+			if (!JsonbExtractScalar(&jb->root, &v))
+				elog(ERROR, "could not extract jsonb scalar");
+		}
+		else
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		}
+		pushJsonbValue(st, WJB_VALUE, &v);
+	}
+}
+
+/* A copy of the object img with every envelope among its members decrypted. */
+static Jsonb *
+decrypt_members(Jsonb *img, int64 entry_id, const char *image)
+{
+	JsonbIterator *it;
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	JsonbValue	key_v = {0};
+	JsonbIteratorToken r;
+	JsonbValue *res = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(img))
+		return img;
+	it = JsonbIteratorInit(&img->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int64		key_id;
+		uint8	   *bytes;
+		int			len;
+
+		switch (r)
+		{
+			case WJB_BEGIN_OBJECT:
+			case WJB_END_OBJECT:
+				res = pushJsonbValue(&st, r, NULL);
+				break;
+			case WJB_KEY:
+				key_v = v;
+				res = pushJsonbValue(&st, r, &v);
+				break;
+			case WJB_VALUE:
+				if (parse_envelope(&v, &key_id, &bytes, &len))
+				{
+					push_decrypted(&st, entry_id, image, &key_v, key_id, bytes, len);
+					res = NULL;
+				}
+				else
+					res = pushJsonbValue(&st, r, &v);
+				break;
+			default:
+				elog(ERROR, "unexpected jsonb token in an audit image");
+		}
+	}
+	return JsonbValueToJsonb(res);
+}
+
+static void
+require_auditor(void)
+{
+	Oid			role = get_role_oid(AUDITOR_ROLE, true);
+
+	if (!OidIsValid(role) || !has_privs_of_role(GetUserId(), role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read personal values of the audit log"),
+				 errdetail("Only roles granted %s may read them.", AUDITOR_ROLE)));
+}
+
+/* SQL function: audit_personal_data(entry_id bigint) returns jsonb */
+PG_FUNCTION_INFO_V1(audit_personal_data);
+Datum
+audit_personal_data(PG_FUNCTION_ARGS)
+{
+	int64		entry_id = PG_GETARG_INT64(0);
+	const AuditRelids *rels;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(entry_id)};
+	Oid			save_userid;
+	int			save_sec;
+	Datum		img[3];
+	bool		isnull[3];
+	static const char *const names[3] = {"old_row", "new_row", "metadata"};
+	JsonbParseState *st = NULL;
+	JsonbValue	k,
+				v;
+	JsonbValue *res;
+	volatile bool found = false;
+
+	require_auditor();
+	rels = audit_relids();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(audit_rel_owner(rels->log), save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT old_row, new_row, metadata FROM crm_security.audit_log "
+								  "WHERE id OPERATOR(pg_catalog.=) $1",
+								  1, types, args, NULL, true, 2) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm_security.audit_log");
+		if (SPI_processed > 0)
+		{
+			found = true;
+			for (int i = 0; i < 3; i++)
+			{
+				img[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull[i]);
+				if (!isnull[i])
+					img[i] = SPI_datumTransfer(img[i], false, -1);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	if (!found)
+		PG_RETURN_NULL();
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	for (int i = 0; i < 3; i++)
+	{
+		k.val.string.val = (char *) names[i];
+		k.val.string.len = strlen(names[i]);
+		pushJsonbValue(&st, WJB_KEY, &k);
+		if (isnull[i])
+			v.type = jbvNull;
+		else
+		{
+			Jsonb	   *jb = decrypt_members(DatumGetJsonbP(img[i]), entry_id, names[i]);
+
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		}
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}

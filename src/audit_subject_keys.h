@@ -1,0 +1,31 @@
+/*
+ * audit_subject_keys.h
+ *		Data keys of data subjects, for the personal values of the audit log
+ *		(audit_subject_keys.c, docs/privacy.md).
+ */
+#ifndef CRM_AUDIT_SUBJECT_KEYS_H
+#define CRM_AUDIT_SUBJECT_KEYS_H
+
+#include "postgres.h"
+
+#include "crypto.h"
+
+/* The longest subject id accepted, in bytes. */
+#define AUDIT_SUBJECT_MAX 1024
+
+/*
+ * The data key of (tenant, subject) into key[CRM_GCM_KEY_LEN], created if there is none;
+ * returns its key id.  tenant may be NULL (no tenant).
+ */
+extern int64 audit_subject_key(const char *tenant, const char *subject, uint8 *key);
+
+/* The data key with this key id into key; false when it does not exist (erased). */
+extern bool audit_subject_key_by_id(int64 key_id, uint8 *key);
+
+/* The owner of a relation. */
+extern Oid	audit_rel_owner(Oid relid);
+
+/* Forget every data key cached by this transaction. */
+extern void audit_subject_keys_reset(void);
+
+#endif							/* CRM_AUDIT_SUBJECT_KEYS_H */
