@@ -136,13 +136,23 @@ AS 'MODULE_PATHNAME', 'audit_disable'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION crm_security.disable_audit(regclass) IS 'stop auditing a table (recorded in the audit log); idempotent';
 
+-- log_event has the signature of API.md section 6, and a second form that names a data
+-- subject (docs/privacy.md).  The subject has no default, so that a call with up to five
+-- arguments can only mean the first form: pass the first five positionally, then
+-- subject => ... and personal_keys => ....
 CREATE FUNCTION crm_security.log_event(action text, resource_type text DEFAULT NULL,
-    resource_id text DEFAULT NULL, result text DEFAULT 'success', metadata jsonb DEFAULT NULL,
-    subject text DEFAULT NULL, personal_keys text[] DEFAULT NULL)
+    resource_id text DEFAULT NULL, result text DEFAULT 'success', metadata jsonb DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'audit_log_event'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION crm_security.log_event(text, text, text, text, jsonb, text, text[]) IS 'record an application event (login, export, denied, ...) in the audit log; with a subject, the metadata members named in personal_keys (all when NULL) are stored encrypted under the subject''s data key; returns its id';
+COMMENT ON FUNCTION crm_security.log_event(text, text, text, text, jsonb) IS 'record an application event (login, export, denied, ...) in the audit log; returns its id';
+
+CREATE FUNCTION crm_security.log_event(action text, resource_type text, resource_id text,
+    result text, metadata jsonb, subject text, personal_keys text[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'audit_log_event'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION crm_security.log_event(text, text, text, text, jsonb, text, text[]) IS 'record an application event in the audit log with personal metadata of a data subject: the metadata members named in personal_keys (all when NULL) are stored encrypted under the subject''s data key; returns its id';
 
 CREATE FUNCTION crm_security.seal_audit_log()
 RETURNS bigint

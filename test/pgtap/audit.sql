@@ -18,7 +18,7 @@ SELECT crm_security.seal_audit_log() AS sealed \g /dev/null
 CREATE TABLE public.tap_digest AS SELECT crm_security.audit_digest() AS d;
 
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 -- Tamper going around the protection as a superuser; the edit is rolled back.
 CREATE FUNCTION pg_temp.tampered(edit text, digest jsonb DEFAULT NULL) RETURNS text
@@ -44,7 +44,8 @@ SELECT table_privs_are('crm_security', 'audit_log', 'public', ARRAY[]::text[], '
 SELECT table_privs_are('crm_security', 'audit_blocks', 'public', ARRAY[]::text[], 'PUBLIC has no privilege on audit_blocks');
 SELECT function_privs_are('crm_security', 'seal_audit_log', ARRAY[]::text[], 'public', ARRAY[]::text[], 'PUBLIC cannot seal');
 SELECT function_privs_are('crm_security', 'purge_audit_log', ARRAY['interval'], 'public', ARRAY[]::text[], 'PUBLIC cannot purge');
-SELECT function_privs_are('crm_security', 'log_event', ARRAY['text', 'text', 'text', 'text', 'jsonb', 'text', 'text[]'], 'public', ARRAY['EXECUTE'], 'PUBLIC may log events');
+SELECT function_privs_are('crm_security', 'log_event', ARRAY['text', 'text', 'text', 'text', 'jsonb'], 'public', ARRAY['EXECUTE'], 'PUBLIC may log events');
+SELECT function_privs_are('crm_security', 'log_event', ARRAY['text', 'text', 'text', 'text', 'jsonb', 'text', 'text[]'], 'public', ARRAY['EXECUTE'], 'PUBLIC may log events of a data subject');
 SELECT is_definer('crm_security', 'seal_audit_log', ARRAY[]::text[], 'seal_audit_log is SECURITY DEFINER');
 SELECT ok((SELECT proconfig @> ARRAY['search_path=pg_catalog, pg_temp'] FROM pg_proc
             WHERE oid = 'crm_security.purge_audit_log(interval)'::regprocedure), 'purge_audit_log pins search_path');

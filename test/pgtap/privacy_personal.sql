@@ -174,9 +174,9 @@ SELECT ok((SELECT metadata->'to' ? 'enc' AND metadata->>'rows' = '3' FROM crm_se
           'the named metadata members are encrypted, the others plain');
 SELECT is((SELECT crm_security.audit_personal_data(id)->'metadata' FROM crm_security.audit_log WHERE operation = 'export'),
           '{"to": "carol@example.org", "rows": 3}'::jsonb, 'an auditor reads the metadata decrypted');
-SELECT throws_ok($$SELECT crm_security.log_event('x', metadata => '[1]', subject => '7')$$, '22023', NULL,
+SELECT throws_ok($$SELECT crm_security.log_event('x', NULL, NULL, 'success', '[1]', subject => '7')$$, '22023', NULL,
                  'personal metadata must be an object');
-SELECT throws_ok($$SELECT crm_security.log_event('x', metadata => '{"a": 1}', personal_keys => ARRAY['a'])$$, '22023', NULL,
+SELECT throws_ok($$SELECT crm_security.log_event('x', NULL, NULL, 'success', '{"a": 1}', NULL, ARRAY['a'])$$, '22023', NULL,
                  'personal keys need a subject');
 
 SELECT * FROM finish();
