@@ -3,7 +3,7 @@
 -- the registry at every verification), tokens of outside issuers, and hostile input.
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(43);
+SELECT plan(45);
 
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE s text; d text;
@@ -108,6 +108,22 @@ SELECT is(pg_temp.err(format('SELECT crm_security.set_claim_context(%L)', :'tok'
     '28000: The service is not registered in service_registry.', 'an unregistered service is refused');
 SELECT crm_security.register_service('billing', '{crm}');
 SELECT is(pg_temp.err(format('SELECT crm_security.set_claim_context(%L)', :'tok')), 'ok', 'registered again: accepted');
+
+-- In parallel workers: the same context, the registry read there with the query's snapshot
+CREATE TABLE st_rows AS SELECT g AS id FROM generate_series(1, 200000) g;
+ANALYZE st_rows;
+\ir include/explain.sql
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_leader_participation = off;
+SELECT crm_security.set_claim_context(:'tok');
+SELECT ok((jsonb_path_query_first(pg_temp.explain($$SELECT count(*) FILTER (WHERE crm_security.actor_type() = 'service') FROM st_rows$$),
+                                  'strict $.**."Workers Launched"'))::int >= 1, 'the query runs in parallel workers');
+SELECT is((SELECT count(*) FILTER (WHERE crm_security.actor_type() = 'service' AND crm_security.user_id() = 'billing') FROM st_rows),
+    200000::bigint, 'the workers see the service context');
+SET LOCAL max_parallel_workers_per_gather = 0;
 
 -- Expiry
 SELECT crm_security.issue_service_token('billing', 'crm', '1 second') AS short \gset
