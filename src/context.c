@@ -467,8 +467,7 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 
 	ctx_verify_options(&opts);
 	claims = ks_verify_token(token, (int) len, &opts, &until, &internal);
-	/* Only the extension's own key makes anything but a user (context_internal.c). */
-	actor = internal ? ctx_internal_actor(claims) : CTX_ACTOR_USER;
+	actor = internal ? ctx_internal_actor(claims) : CTX_ACTOR_USER;	/* context_internal.c */
 	version = ks_current_version();
 
 	slot = ctx_cache_next;
@@ -611,10 +610,8 @@ ctx_claims_ref(void)
 CtxActor
 ctx_actor(void)
 {
-	if (ctx_current_claims() == NULL)
-		return CTX_ACTOR_USER;
-	/* A token is the context (trusted request.jwt.claims are a user's). */
-	if (ctx_token != NULL && ctx_token[0] != '\0' && ctx_current >= 0)
+	/* When a token is the context (trusted request.jwt.claims are a user's). */
+	if (ctx_current_claims() != NULL && ctx_token != NULL && ctx_token[0] != '\0' && ctx_current >= 0)
 		return ctx_cache[ctx_current].actor;
 	return CTX_ACTOR_USER;
 }
@@ -622,9 +619,7 @@ ctx_actor(void)
 const char *
 ctx_actor_type(void)
 {
-	if (ctx_current_claims() == NULL)
-		return NULL;
-	return ctx_actor_name(ctx_actor());
+	return ctx_current_claims() != NULL ? ctx_actor_name(ctx_actor()) : NULL;
 }
 
 char *
