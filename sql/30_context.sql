@@ -33,8 +33,11 @@ CREATE TABLE crm_security.jwt_keys (
 );
 REVOKE ALL ON TABLE crm_security.jwt_keys FROM PUBLIC;
 COMMENT ON TABLE crm_security.jwt_keys IS 'trusted JWT verification keys (not readable by PUBLIC), one per (kid, issuer)';
--- pg_dump keeps the keys with the extension.
-SELECT pg_catalog.pg_extension_config_dump('crm_security.jwt_keys', '');
+-- pg_dump keeps the keys with the extension, except the extension's own signing key
+-- (kid crm_security.internal, issuer crm_security:internal): only the extension writes that
+-- row, and a restored database creates a key of its own at its first use.
+SELECT pg_catalog.pg_extension_config_dump('crm_security.jwt_keys',
+    'WHERE issuer IS DISTINCT FROM ''crm_security:internal''');
 
 CREATE FUNCTION crm_security.jwt_keys_validate()
 RETURNS trigger
@@ -193,4 +196,5 @@ CREATE FUNCTION crm_security.actor_type()
 RETURNS text
 AS 'MODULE_PATHNAME', 'crm_actor_type'
 LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION crm_security.actor_type() IS 'user, service or api_key; NULL without a context';
+COMMENT ON FUNCTION crm_security.actor_type() IS
+    'user (a token of the key store), api_key (set_api_key_context) or service (a service token): decided by the key that signed, never by a claim; NULL without a context';

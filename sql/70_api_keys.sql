@@ -336,3 +336,16 @@ REVOKE ALL ON FUNCTION crm_security.revoke_api_key(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_security.revoke_api_key(uuid) TO crm_security_api_admin;
 COMMENT ON FUNCTION crm_security.revoke_api_key(uuid) IS
     'revoke an API key (all its key strings) from the next verification on, in every session; idempotent';
+
+-- The claim context of an API key's holder (API.md section 3; docs/api-keys.md): verified
+-- and counted as by verify_api_key (the lookup runs as the tables' owner, switched to in C),
+-- then carried as a short-lived token signed by the extension's own key, through the same
+-- setting as set_claim_context.
+CREATE FUNCTION crm_security.set_api_key_context(api_key text, service text DEFAULT NULL,
+                                                 client_ip inet DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'crm_set_api_key_context'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+GRANT EXECUTE ON FUNCTION crm_security.set_api_key_context(text, text, inet) TO PUBLIC;
+COMMENT ON FUNCTION crm_security.set_api_key_context(text, text, inet) IS
+    'verify an API key (as verify_api_key, counting the use) and make its holder the context of this transaction: actor_type api_key, user_id the key id, tenant_id its tenant, permissions its scopes';

@@ -193,3 +193,24 @@ $$;
 GRANT EXECUTE ON FUNCTION crm_security.authorize_service_call(text, text) TO PUBLIC;
 COMMENT ON FUNCTION crm_security.authorize_service_call(text, text) IS
     'raise 42501 unless both services are registered and enabled and the registry lets caller call callee';
+
+-- Service tokens: minting one is impersonating the service, so only superusers and members
+-- of crm_security_token_issuer may (EXECUTE is revoked from PUBLIC; the function checks the
+-- membership again).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'crm_security_token_issuer') THEN
+        CREATE ROLE crm_security_token_issuer NOLOGIN;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION crm_security.issue_service_token(service text, audience text,
+                                                 ttl interval DEFAULT '60 seconds')
+RETURNS text
+AS 'MODULE_PATHNAME', 'crm_issue_service_token'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION crm_security.issue_service_token(text, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_security.issue_service_token(text, text, interval) TO crm_security_token_issuer;
+COMMENT ON FUNCTION crm_security.issue_service_token(text, text, interval) IS
+    'a token (1 second to 1 hour) with which service calls audience, signed by the extension''s key; set_claim_context gives actor_type service; superusers and crm_security_token_issuer only, for services the registry lets call audience';

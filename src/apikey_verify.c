@@ -11,9 +11,9 @@
  * its hash or the pepper in a message; every error raised below keeps the statement (which
  * carries the key) out of the server log.
  *
- * apikey_verify() is the one verification: verify_api_key() returns its row, and a later
- * set_api_key_context() is meant to carry the same row as the claims of a token signed by
- * the extension's own key (docs/api-keys.md, "The API-key context (next step)").
+ * apikey_verify() is the one verification: verify_api_key() returns its row, and
+ * set_api_key_context() (apikey_context.c) carries the same row as the claims of a token
+ * signed by the extension's own key (docs/api-keys.md, "The API-key context").
  */
 #include "postgres.h"
 
@@ -324,7 +324,7 @@ apikey_verify(text *keyt, text *service, inet *client_ip, ApiKeyVerified *out)
  * with.  Looked up per call (three catalog cache probes): no cache to go stale when the
  * extension is dropped and created again.
  */
-static Oid
+Oid
 apikey_tables_owner(void)
 {
 	Oid			nsp = get_namespace_oid("crm_security", false);

@@ -31,4 +31,10 @@ typedef struct ApiKeyVerified
  */
 extern void apikey_verify(text *key, text *service, inet *client_ip, ApiKeyVerified *out);
 
+/*
+ * The owner of the API key tables (the extension's owner), whose rights verification runs
+ * with: callers switch to it around apikey_verify().
+ */
+extern Oid	apikey_tables_owner(void);
+
 #endif							/* CRM_APIKEY_VERIFY_H */

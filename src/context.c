@@ -44,6 +44,7 @@
 #include "claim_path.h"
 #include "context.h"
 #include "context_checks.h"
+#include "context_internal.h"
 #include "context_tenant.h"
 #include "crm_security.h"
 #include "crypto.h"
@@ -89,6 +90,7 @@ typedef struct CtxEntry
 	uint64		settings_gen;
 	uint64		ks_version;
 	TimestampTz until;			/* the token's exp (with leeway) or its key's not_after */
+	CtxActor	actor;			/* decided by the key that verified it */
 	Jsonb	   *claims;			/* in ctx_mcxt */
 } CtxEntry;
 
@@ -410,6 +412,8 @@ ctx_init(void)
 
 	/* crm_security.require_membership, role_source (context_tenant.c). */
 	ctx_tenant_init();
+	/* crm_security.service_audience (context_internal.c). */
+	ctx_internal_init();
 
 	/* The same for request.jwt.claims in trust mode (a SET made before the library loaded). */
 	if (ctx_trust_request_claims && !IsParallelWorker() && !InitializingParallelWorker)
@@ -458,9 +462,12 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	int			slot;
 	MemoryContext old;
 	TimestampTz until;
+	bool		internal;
+	CtxActor	actor;
 
 	ctx_verify_options(&opts);
-	claims = ks_verify_token(token, (int) len, &opts, &until);
+	claims = ks_verify_token(token, (int) len, &opts, &until, &internal);
+	actor = internal ? ctx_internal_actor(claims) : CTX_ACTOR_USER;	/* context_internal.c */
 	version = ks_current_version();
 
 	slot = ctx_cache_next;
@@ -477,6 +484,7 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	ctx_cache[slot].settings_gen = ctx_settings_gen;
 	ctx_cache[slot].ks_version = version;
 	ctx_cache[slot].until = until;
+	ctx_cache[slot].actor = actor;
 	ctx_cache[slot].valid = true;
 	return slot;
 }
@@ -599,11 +607,19 @@ ctx_claims_ref(void)
 	return ctx_current_claims();
 }
 
+CtxActor
+ctx_actor(void)
+{
+	/* When a token is the context (trusted request.jwt.claims are a user's). */
+	if (ctx_current_claims() != NULL && ctx_token != NULL && ctx_token[0] != '\0' && ctx_current >= 0)
+		return ctx_cache[ctx_current].actor;
+	return CTX_ACTOR_USER;
+}
+
 const char *
 ctx_actor_type(void)
 {
-	/* Only user tokens exist so far; services and API keys will say so in their tokens. */
-	return ctx_current_claims() != NULL ? "user" : NULL;
+	return ctx_current_claims() != NULL ? ctx_actor_name(ctx_actor()) : NULL;
 }
 
 char *
@@ -622,6 +638,9 @@ ctx_setting_or(const char *v, const char *dflt)
 const char *
 ctx_permissions_claim_path(void)
 {
+	/* The extension's own tokens hold their scopes under a fixed name. */
+	if (ctx_actor() != CTX_ACTOR_USER)
+		return CTX_INTERNAL_PERMS_CLAIM;
 	return ctx_setting_or(ctx_permissions_claim, "permissions");
 }
 
@@ -751,7 +770,7 @@ ctx_set_token(const char *token, size_t len, const char *tenant, const char *req
 	claims = ctx_cache[slot].claims;
 
 	/* The tenant and role: a refusal also leaves the context as it was. */
-	ctx_tenant_resolve(claims, tenant, &res);
+	ctx_tenant_resolve(claims, ctx_cache[slot].actor, tenant, &res);
 
 	setting_set_local(CTX_TOKEN_GUC, token);
 	/* What other processes need to resolve the same tenant: the tenant, not the role. */

@@ -8,6 +8,8 @@
 
 #include "utils/jsonb.h"
 
+#include "context_internal.h"
+
 /* The verified claims of the current transaction (a copy), or NULL when there is none. */
 extern Jsonb *ctx_claims(void);
 
@@ -22,6 +24,12 @@ extern char *ctx_claim_text(const char *path);
 
 /* "user", "service", "api_key", or NULL when there is no context. */
 extern const char *ctx_actor_type(void);
+
+/*
+ * The actor of the current context (CTX_ACTOR_USER also without one): decided by the key
+ * that verified the token, never by its claims (context_internal.c).
+ */
+extern CtxActor ctx_actor(void);
 
 /* The user: claim "sub" as text, or NULL (user_id()). */
 extern char *ctx_user_id_text(void);
@@ -52,7 +60,10 @@ extern const char *ctx_role_claim_path(void);
 /* crm_security.requested_tenant when set in this transaction (or in a worker), else NULL. */
 extern const char *ctx_requested_tenant(void);
 
-/* The path that crm_security.permissions_claim holds (its default if ever empty). */
+/*
+ * The path of the context's permissions: what crm_security.permissions_claim holds (its
+ * default if ever empty); for the extension's own tokens, "permissions".
+ */
 extern const char *ctx_permissions_claim_path(void);
 
 /*

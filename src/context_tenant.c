@@ -105,7 +105,7 @@ ctx_check_enabled(const char *tenant)
 }
 
 void
-ctx_tenant_resolve(const Jsonb *claims, const char *requested, CtxTenant *out)
+ctx_tenant_resolve(const Jsonb *claims, CtxActor actor, const char *requested, CtxTenant *out)
 {
 	char	   *user,
 			   *claim_tenant,
@@ -133,6 +133,23 @@ ctx_tenant_resolve(const Jsonb *claims, const char *requested, CtxTenant *out)
 	{
 		if (requested != NULL)
 			ctx_not_member();
+		return;
+	}
+	if (actor != CTX_ACTOR_USER)
+	{
+		/*
+		 * The extension's own token: an API key's tenant is the key's, authoritative
+		 * (memberships are people's); a service has none.  No role.
+		 */
+		if (actor == CTX_ACTOR_API_KEY)
+			out->tenant = claim_path_text(claims, CTX_INTERNAL_TENANT_CLAIM);
+		if (requested != NULL && (out->tenant == NULL || strcmp(requested, out->tenant) != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the requested tenant is not the token's tenant"),
+					 errdetail("An API key or service context is valid for its own tenant only.")));
+		if (out->tenant != NULL)
+			ctx_check_enabled(out->tenant);
 		return;
 	}
 	user = claim_path_text(claims, "sub");
@@ -226,7 +243,7 @@ ctx_tenant_current(void)
 	gen = ctx_generation();
 	if (ctx_tenant_valid && ctx_tenant_gen == gen)
 		return &ctx_tenant_res;
-	ctx_tenant_resolve(claims, claims != NULL ? ctx_requested_tenant() : NULL, &res);
+	ctx_tenant_resolve(claims, ctx_actor(), claims != NULL ? ctx_requested_tenant() : NULL, &res);
 	ctx_tenant_store(&res, gen);
 	return &ctx_tenant_res;
 }

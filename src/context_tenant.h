@@ -8,6 +8,8 @@
 
 #include "utils/jsonb.h"
 
+#include "context_internal.h"
+
 typedef struct CtxTenant
 {
 	char	   *tenant;			/* the resolved tenant, or NULL */
@@ -17,13 +19,15 @@ typedef struct CtxTenant
 } CtxTenant;
 
 /*
- * Resolve the tenant and role of verified `claims` (NULL: no context) for the requested
- * tenant `requested` (NULL: none), by the rules of docs/context.md, "Where the tenant comes
- * from".  Raises 42501 for a tenant the user may not use, 22023 for a bad tenant id or
+ * Resolve the tenant and role of verified `claims` (NULL: no context) of `actor` for the
+ * requested tenant `requested` (NULL: none), by the rules of docs/context.md, "Where the
+ * tenant comes from"; the extension's own tokens (API keys, services) name their tenant
+ * or none, without memberships.  Raises 42501 for a tenant the user may not use, 22023 for a bad tenant id or
  * when the user belongs to several tenants and none was asked for.  Results in the
  * current memory context.
  */
-extern void ctx_tenant_resolve(const Jsonb *claims, const char *requested, CtxTenant *out);
+extern void ctx_tenant_resolve(const Jsonb *claims, CtxActor actor, const char *requested,
+							   CtxTenant *out);
 
 /* The tenant and role of the current context, resolved once per context generation. */
 extern const CtxTenant *ctx_tenant_current(void);

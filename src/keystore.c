@@ -32,6 +32,7 @@
 #include "keys.h"
 #include "keys_jwk.h"
 #include "keystore.h"
+#include "keystore_internal.h"
 
 /* One row of jwt_keys. */
 typedef struct KsKey
@@ -288,6 +289,14 @@ ks_refuse(const char *detail)
 			 errhidestmt(true)));
 }
 
+/* Whether `k` is the extension's own signing key (keystore_internal.c). */
+static bool
+ks_key_internal(const KsKey *k)
+{
+	return strcmp(k->kid, KS_INTERNAL_KID) == 0 && k->issuer != NULL &&
+		strcmp(k->issuer, KS_INTERNAL_ISSUER) == 0;
+}
+
 static bool
 ks_key_in_window(const KsKey *k, TimestampTz now)
 {
@@ -311,6 +320,11 @@ ks_issuer_refusal(const KsKey *k, Jsonb *claims)
 	JsonbValue *iss = getKeyJsonValueFromContainer(&claims->root, "iss", 3, NULL);
 	int			i;
 
+	/* Only the extension's own key speaks for the extension's issuer. */
+	if (iss != NULL && iss->type == jbvString && !ks_key_internal(k) &&
+		iss->val.string.len == (int) strlen(KS_INTERNAL_ISSUER) &&
+		memcmp(iss->val.string.val, KS_INTERNAL_ISSUER, iss->val.string.len) == 0)
+		return "The token claims the extension's own issuer, and was not signed by the extension's key.";
 	if (k->issuer != NULL)
 	{
 		if (iss == NULL || iss->type != jbvString ||
@@ -344,7 +358,8 @@ ks_issuer_refusal(const KsKey *k, Jsonb *claims)
  * the current time, not the transaction's start.
  */
 Jsonb *
-ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, TimestampTz *valid_until)
+ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, TimestampTz *valid_until,
+				bool *internal)
 {
 	const char *kid;
 	const CrmAlg *alg;
@@ -364,6 +379,19 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 	/* The header picks the keys; jwt_verify_token() then checks the whole token. */
 	jwt_token_header(token, len, &alg, &kid);
 
+	/*
+	 * The extension's own tokens: only its own key, and its own rules (the settings for
+	 * outside tokens, such as crm_security.jwt_issuer, do not apply to them).
+	 */
+	*internal = kid != NULL && strcmp(kid, KS_INTERNAL_KID) == 0;
+	if (*internal)
+	{
+		now_opts.audience = NULL;
+		now_opts.issuer = KS_INTERNAL_ISSUER;
+		now_opts.leeway = 0;
+		now_opts.require_exp = true;
+	}
+
 	cand = palloc(sizeof(KsKey *) * (ks_nkeys + 1));
 	if (kid != NULL)
 	{
@@ -375,7 +403,7 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 			KsKey	   *k = &ks_keys[i];
 			const char *w = NULL;
 
-			if (strcmp(k->kid, kid) != 0)
+			if (strcmp(k->kid, kid) != 0 || (*internal && !ks_key_internal(k)))
 				continue;
 			found = true;
 			if (!k->enabled)
@@ -400,7 +428,8 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 		{
 			KsKey	   *k = &ks_keys[i];
 
-			if (k->enabled && k->alg->id == alg->id && ks_key_in_window(k, now_opts.now))
+			if (k->enabled && k->alg->id == alg->id && ks_key_in_window(k, now_opts.now) &&
+				!ks_internal_reserved(k->kid, k->issuer))
 				cand[ncand++] = k;
 		}
 		if (ncand == 0)
@@ -425,6 +454,8 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 			break;
 	if (i == ncand)
 		elog(ERROR, "the key that verified the token is not a candidate");
+	if (*internal != ks_key_internal(cand[i]))
+		elog(ERROR, "a token of the internal key ID was verified by another key");
 	why = ks_issuer_refusal(cand[i], claims);
 	if (why != NULL)
 		ks_refuse(why);
@@ -436,6 +467,18 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 	}
 	keys_hide_statement_pop(&hide);
 	return claims;
+}
+
+const CrmKey *
+ks_internal_signing_key(void)
+{
+	int			i;
+
+	ks_current_version();
+	for (i = 0; i < ks_nkeys; i++)
+		if (ks_key_internal(&ks_keys[i]) && ks_keys[i].enabled)
+			return ks_parsed_key(&ks_keys[i]);
+	return NULL;
 }
 
 /* SQL function: jwt_keys_changed() returns trigger (AFTER, each statement) */

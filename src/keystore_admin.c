@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "keys_jwk.h"
 #include "keystore.h"
+#include "keystore_internal.h"
 
 /* The longest key ID, and the most keys one JWKS may bring (the check on the table and JWKS parsing). */
 #define KS_MAX_KID_BYTES	256
@@ -224,6 +225,37 @@ crm_jwt_keys_validate(PG_FUNCTION_ARGS)
 	if (!isnull)
 		naf = DatumGetTimestampTz(d);
 	ks_check_row(kid, issuer, has_nbf, nbf, has_naf, naf);
+
+	/*
+	 * The extension's own signing key: only keystore_internal.c writes a row of its kid
+	 * or issuer, and nothing else changes that row (not disable_jwt_key(), not an
+	 * import_jwks() of the same kid): an update is checked against the old row too.
+	 */
+	if (!ks_internal_writing())
+	{
+		bool		reserved = ks_internal_reserved(kid, issuer);
+
+		if (!reserved && TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		{
+			char	   *old_kid = NULL,
+					   *old_issuer = NULL;
+
+			d = heap_getattr(td->tg_trigtuple, ks_attnum(desc, "kid"), desc, &isnull);
+			if (!isnull)
+				old_kid = TextDatumGetCString(d);
+			d = heap_getattr(td->tg_trigtuple, ks_attnum(desc, "issuer"), desc, &isnull);
+			if (!isnull)
+				old_issuer = TextDatumGetCString(d);
+			reserved = ks_internal_reserved(old_kid, old_issuer);
+		}
+		if (reserved)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the key ID \"%s\" and the issuer \"%s\" are reserved",
+							KS_INTERNAL_KID, KS_INTERNAL_ISSUER),
+					 errdetail("They belong to the extension's own signing key, which only the extension writes."),
+					 errhint("To replace that key, delete its row: the next use creates a new one.")));
+	}
 
 	(void) heap_getattr(tup, ks_attnum(desc, "enabled"), desc, &isnull);
 	if (isnull)
