@@ -20,7 +20,11 @@
 #include "crm_security.h"
 #include "jwt.h"
 #include "keystore.h"
+#include "lockout.h"
 #include "perm_context.h"
+#include "ratelimit.h"
+#include "request_sign.h"
+#include "shmem_table.h"
 
 PG_MODULE_MAGIC;
 
@@ -71,6 +75,16 @@ _PG_init(void)
 	 * shmem_request and shmem_startup hooks that make the shared use counters of API keys.
 	 */
 	apikey_usage_init();
+
+	/*
+	 * Only while the library is preloaded: the settings request_nonce_slots,
+	 * rate_limit_slots and lockout_slots, and the shmem_request and shmem_startup hooks that
+	 * make the shared tables of nonces, rate limits and failed attempts (shmem_table.c).
+	 */
+	request_sign_init();
+	ratelimit_init();
+	lockout_init();
+	sht_install_hooks();
 
 	MarkGUCPrefixReserved("crm_security");
 }
