@@ -24,6 +24,7 @@
 #include "perm_context.h"
 #include "ratelimit.h"
 #include "request_sign.h"
+#include "security_events.h"
 #include "shmem_table.h"
 
 PG_MODULE_MAGIC;
@@ -85,6 +86,12 @@ _PG_init(void)
 	ratelimit_init();
 	lockout_init();
 	sht_install_hooks();
+
+	/*
+	 * Arms the counting and logging of refused tokens and API keys; while preloaded, the
+	 * shmem_request and shmem_startup hooks of their shared counters (view auth_failures).
+	 */
+	authfail_init();
 
 	MarkGUCPrefixReserved("crm_security");
 }

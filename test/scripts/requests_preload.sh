@@ -9,6 +9,8 @@
 #    count, 1,000,000 distinct keys in a table of 1,000 evict without an error;
 #  - lockout across sessions and rollbacks, clear_failed_attempts, a table full of locked
 #    subjects refuses (53400) instead of unlocking one;
+#  - auth_failures counts refused API keys and tokens from several sessions by reason and
+#    key id, holds no key, and each refusal is one structured log line;
 #  - no secret in the server log.
 # Environment (from test/run.sh): PG_BIN, CRM_ROOT, CRM_WORK.
 set -u
@@ -22,7 +24,7 @@ WORK=${CRM_WORK:-$(mktemp -d)}
 PRE_DIR=$WORK/requests_preload
 SECRET=whsec_preload_7f3a9c1e5b2d4f6a8c0e
 
-echo "1..21"
+echo "1..26"
 rm -rf "$PRE_DIR"
 start_cluster "$PRE_DIR" "shared_preload_libraries = 'crm_security'
 crm_security.request_nonce_slots = 100
@@ -106,6 +108,24 @@ out=$(q -c "SELECT count(*) FILTER (WHERE crm_security.register_failed_attempt('
 check "a table of 100 full of locked subjects refuses a new one (53400) rather than unlock" "100 53400" \
     "$(head -1 <<<"$out") $(errcode <<<"$out")"
 
-check "no secret in the server log" 0 "$(grep -c "$SECRET" "$PRE_DIR/server.log")"
+# Refused API keys and tokens, from several sessions.
+read -r K_ID K <<<"$(q -F ' ' -c "SELECT id, api_key FROM crm_security.create_api_key('af', 'acme', '{read}')")"
+q -c "SELECT crm_security.revoke_api_key('$K_ID')" >/dev/null
+for i in 1 2 3; do q -c "SELECT * FROM crm_security.verify_api_key('$K')" >/dev/null; done
+q -c "SELECT * FROM crm_security.verify_api_key('crm_live_notakey')" >/dev/null
+TOKEN=$(q -c "SELECT crm_security.jwt_sign('{\"sub\": \"u1\", \"exp\": 4102444800}', 'right-secret-0123456789abcdef0123456789', 'HS256')")
+for i in 1 2; do q -c "SELECT crm_security.jwt_verify('$TOKEN', 'wrong-secret-0123456789abcdef0123456789')" >/dev/null; done
+check "auth_failures: 3 refusals of the revoked key, by its id" 3 \
+    "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'api_key' AND reason = 'revoked' AND key_id = '$K_ID'")"
+check "auth_failures: a malformed key, without a key id" 1 \
+    "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'api_key' AND reason = 'malformed' AND key_id IS NULL")"
+check "auth_failures: 2 tokens with a wrong signature from 2 sessions" 2 \
+    "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'token' AND reason = 'bad_signature'")"
+check "auth_failures holds neither the key nor the token" 0 \
+    "$(q -c "SELECT count(*) FROM crm_security.auth_failures a WHERE a::text LIKE '%' || '${K: -30}' || '%' OR a::text LIKE '%' || '${TOKEN: -20}' || '%'")"
+check "each refusal is one structured log line" 3 \
+    "$(grep -c "auth_failure kind=api_key reason=revoked key_id=$K_ID client=" "$PRE_DIR/server.log")"
+check "no secret, key or token in the server log" 0 \
+    "$(grep -cF -e "$SECRET" -e "${K: -30}" -e "${TOKEN: -20}" -e right-secret -e wrong-secret "$PRE_DIR/server.log")"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
 exit $failed
