@@ -329,7 +329,20 @@ crm_verify_request(PG_FUNCTION_ARGS)
 
 	/* The window, both ways, against the clock (not the transaction's start). */
 	now = sht_now_ns();
-	ts_ns = (a.ts - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * SHT_NS_PER_SEC;
+	{
+		/*
+		 * Compared in seconds first: a timestamp near the year 9999 in nanoseconds would
+		 * overflow (and could wrap into the window).  The window is at most a day.
+		 */
+		int64		now_s = now / SHT_NS_PER_SEC +
+			(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+
+		ts_ns = 0;
+		if (a.ts < now_s - 2 * SECS_PER_DAY || a.ts > now_s + 2 * SECS_PER_DAY)
+			ok = false;
+		else
+			ts_ns = (a.ts - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * SHT_NS_PER_SEC;
+	}
 	if (ok && (ts_ns < now - skew || ts_ns > now + skew))
 		ok = false;
 	/* Only an authentic request in its window may take a slot of the store. */
