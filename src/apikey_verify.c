@@ -44,11 +44,16 @@
 #include "crm_security.h"
 #include "crypto.h"
 #include "keys.h"
+#include "security_events.h"
+
+/* The id (or display prefix) of the key being verified, for auth_failures; NULL: none. */
+static const char *apikey_refusing = NULL;
 
 /* Why a key was refused, in the detail of the 28000 error. */
 static void
 apikey_refuse(const char *reason, const char *detail)
 {
+	authfail_report("api_key", reason, apikey_refusing);
 	ereport(ERROR,
 			(errcode(CRM_ERRCODE_INVALID_AUTH),
 			 errmsg("invalid API key"),
@@ -248,6 +253,7 @@ apikey_verify(text *keyt, text *service, inet *client_ip, ApiKeyVerified *out)
 				per_day = 0;
 	MemoryContext outer = CurrentMemoryContext;
 
+	apikey_refusing = NULL;
 	if (keyt == NULL)
 		apikey_refuse("malformed", "No API key was given.");
 	if (toast_raw_datum_size(PointerGetDatum(keyt)) > VARHDRSZ + APIKEY_MAX_LEN)
@@ -257,6 +263,7 @@ apikey_verify(text *keyt, text *service, inet *client_ip, ApiKeyVerified *out)
 	len = VARSIZE_ANY_EXHDR(keyt);
 	if (!apikey_format_ok(key, len))
 		apikey_refuse("malformed", "The API key is not well-formed: its prefix, length or checksum is wrong.");
+	apikey_refusing = apikey_display_prefix(key, len);
 	if (client_ip && ip_bits(client_ip) != (ip_family(client_ip) == PGSQL_AF_INET ? 32 : 128))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -275,6 +282,7 @@ apikey_verify(text *keyt, text *service, inet *client_ip, ApiKeyVerified *out)
 		row = apikey_lookup(key, len, APIKEY_SCHEME_HMAC_PREVIOUS, &desc);
 	if (row == NULL)
 		apikey_refuse("unknown", "The API key is unknown.");
+	apikey_refusing = DatumGetCString(DirectFunctionCall1(uuid_out, SPI_getbinval(row, desc, 1, &isnull)));
 
 	if (!heap_attisnull(row, 5, desc))
 		apikey_refuse("revoked", "The API key was revoked.");

@@ -20,7 +20,12 @@
 #include "crm_security.h"
 #include "jwt.h"
 #include "keystore.h"
+#include "lockout.h"
 #include "perm_context.h"
+#include "ratelimit.h"
+#include "request_sign.h"
+#include "security_events.h"
+#include "shmem_table.h"
 
 PG_MODULE_MAGIC;
 
@@ -71,6 +76,22 @@ _PG_init(void)
 	 * shmem_request and shmem_startup hooks that make the shared use counters of API keys.
 	 */
 	apikey_usage_init();
+
+	/*
+	 * Only while the library is preloaded: the settings request_nonce_slots,
+	 * rate_limit_slots and lockout_slots, and the shmem_request and shmem_startup hooks that
+	 * make the shared tables of nonces, rate limits and failed attempts (shmem_table.c).
+	 */
+	request_sign_init();
+	ratelimit_init();
+	lockout_init();
+	sht_install_hooks();
+
+	/*
+	 * Arms the counting and logging of refused tokens and API keys; while preloaded, the
+	 * shmem_request and shmem_startup hooks of their shared counters (view auth_failures).
+	 */
+	authfail_init();
 
 	MarkGUCPrefixReserved("crm_security");
 }

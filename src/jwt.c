@@ -31,6 +31,7 @@
 #include "crm_security.h"
 #include "json_util.h"
 #include "jwt.h"
+#include "security_events.h"
 #include "keys.h"
 #include "signature.h"
 
@@ -108,6 +109,7 @@ jwt_header_cache_add(const char *seg, int len, const JwtParts *parts)
 static void
 jwt_refuse(const char *what, const char *detail)
 {
+	authfail_report_token(detail);
 	ereport(ERROR,
 			(errcode(CRM_ERRCODE_INVALID_AUTH),
 			 errmsg("invalid %s", what),

@@ -33,6 +33,7 @@
 #include "keys_jwk.h"
 #include "keystore.h"
 #include "keystore_internal.h"
+#include "security_events.h"
 
 /* One row of jwt_keys. */
 typedef struct KsKey
@@ -282,6 +283,7 @@ ks_parsed_key(KsKey *k)
 static void
 ks_refuse(const char *detail)
 {
+	authfail_report_token(detail);
 	ereport(ERROR,
 			(errcode(CRM_ERRCODE_INVALID_AUTH),
 			 errmsg("invalid token"),

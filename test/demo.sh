@@ -37,7 +37,7 @@ rm -rf "$STATE"; mkdir -p "$STATE"; chmod 755 "$STATE"
 log "building crm_security and installing it into a private copy of PostgreSQL"
 make -C "$CRM_ROOT" -s >/dev/null || die "build failed"
 private_install "$STATE/inst"
-start_cluster "$STATE/pg"
+start_cluster "$STATE/pg" "shared_preload_libraries = 'crm_security'"
 printf 'PG_BIN=%q\nPGHOST=%q\nPGPORT=%q\n' "$PG_BIN" "$PGHOST" "$PGPORT" >"$STATE/env"
 # The server's OS user runs psql and may not read the checkout: it reads copies.
 readable_copy "$CRM_ROOT/demo" "$STATE/demo"

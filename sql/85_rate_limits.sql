@@ -1,0 +1,37 @@
+\echo Use "CREATE EXTENSION crm_security" to load this file. \quit
+
+-- Rate limits and lockouts shared by all sessions (API.md section 5; docs/rate-limits.md).
+-- Both keep their state in shared memory and need shared_preload_libraries; without it they
+-- raise 55000 with a hint.
+
+CREATE FUNCTION crm_security.rate_limit(key text, max_requests int, per interval,
+                                        burst int DEFAULT NULL,
+                                        OUT allowed boolean, OUT remaining int,
+                                        OUT retry_after interval)
+RETURNS record
+AS 'MODULE_PATHNAME', 'crm_rate_limit'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_security.rate_limit(text, int, interval, int) IS
+    'GCRA rate limit across all sessions: max_requests per interval with bursts of up to burst (default max_requests); an allowed request counts at once and stays counted through a rollback; 22023 for malformed arguments, 55000 without shared_preload_libraries';
+
+CREATE FUNCTION crm_security.register_failed_attempt(subject text, max_attempts int DEFAULT 5,
+                                                     "window" interval DEFAULT '15 minutes')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'crm_register_failed_attempt'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_security.register_failed_attempt(text, int, interval) IS
+    'count a failed attempt of subject (shared by all sessions, kept through a rollback); true when the subject is now locked out: max_attempts failures within window lock it for window';
+
+CREATE FUNCTION crm_security.is_locked_out(subject text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'crm_is_locked_out'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_security.is_locked_out(text) IS
+    'whether subject is locked out now (register_failed_attempt)';
+
+CREATE FUNCTION crm_security.clear_failed_attempts(subject text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'crm_clear_failed_attempts'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION crm_security.clear_failed_attempts(text) IS
+    'forget the failed attempts and any lockout of subject (after a successful login)';
