@@ -335,15 +335,16 @@ crm_can_access_record(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_BOOL(false);
 	write = ra_access_is_write(PG_GETARG_TEXT_PP(3));
+	c = ra_current();
+	/* Without a user and a tenant nothing is accessible (and no table is looked up). */
+	if (c->tenant_id == NULL)
+		PG_RETURN_BOOL(false);
 	s = ra_shared(PG_GETARG_OID(0));
 	if (s->permission == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table is not under record access"),
 				 errhint("Call enable_record_access on it.")));
-	c = ra_current();
-	if (c->tenant_id == NULL)
-		PG_RETURN_BOOL(false);
 	owner = PG_GETARG_TEXT_PP(2);
 	rec = PG_GETARG_TEXT_PP(1);
 	if (ra_array_has(write ? c->write_owners : c->read_owners, VARDATA_ANY(owner), VARSIZE_ANY_EXHDR(owner)))
