@@ -345,10 +345,17 @@ BEGIN
     IF company_column IS NOT NULL THEN
         PERFORM crm_security._record_column(tbl, company_column, 'company');
     END IF;
-    -- The single-column primary key names records for share_record (none: no shares).
+    -- The primary key names records for share_record: a single column, or the second of
+    -- (tenant column, id), the layout Citus requires and the one whose index serves the
+    -- share arm of the policies whole (none: no shares).
     SELECT a.attname INTO idcol
-      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-     WHERE i.indrelid = tbl AND i.indisprimary AND i.indnkeyatts = 1;
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = i.indrelid AND a.attnum = CASE WHEN i.indnkeyatts = 1 THEN i.indkey[0] ELSE i.indkey[1] END
+     WHERE i.indrelid = tbl AND i.indisprimary
+       AND (i.indnkeyatts = 1
+            OR (i.indnkeyatts = 2 AND i.indkey[0] = (SELECT t.attnum FROM pg_catalog.pg_attribute t
+                                                      WHERE t.attrelid = tbl AND t.attname = iso.tenant_column)));
     PERFORM crm_security._record_access_register(tbl, owner_column, company_column, idcol,
         'crm:' || (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = tbl) || ':manage');
     FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t WHERE t.relkind IN ('r', 'p') LOOP
@@ -541,7 +548,8 @@ BEGIN
             HINT = 'Records of a table are shared once enable_record_access has been called on it.';
     END IF;
     IF r.id_column IS NULL THEN
-        RAISE EXCEPTION 'table "%" has no single-column primary key to name its records', tbl USING ERRCODE = '55000';
+        RAISE EXCEPTION 'table "%" has no primary key to name its records', tbl USING ERRCODE = '55000',
+            DETAIL = 'Records are named by a single-column primary key or by the second column of a primary key (tenant column, id).';
     END IF;
     SELECT i.tenant_column INTO tcol FROM crm_security.isolated_tables i WHERE i.relation = tbl;
     idtyp := crm_security._record_column(tbl, r.id_column, 'id');
