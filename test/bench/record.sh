@@ -110,13 +110,13 @@ echo "same answers: $same"
 BEGIN;
 SELECT crm_security.set_claim_context('$TOK') IS NOT NULL \g /dev/null
 SELECT 'count', * FROM bench_rec_pair(\$q\$$COUNT_BASE\$q\$, \$q\$$COUNT_TEST\$q\$, $RUNS);
-SELECT 'newest 20', * FROM bench_rec_pair(\$q\$$TOP_BASE\$q\$, \$q\$$TOP_TEST\$q\$, $RUNS * 5);
+SELECT 'newest_20', * FROM bench_rec_pair(\$q\$$TOP_BASE\$q\$, \$q\$$TOP_TEST\$q\$, $RUNS * 5);
 COMMIT;
 SQL
 
 echo
 echo "accessible_owner_ids for the VP (11,111 users), computed once per transaction:"
-"${PSQL[@]}" -At <<'SQL' | awk '{ printf "  %s owners: median %.2f ms, min %.2f ms over 20 computations\n", $1, $2, $3 }'
+"${PSQL[@]}" -At -F ' ' <<'SQL' | awk '{ printf "  %s owners: median %.2f ms, min %.2f ms over 20 computations\n", $1, $2, $3 }'
 DO $$ BEGIN END $$;
 CREATE TEMP TABLE vp_t (ms float8, n int);
 DO $$
