@@ -116,6 +116,10 @@ DECLARE
     writer text;
     checker text;
     stmts text[];
+    eq_read text;
+    eq_write text;
+    rec_read text[];
+    rec_write text[];
 BEGIN
     IF tbl IS NULL OR tenant_column IS NULL OR cross_tenant IS NULL THEN
         RAISE EXCEPTION 'table, tenant column and cross_tenant must not be NULL' USING ERRCODE = '22023';
@@ -161,18 +165,34 @@ BEGIN
     ELSE
         eq := pg_catalog.format('%s = %s', col, val);
     END IF;
+    -- Record-level access (sql/58_record_access.sql, enable_record_access): its conditions
+    -- are AND-ed with the tenant equality inside these permissive policies (not added as
+    -- restrictive policies, which Citus makes permissive on its shards).
+    eq_read := eq;
+    eq_write := eq;
+    -- Each arm is AND-ed with the equality and the results OR-ed, so that every arm can be
+    -- an index condition together with the tenant.
+    IF pg_catalog.to_regprocedure('crm_security._record_access_conditions(pg_catalog.regclass)') IS NOT NULL THEN
+        EXECUTE 'SELECT readers, writers FROM crm_security._record_access_conditions($1)' INTO rec_read, rec_write USING tbl;
+        IF rec_read IS NOT NULL THEN
+            eq_read := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)', eq, a), ' OR ' ORDER BY n)
+                          FROM pg_catalog.unnest(rec_read) WITH ORDINALITY AS x(a, n));
+            eq_write := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)', eq, a), ' OR ' ORDER BY n)
+                           FROM pg_catalog.unnest(rec_write) WITH ORDINALITY AS x(a, n));
+        END IF;
+    END IF;
     IF cross_tenant THEN
         reader := pg_catalog.format('%s OR %s >= CASE WHEN crm_security.app_role() = ANY (''{reviewer,superadmin}''::text[]) THEN %s END',
-                                    eq, col, floor);
+                                    eq_read, col, floor);
         writer := pg_catalog.format('%s OR %s >= CASE WHEN crm_security.app_role() = ''superadmin'' THEN %s END',
-                                    eq, col, floor);
-        checker := pg_catalog.format('%s OR crm_security.app_role() = ''superadmin''', eq);
+                                    eq_write, col, floor);
+        checker := pg_catalog.format('%s OR crm_security.app_role() = ''superadmin''', eq_write);
     ELSE
         -- One equality and nothing else: the plans of a table without RLS and an explicit
         -- WHERE, ordered index scans included.
-        reader := eq;
-        writer := reader;
-        checker := reader;
+        reader := eq_read;
+        writer := eq_write;
+        checker := eq_write;
     END IF;
 
     stmts := ARRAY[pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl),
