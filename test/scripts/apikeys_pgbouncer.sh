@@ -6,6 +6,7 @@
 # context, which must see none.  A revoked key is then refused on every pooled connection.
 set -u
 source "$CRM_ROOT/test/lib.sh"
+source "$CRM_ROOT/test/scripts/include/pgbouncer.sh"
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_ak_pgb
 APP=regress_akpgb_app
@@ -46,48 +47,7 @@ for i in $(seq 1 $CLIENTS); do
 done
 stok=$("${PSQL[@]}" -d "$DB" -c "SELECT crm_security.issue_service_token('akpgb-caller', 'akpgb-callee', '10 minutes')")
 
-PGB_PORT=$(free_port)
-cat >"$DIR/userlist.txt" <<EOF2
-"$APP" ""
-"postgres" ""
-EOF2
-cat >"$DIR/pgbouncer.ini" <<EOF2
-[databases]
-$DB = host=$PGHOST port=$PGPORT dbname=$DB
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $DIR/userlist.txt
-pool_mode = transaction
-default_pool_size = 2
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 50
-server_reset_query =
-ignore_startup_parameters = extra_float_digits
-logfile = $DIR/pgbouncer.log
-pidfile = $DIR/pgbouncer.pid
-EOF2
-chown -R postgres "$DIR" 2>/dev/null
-as_pg /usr/sbin/pgbouncer "$DIR/pgbouncer.ini" >"$DIR/stdout.log" 2>&1 &
-stop_pgbouncer() {
-    if [ -f "$DIR/pgbouncer.pid" ]; then
-        kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null
-        sleep 0.5
-    fi
-}
-trap stop_pgbouncer EXIT
-
-up=1
-for _ in $(seq 1 50); do
-    if "${PSQL[@]}" -h 127.0.0.1 -p "$PGB_PORT" -U "$APP" -d "$DB" -c "SELECT 1" >/dev/null 2>&1; then up=0; break; fi
-    sleep 0.2
-done
-check "pgbouncer runs in transaction pooling mode with a pool of 2" "$up" "$(cat "$DIR/pgbouncer.log" "$DIR/stdout.log" 2>/dev/null)"
-[ "$up" = 0 ] || exit 1
+start_pgbouncer
 
 # "in" lines: client, actor type, user id, tenant, rows seen and their tenants, backend.
 # "out" lines: the same without a context.

@@ -10,6 +10,7 @@
 # pooled server connection at the next set_claim_context.
 set -u
 source "$CRM_ROOT/test/lib.sh"
+source "$CRM_ROOT/test/scripts/include/pgbouncer.sh"
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_ctx_pgb
 APP=regress_pgb_app
@@ -46,48 +47,7 @@ for i in $(seq 2 2 $CLIENTS); do
         -c "SELECT crm_security.add_tenant_member('t-pgb-shared', 'u-pgb-$i', 'client_user')" >/dev/null
 done
 
-PGB_PORT=$(free_port)
-cat >"$DIR/userlist.txt" <<EOF
-"$APP" ""
-"postgres" ""
-EOF
-cat >"$DIR/pgbouncer.ini" <<EOF
-[databases]
-$DB = host=$PGHOST port=$PGPORT dbname=$DB
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $DIR/userlist.txt
-pool_mode = transaction
-default_pool_size = 2
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 50
-server_reset_query =
-ignore_startup_parameters = extra_float_digits
-logfile = $DIR/pgbouncer.log
-pidfile = $DIR/pgbouncer.pid
-EOF
-chown -R postgres "$DIR" 2>/dev/null
-as_pg /usr/sbin/pgbouncer "$DIR/pgbouncer.ini" >"$DIR/stdout.log" 2>&1 &
-stop_pgbouncer() {
-    if [ -f "$DIR/pgbouncer.pid" ]; then
-        kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null
-        sleep 0.5
-    fi
-}
-trap stop_pgbouncer EXIT
-
-up=1
-for _ in $(seq 1 50); do
-    if "${PSQL[@]}" -h 127.0.0.1 -p "$PGB_PORT" -U "$APP" -d "$DB" -c "SELECT 1" >/dev/null 2>&1; then up=0; break; fi
-    sleep 0.2
-done
-check "pgbouncer runs in transaction pooling mode with a pool of 2" "$up" "$(cat "$DIR/pgbouncer.log" "$DIR/stdout.log" 2>/dev/null)"
-[ "$up" = 0 ] || exit 1
+start_pgbouncer
 
 # One script per client.  "in" lines come from transactions with this client's context,
 # "out" lines from transactions without one.

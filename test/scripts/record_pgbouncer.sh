@@ -5,6 +5,7 @@
 # another client left in the server connection, and a transaction without a context none.
 set -u
 source "$CRM_ROOT/test/lib.sh"
+source "$CRM_ROOT/test/scripts/include/pgbouncer.sh"
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_rec_pgb
 APP=regress_rec_pgb
@@ -34,41 +35,7 @@ rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres "$DIR" 2>/dev/null
     -c "SELECT crm_security.set_manager('a', 'rep', 'mgr')" -c "SELECT crm_security.set_manager('a', 'peer', 'mgr')" \
     -c "SELECT crm_security.share_record('deals', '4', 'a', 'rep')" >/dev/null
 
-PGB_PORT=$(free_port)
-cat >"$DIR/userlist.txt" <<EOT
-"$APP" ""
-EOT
-cat >"$DIR/pgbouncer.ini" <<EOT
-[databases]
-$DB = host=$PGHOST port=$PGPORT dbname=$DB
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $DIR/userlist.txt
-pool_mode = transaction
-default_pool_size = 2
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 50
-server_reset_query =
-ignore_startup_parameters = extra_float_digits
-logfile = $DIR/pgbouncer.log
-pidfile = $DIR/pgbouncer.pid
-EOT
-chown -R postgres "$DIR" 2>/dev/null
-as_pg /usr/sbin/pgbouncer "$DIR/pgbouncer.ini" >"$DIR/stdout.log" 2>&1 &
-stop_pgbouncer() { [ -f "$DIR/pgbouncer.pid" ] && kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null; sleep 0.5; }
-trap stop_pgbouncer EXIT
-up=1
-for _ in $(seq 1 50); do
-    if "${PSQL[@]}" -h 127.0.0.1 -p "$PGB_PORT" -U "$APP" -d "$DB" -c "SELECT 1" >/dev/null 2>&1; then up=0; break; fi
-    sleep 0.2
-done
-check "pgbouncer runs in transaction pooling mode with a pool of 2" "$up" "$(cat "$DIR/pgbouncer.log" "$DIR/stdout.log" 2>/dev/null)"
-[ "$up" = 0 ] || exit 1
+start_pgbouncer
 
 # client: user tenant expected-ids
 clients=("rep a 2,4" "peer a 3,4" "mgr a 1,2,3,4" "rep b 5")
