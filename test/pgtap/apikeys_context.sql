@@ -7,16 +7,7 @@ BEGIN;
 SELECT plan(62);
 
 -- 'SQLSTATE: detail' of a statement's error, or 'ok'.
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; d text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, d = PG_EXCEPTION_DETAIL;
-    RETURN s || ': ' || coalesce(d, '');
-END $$;
-GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+\ir include/err.sql
 
 SELECT crm_security.add_tenant('acme', 'Acme');
 SELECT crm_security.add_tenant('globex', 'Globex');

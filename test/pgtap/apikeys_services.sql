@@ -3,16 +3,7 @@ SET client_min_messages = warning;
 BEGIN;
 SELECT plan(24);
 
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; d text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, d = PG_EXCEPTION_DETAIL;
-    RETURN s || ': ' || coalesce(d, '');
-END $$;
-GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+\ir include/err.sql
 
 SELECT crm_security.register_service('web', '{billing}');
 SELECT crm_security.register_service('billing', '{mailer}', description => 'invoices');
