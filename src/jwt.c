@@ -142,12 +142,15 @@ void
 jwt_check_length(int len)
 {
 	if (len > jwt_max_token_length)
+	{
+		authfail_report("token", "malformed", NULL);
 		ereport(ERROR,
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
 				 errmsg("invalid token"),
 				 errdetail("The token is %d bytes long; crm_security.max_token_length allows %d.",
 						   len, jwt_max_token_length),
 				 errhidestmt(true)));
+	}
 }
 
 /*
@@ -319,6 +322,7 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 			jwt_refuse(what, "No key has the token's \"kid\".");
 		if (refusal != NULL)
 			jwt_refuse(what, refusal);
+		authfail_report("token", "algorithm", NULL);
 		ereport(ERROR,
 				(errcode(CRM_ERRCODE_INVALID_AUTH),
 				 errmsg("invalid %s", what),

@@ -24,7 +24,7 @@ WORK=${CRM_WORK:-$(mktemp -d)}
 PRE_DIR=$WORK/requests_preload
 SECRET=whsec_preload_7f3a9c1e5b2d4f6a8c0e
 
-echo "1..26"
+echo "1..28"
 rm -rf "$PRE_DIR"
 start_cluster "$PRE_DIR" "shared_preload_libraries = 'crm_security'
 crm_security.request_nonce_slots = 100
@@ -115,12 +115,19 @@ for i in 1 2 3; do q -c "SELECT * FROM crm_security.verify_api_key('$K')" >/dev/
 q -c "SELECT * FROM crm_security.verify_api_key('crm_live_notakey')" >/dev/null
 TOKEN=$(q -c "SELECT crm_security.jwt_sign('{\"sub\": \"u1\", \"exp\": 4102444800}', 'right-secret-0123456789abcdef0123456789', 'HS256')")
 for i in 1 2; do q -c "SELECT crm_security.jwt_verify('$TOKEN', 'wrong-secret-0123456789abcdef0123456789')" >/dev/null; done
+q -c "SELECT crm_security.jwt_verify(repeat('a', 70000), 'right-secret-0123456789abcdef0123456789')" >/dev/null
+ES_TOKEN=$(q -c "SELECT crm_security.jwt_sign('{\"sub\": \"u1\", \"exp\": 4102444800}', crm_security.generate_jwk('ES256'), 'ES256')")
+q -c "SELECT crm_security.jwt_verify('$ES_TOKEN', '{\"keys\": [{\"kty\": \"oct\", \"k\": \"cmlnaHQtc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5\"}]}'::jsonb)" >/dev/null
 check "auth_failures: 3 refusals of the revoked key, by its id" 3 \
     "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'api_key' AND reason = 'revoked' AND key_id = '$K_ID'")"
 check "auth_failures: a malformed key, without a key id" 1 \
     "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'api_key' AND reason = 'malformed' AND key_id IS NULL")"
 check "auth_failures: 2 tokens with a wrong signature from 2 sessions" 2 \
     "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'token' AND reason = 'bad_signature'")"
+check "auth_failures: a token over crm_security.max_token_length, as malformed" 1 \
+    "$(q -c "SELECT failures FROM crm_security.auth_failures WHERE kind = 'token' AND reason = 'malformed'")"
+check "auth_failures: a token of an algorithm no key of the store can verify" 1 \
+    "$(q -c "SELECT sum(failures) FROM crm_security.auth_failures WHERE kind = 'token' AND reason IN ('algorithm', 'unknown_key')")"
 check "auth_failures holds neither the key nor the token" 0 \
     "$(q -c "SELECT count(*) FROM crm_security.auth_failures a WHERE a::text LIKE '%' || '${K: -30}' || '%' OR a::text LIKE '%' || '${TOKEN: -20}' || '%'")"
 check "each refusal is one structured log line" 3 \
