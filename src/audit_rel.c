@@ -30,6 +30,8 @@
 #include "audit_rel.h"
 
 static AuditRelids audit_rels;
+/* Set by a relcache invalidation of one of them: look them up again at the next use. */
+static bool audit_rels_stale = true;
 
 /* The cache: the trigger's OID to its table's current description. */
 typedef struct AuditRelEntry
@@ -45,9 +47,15 @@ static uint64 audit_rel_inval_count = 0;
 void
 audit_rel_invalidate(Oid relid)
 {
+	/*
+	 * Mark the OIDs for a new lookup, without clearing them: a caller may hold the pointer
+	 * that audit_relids() returned across code that accepts invalidation messages (a lock,
+	 * nextval), and must still find the OIDs there.  Under load a full reset (InvalidOid)
+	 * arrives at any such point.
+	 */
 	if (relid == InvalidOid || relid == audit_rels.log || relid == audit_rels.seq ||
 		relid == audit_rels.blocks || relid == audit_rels.purges)
-		memset(&audit_rels, 0, sizeof(audit_rels));
+		audit_rels_stale = true;
 	audit_rel_inval_count++;
 	if (audit_rel_cache != NULL)
 	{
@@ -77,13 +85,21 @@ audit_lookup_rel(const char *name)
 const AuditRelids *
 audit_relids(void)
 {
-	if (OidIsValid(audit_rels.log) && OidIsValid(audit_rels.seq) &&
+	AuditRelids fresh;
+
+	if (!audit_rels_stale && OidIsValid(audit_rels.log) && OidIsValid(audit_rels.seq) &&
 		OidIsValid(audit_rels.blocks) && OidIsValid(audit_rels.purges))
 		return &audit_rels;
-	audit_rels.seq = audit_lookup_rel("audit_log_id_seq");
-	audit_rels.blocks = audit_lookup_rel("audit_blocks");
-	audit_rels.purges = audit_lookup_rel("audit_purges");
-	audit_rels.log = audit_lookup_rel("audit_log");
+	/*
+	 * Looked up first and copied at once, so that the struct never holds a partial set; an
+	 * invalidation that arrives during the lookups leaves it stale for the next call.
+	 */
+	audit_rels_stale = false;
+	fresh.seq = audit_lookup_rel("audit_log_id_seq");
+	fresh.blocks = audit_lookup_rel("audit_blocks");
+	fresh.purges = audit_lookup_rel("audit_purges");
+	fresh.log = audit_lookup_rel("audit_log");
+	audit_rels = fresh;
 	return &audit_rels;
 }
 

@@ -21,7 +21,10 @@ typedef struct AuditRelids
 	Oid			purges;			/* audit_purges */
 } AuditRelids;
 
-/* The relations, looked up if needed; valid until the next invalidation. */
+/*
+ * The relations, looked up again after an invalidation of one of them.  The OIDs the pointer
+ * shows are never cleared: a caller may keep it across code that accepts invalidations.
+ */
 extern const AuditRelids *audit_relids(void);
 
 /*
