@@ -397,7 +397,7 @@ DECLARE
     anc record;
     inherits boolean;
     columns boolean;
-    todo regclass[] := '{}';
+    to_protect regclass[] := '{}';
     t regclass;
 BEGIN
     -- Most commands touch no partition, child or parent, and rename no column: they are
@@ -435,7 +435,7 @@ BEGIN
                         WHERE a.attrelid = r.relation AND a.attname = n.attname AND a.attnum > 0 AND NOT a.attisdropped)
     LOOP
         PERFORM crm_security._isolation_register(rel.relation, rel.newcol, rel.cross_tenant);
-        todo := todo || rel.relation;
+        to_protect := to_protect || rel.relation;
     END LOOP;
     -- Every table the command touched, and their partitions and children.
     FOR rel IN
@@ -474,9 +474,9 @@ BEGIN
         -- Registered before its policies are made, so that the ALTER TABLEs of
         -- _isolation_apply, which fire this trigger again, find it done.
         PERFORM crm_security._isolation_register(rel.relid, anc.tenant_column, anc.cross_tenant);
-        todo := todo || rel.relid;
+        to_protect := to_protect || rel.relid;
     END LOOP;
-    FOREACH t IN ARRAY todo LOOP
+    FOREACH t IN ARRAY to_protect LOOP
         PERFORM crm_security._isolation_apply(t);
     END LOOP;
 END
