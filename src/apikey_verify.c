@@ -335,19 +335,7 @@ apikey_verify(text *keyt, text *service, inet *client_ip, ApiKeyVerified *out)
 Oid
 apikey_tables_owner(void)
 {
-	Oid			nsp = get_namespace_oid("crm_security", false);
-	Oid			rel = get_relname_relid("api_keys", nsp);
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (!OidIsValid(rel))
-		elog(ERROR, "table crm_security.api_keys is missing");
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", rel);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return crm_table_owner("api_keys");
 }
 
 /*

@@ -161,10 +161,39 @@ audit_require_pk(Relation rel)
  * The excluded column names of enable_audit() (arr, or NULL for none), checked against
  * the table and its primary key: sorted, without duplicates.
  */
+/* The number of the live column `name` of rel; 42703 when there is none. */
+static AttrNumber
+audit_column_attnum(Relation rel, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of relation \"%s\" does not exist",
+					name, RelationGetRelationName(rel))));
+	return InvalidAttrNumber;
+}
+
+/* Whether attnum is a key column of the index pkrel. */
+static bool
+audit_is_key_column(Relation pkrel, AttrNumber attnum)
+{
+	for (int k = 0; k < pkrel->rd_index->indnkeyatts; k++)
+		if (pkrel->rd_index->indkey.values[k] == attnum)
+			return true;
+	return false;
+}
+
 static List *
 audit_excluded_columns(Relation rel, Oid pkoid, ArrayType *arr)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	List	   *excluded = NIL;
 	Datum	   *elems;
 	bool	   *enulls;
@@ -183,7 +212,7 @@ audit_excluded_columns(Relation rel, Oid pkoid, ArrayType *arr)
 	for (int i = 0; i < n; i++)
 	{
 		char	   *name;
-		AttrNumber	attnum = InvalidAttrNumber;
+		AttrNumber	attnum;
 		bool		dup = false;
 
 		if (enulls[i])
@@ -191,24 +220,12 @@ audit_excluded_columns(Relation rel, Oid pkoid, ArrayType *arr)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("excluded column names cannot be null")));
 		name = TextDatumGetCString(elems[i]);
-		for (int a = 0; a < desc->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, a);
-
-			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-				attnum = att->attnum;
-		}
-		if (attnum == InvalidAttrNumber)
+		attnum = audit_column_attnum(rel, name);
+		if (audit_is_key_column(pkrel, attnum))
 			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of relation \"%s\" does not exist",
-							name, RelationGetRelationName(rel))));
-		for (int k = 0; k < pkrel->rd_index->indnkeyatts; k++)
-			if (pkrel->rd_index->indkey.values[k] == attnum)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cannot exclude primary key column \"%s\"", name),
-						 errdetail("Audit entries identify records by their primary key.")));
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot exclude primary key column \"%s\"", name),
+					 errdetail("Audit entries identify records by their primary key.")));
 		foreach(lc, excluded)
 			if (strcmp(lfirst(lc), name) == 0)
 				dup = true;
@@ -283,7 +300,6 @@ static List *
 audit_personal_columns(Relation rel, Oid pkoid, ArrayType *arr, List *excluded,
 					   const char *subject)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	List	   *personal = NIL;
 	Datum	   *elems;
 	bool	   *enulls;
@@ -302,7 +318,7 @@ audit_personal_columns(Relation rel, Oid pkoid, ArrayType *arr, List *excluded,
 	for (int i = 0; i < n; i++)
 	{
 		char	   *name;
-		AttrNumber	attnum = InvalidAttrNumber;
+		AttrNumber	attnum;
 		bool		dup = false;
 
 		if (enulls[i])
@@ -310,24 +326,12 @@ audit_personal_columns(Relation rel, Oid pkoid, ArrayType *arr, List *excluded,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("personal column names cannot be null")));
 		name = TextDatumGetCString(elems[i]);
-		for (int a = 0; a < desc->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, a);
-
-			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-				attnum = att->attnum;
-		}
-		if (attnum == InvalidAttrNumber)
+		attnum = audit_column_attnum(rel, name);
+		if (audit_is_key_column(pkrel, attnum))
 			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of relation \"%s\" does not exist",
-							name, RelationGetRelationName(rel))));
-		for (int k = 0; k < pkrel->rd_index->indnkeyatts; k++)
-			if (pkrel->rd_index->indkey.values[k] == attnum)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("primary key column \"%s\" cannot be personal", name),
-						 errdetail("Audit entries identify records by their primary key, in clear.")));
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("primary key column \"%s\" cannot be personal", name),
+					 errdetail("Audit entries identify records by their primary key, in clear.")));
 		if (strcmp(name, "tenant_id") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -359,24 +363,13 @@ audit_personal_columns(Relation rel, Oid pkoid, ArrayType *arr, List *excluded,
 static char *
 audit_subject_column(Relation rel, bool isnull, Datum d)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	char	   *name;
 
 	if (isnull)
 		return NULL;
 	name = pstrdup(NameStr(*DatumGetName(d)));
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return name;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("column \"%s\" of relation \"%s\" does not exist",
-					name, RelationGetRelationName(rel))));
-	return NULL;
+	(void) audit_column_attnum(rel, name);
+	return name;
 }
 
 /* DROP TRIGGER statements for the triggers of ours that exist on qualname. */

@@ -36,6 +36,8 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "crm_security.h"
+
 #include "audit_entry.h"
 #include "audit_key.h"
 #include "audit_subject_keys.h"
@@ -249,15 +251,7 @@ typedef struct AsOwner
 Oid
 audit_rel_owner(Oid relid)
 {
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return crm_rel_owner(relid);
 }
 
 static void

@@ -17,4 +17,8 @@
  */
 #define CRM_ERRCODE_INVALID_AUTH ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
 
+/* The owner of a relation, and of the extension's table crm_security.<relname> (rel_owner.c). */
+extern Oid	crm_rel_owner(Oid relid);
+extern Oid	crm_table_owner(const char *relname);
+
 #endif							/* CRM_SECURITY_H */

@@ -29,21 +29,13 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "crm_security.h"
+
 /* The registry table's owner: the role that created the extension. */
 static Oid
 iso_registry_owner(void)
 {
-	Oid			relid;
-	HeapTuple	tup;
-	Oid			owner;
-
-	relid = RangeVarGetRelid(makeRangeVar("crm_security", "isolated_tables", -1), NoLock, false);
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return crm_table_owner("isolated_tables");
 }
 
 /*

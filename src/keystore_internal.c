@@ -57,19 +57,7 @@ ks_internal_writing(void)
 static Oid
 ks_internal_owner(void)
 {
-	Oid			nsp = get_namespace_oid("crm_security", false);
-	Oid			rel = get_relname_relid("jwt_keys", nsp);
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (!OidIsValid(rel))
-		elog(ERROR, "table crm_security.jwt_keys is missing");
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", rel);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return crm_table_owner("jwt_keys");
 }
 
 static const char *ks_internal_find_sql =

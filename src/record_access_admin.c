@@ -23,22 +23,14 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "crm_security.h"
+
 #include "record_access.h"
 
 static Oid
 ra_registry_owner(void)
 {
-	Oid			relid;
-	HeapTuple	tup;
-	Oid			owner;
-
-	relid = RangeVarGetRelid(makeRangeVar("crm_security", "record_access_tables", -1), NoLock, false);
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return crm_table_owner("record_access_tables");
 }
 
 /* SQL function: _record_access_register(tbl regclass, owner_column name, company_column name, id_column name, permission text) */
