@@ -6,10 +6,19 @@ MODULE_big = $(EXTENSION)
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 HEADERS    = $(wildcard src/*.h)
 
-# The install script is built from its numbered pieces, in order.
+# The install script of the current version is built from its numbered pieces, in order.
 SQL_PIECES = $(sort $(wildcard sql/[0-9][0-9]_*.sql))
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA       = $(wildcard sql/$(EXTENSION)--*--*.sql)
+
+# Releases (docs/upgrading.md).  The install script of every released version is kept as
+# shipped, committed and never edited, so that `CREATE EXTENSION crm_security VERSION 'A'`
+# keeps working.  Each step A--B of UPGRADES gets an upgrade script
+# sql/crm_security--A--B.sql, built from the pieces sql/upgrade/B/*.sql in name order.
+RELEASED_SQL = sql/$(EXTENSION)--0.1.0.sql
+UPGRADES     = 0.1.0--0.2.0
+UPGRADE_SQL  = $(foreach u,$(UPGRADES),sql/$(EXTENSION)--$(u).sql)
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_SQL)
+DATA       = $(RELEASED_SQL)
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config
@@ -22,7 +31,7 @@ ifdef WERROR
 PG_CFLAGS  += -Werror
 endif
 
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql .build-flags
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_SQL) .build-flags
 
 # pg_regress suite for `make installcheck` against a running server (PGHOST, PGPORT,
 # PGUSER): test/sql/*.sql against test/expected/*.out, in order (00_install creates the
@@ -49,6 +58,16 @@ FORCE:
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(EXTENSION).control
 	( echo '-- crm_security $(EXTVERSION): generated from sql/[0-9][0-9]_*.sql, do not edit'; \
 	  for f in $(SQL_PIECES); do echo; echo "-- $$f"; cat $$f; done ) > $@
+
+# upgrade_rule A--B: sql/crm_security--A--B.sql from sql/upgrade/B/*.sql.  The directory is a
+# prerequisite too, so that adding or removing a piece rebuilds the script.
+define upgrade_rule
+sql/$(EXTENSION)--$(1).sql: $$(sort $$(wildcard sql/upgrade/$(lastword $(subst --, ,$(1)))/*.sql)) sql/upgrade/$(lastword $(subst --, ,$(1))) $(EXTENSION).control
+	( echo '-- crm_security $(subst --, to ,$(1)): generated from sql/upgrade/$(lastword $(subst --, ,$(1)))/*.sql, do not edit'; \
+	  printf '%s\n' '\echo Use "ALTER EXTENSION crm_security UPDATE TO '"'"'$(lastword $(subst --, ,$(1)))'"'"'" to load this file. \quit'; \
+	  for f in $$(sort $$(wildcard sql/upgrade/$(lastword $(subst --, ,$(1)))/*.sql)); do echo; echo "-- $$$$f"; cat $$$$f; done ) > $$@
+endef
+$(foreach u,$(UPGRADES),$(eval $(call upgrade_rule,$(u))))
 
 .PHONY: test check-memory fuzz demo demo-stop bench
 test:

@@ -1,4 +1,10 @@
 \echo
+\echo '################################################################'
+\echo '# Chapter 1. Tokens: how the database knows who is asking'
+\echo '#   Northwind''s identity provider signs a JWT for every user. The database checks the'
+\echo '#   signature itself (C, OpenSSL), so a bug in the API server cannot invent a user.'
+\echo '################################################################'
+\echo
 \echo '--- 1. Tokens: sign and verify, all 13 JOSE algorithms, in C with OpenSSL ---'
 \set VERBOSITY default
 -- Keys are made in SQL (or imported as PEM, JWK or JWKS).

@@ -1,4 +1,11 @@
 -- Claim context: a verified JWT becomes the context of one transaction, for RLS policies.
+\echo
+\echo '################################################################'
+\echo '# Chapter 2. Keys and the claim context'
+\echo '#   Northwind trusts its identity provider''s key once (the key store). Each request then'
+\echo '#   runs in one transaction that starts with set_claim_context(token): the verified claims'
+\echo '#   become the context that policies read, until COMMIT. A faked setting changes nothing.'
+\echo '################################################################'
 \set QUIET on
 \pset footer off
 

@@ -1,5 +1,11 @@
 -- Tenants from the database: a consultant who belongs to two client tenants switches
 -- between them, with a token that names no tenant (as Supabase Auth issues them).
+\echo
+\echo '################################################################'
+\echo '# Chapter 3. Tenants and members'
+\echo '#   Northwind''s customers are tenants (Acme, Globex). A consultant works for both: her token'
+\echo '#   names no tenant, the database''s membership table decides, and she picks one per request.'
+\echo '################################################################'
 \set QUIET on
 \pset footer off
 

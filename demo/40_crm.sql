@@ -1,5 +1,11 @@
 -- A small multi-tenant CRM: roles and permissions, tenant isolation, a reviewer, a denied
 -- write and a spoofing attempt.
+\echo
+\echo '################################################################'
+\echo '# Chapter 4. The CRM tables: isolation and permissions'
+\echo '#   One call per table forces row-level security: every query of the application role sees'
+\echo '#   its tenant only. Roles per tenant grant permissions; authorize() refuses with 42501.'
+\echo '################################################################'
 \set QUIET on
 \pset footer off
 

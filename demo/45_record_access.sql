@@ -1,5 +1,11 @@
 -- Record-level access inside one tenant: a sales rep, their manager and a colleague with a
 -- shared deal each see different rows of the same table (docs/record-access.md).
+\echo
+\echo '################################################################'
+\echo '# Chapter 5. Record access inside a tenant'
+\echo '#   Inside Acme, a sales rep sees his deals, his manager sees her team''s, a colleague only'
+\echo '#   what is shared with him.'
+\echo '################################################################'
 \set QUIET on
 \pset footer off
 

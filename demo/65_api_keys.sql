@@ -1,6 +1,12 @@
 -- Integrations and services: an integration authenticates with an API key and gets a
 -- context of its own (its tenant, its scopes), a wrong network is refused, and one service
 -- calls another with a short-lived service token.
+\echo
+\echo '################################################################'
+\echo '# Chapter 6. API keys and services'
+\echo '#   Integrations have no user: an API key gives them a context of their own (tenant,'
+\echo '#   scopes, allowed networks). Services call each other with short-lived service tokens.'
+\echo '################################################################'
 \set QUIET on
 \pset footer off
 

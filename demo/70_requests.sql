@@ -1,6 +1,12 @@
 -- Signed requests and rate limits: a webhook signed by its sender is accepted once, its
 -- replay is refused, and a rate limit shared by every connection kicks in with the time to
 -- wait.  (The demo server preloads the library: shared_preload_libraries = 'crm_security'.)
+\echo
+\echo '################################################################'
+\echo '# Chapter 7. Webhooks and limits'
+\echo '#   A partner''s webhook is signed; the database accepts it once and refuses its replay.'
+\echo '#   Rate limits are shared by every connection and say how long to wait.'
+\echo '################################################################'
 \set VERBOSITY terse
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS crm_security;
@@ -44,3 +50,11 @@ SELECT n AS attempt, crm_security.register_failed_attempt('login:ada@acme.exampl
   FROM generate_series(1, 3) n;
 SELECT crm_security.is_locked_out('login:ada@acme.example') AS locked;
 SELECT crm_security.clear_failed_attempts('login:ada@acme.example');
+
+\echo
+\echo == An API key with its own limit (2 uses a minute): the third use is refused, with the time to wait
+SELECT api_key AS limited_key FROM crm_security.create_api_key('report export', 'initech', '{reports:read}',
+                                                              rate_limit_per_minute => 2) \gset
+SELECT name AS first_use FROM crm_security.verify_api_key(:'limited_key');
+SELECT name AS second_use FROM crm_security.verify_api_key(:'limited_key');
+SELECT demo_refused(format('SELECT crm_security.verify_api_key(%L)', :'limited_key')) AS third_use;

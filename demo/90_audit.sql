@@ -1,5 +1,11 @@
 -- Audit log: every change recorded with its actor, nobody can rewrite history, and a
 -- superuser who goes around the protection is caught by verification.
+\echo
+\echo '################################################################'
+\echo '# Chapter 8. The audit log and its proof'
+\echo '#   Every change is recorded with the verified actor, chained by hashes and sealed. Nobody'
+\echo '#   may rewrite it; a superuser who goes around the protection is caught by verification.'
+\echo '################################################################'
 \set VERBOSITY terse
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS crm_security;
@@ -52,6 +58,10 @@ SELECT demo_refused($q$TRUNCATE crm_security.audit_log$q$) AS truncate_log;
 
 \echo
 \echo == A superuser disables the protection and quietly rewrites an entry ...
+-- (the demo keeps the original, to put it back at the end)
+CREATE TEMP TABLE demo_original AS
+  SELECT id, new_row, entry_hash FROM crm_security.audit_log
+   WHERE operation = 'UPDATE' AND table_name = 'public.demo_contacts';
 ALTER TABLE crm_security.audit_log DISABLE TRIGGER USER;
 UPDATE crm_security.audit_log SET new_row = new_row || '{"email": "nothing-to-see@example.com"}'
  WHERE operation = 'UPDATE' AND table_name = 'public.demo_contacts';
@@ -69,15 +79,18 @@ ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only_rows;
 SELECT ok, first_bad_block, detail FROM crm_security.verify_audit_log(:'digest');
 
-\echo == (the demo puts the entry back, which is what makes it verify again)
+\echo '== (entry hashes are keyed with the server''s entry key, so a recomputed plain SHA-256 does not'
+\echo '== match; only the original entry, put back exactly, verifies again)'
 ALTER TABLE crm_security.audit_log DISABLE TRIGGER USER;
-UPDATE crm_security.audit_log SET new_row = new_row || '{"email": "ada@analytical.engine"}'
- WHERE operation = 'UPDATE' AND table_name = 'public.demo_contacts';
-UPDATE crm_security.audit_log SET entry_hash = pg_catalog.sha256(crm_security.audit_canonical_entry(id))
- WHERE operation = 'UPDATE' AND table_name = 'public.demo_contacts';
+UPDATE crm_security.audit_log a SET new_row = o.new_row, entry_hash = o.entry_hash
+  FROM demo_original o WHERE a.id = o.id;
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
 ALTER TABLE crm_security.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only_rows;
-SELECT ok, detail FROM crm_security.verify_audit_log(:'digest');
+DROP TABLE demo_original;
+SELECT ok, detail FROM crm_security.verify_audit_log(:'digest') \gset verify_
+\echo verified: :verify_ok (:verify_detail)
+-- the demo fails here unless the restored log verifies
+SELECT CASE WHEN :'verify_ok' THEN 'the log verifies again' ELSE 1 / 0 || '' END AS restored;
 
 \echo
 \echo == Export for an auditor: CSV and JSON lines

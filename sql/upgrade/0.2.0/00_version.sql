@@ -1,0 +1,15 @@
+-- Upgrade from 0.1.0 to 0.2.0: the pieces of sql/crm_security--0.1.0--0.2.0.sql.
+--
+-- The Makefile concatenates sql/upgrade/0.2.0/*.sql in name order into
+-- sql/crm_security--0.1.0--0.2.0.sql, which ALTER EXTENSION crm_security UPDATE runs on a
+-- 0.1.0 install.  Each change to sql/NN_*.sql made for 0.2.0 has its step here, in a file
+-- named after the branch that made it: plain SQL (no psql commands, no CREATE EXTENSION)
+-- that turns a 0.1.0 install into exactly what a fresh 0.2.0 install is: CREATE OR REPLACE
+-- FUNCTION, DROP FUNCTION of a removed signature, ALTER TABLE ... ADD COLUMN (a new column
+-- goes last in its CREATE TABLE too, so that the column order matches), new objects with
+-- their grants and comments, and the migration of existing rows.
+--
+-- test/scripts/upgrade.sh compares an upgraded install with a fresh one, object by object,
+-- and shows the difference when a step is missing (docs/upgrading.md).
+--
+-- This first piece changes nothing: 0.2.0 has no version-specific object of its own.
