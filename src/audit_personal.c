@@ -32,6 +32,7 @@
 #include "audit_subject_keys.h"
 #include "b64url.h"
 #include "crypto.h"
+#include "json_util.h"
 
 #define ENV_KEY "enc"
 #define ENV_PREFIX "crm1."
@@ -71,11 +72,23 @@ value_aad(int64 entry_id, const char *image, const char *name, int namelen, int6
 {
 	StringInfoData s;
 
+	char		num[MAXINT8LEN + 1];
+	size_t		imagelen = strlen(image);
+
+	/* AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>", built by hand. */
 	initStringInfo(&s);
-	appendStringInfo(&s, AAD_TAG "\nentry=" INT64_FORMAT "\nimage=%zu:%s\nname=%d:",
-					 entry_id, strlen(image), image, namelen);
+	appendBinaryStringInfo(&s, AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
+	appendBinaryStringInfo(&s, num, pg_lltoa(entry_id, num));
+	appendBinaryStringInfo(&s, "\nimage=", 7);
+	appendBinaryStringInfo(&s, num, pg_lltoa((int64) imagelen, num));
+	appendStringInfoCharMacro(&s, ':');
+	appendBinaryStringInfo(&s, image, imagelen);
+	appendBinaryStringInfo(&s, "\nname=", 6);
+	appendBinaryStringInfo(&s, num, pg_lltoa(namelen, num));
+	appendStringInfoCharMacro(&s, ':');
 	appendBinaryStringInfo(&s, name, namelen);
-	appendStringInfo(&s, "\nkey=" INT64_FORMAT, key_id);
+	appendBinaryStringInfo(&s, "\nkey=", 5);
+	appendBinaryStringInfo(&s, num, pg_lltoa(key_id, num));
 	*len = s.len;
 	return s.data;
 }
@@ -95,10 +108,15 @@ push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *i
 	JsonbValue	k,
 				ev;
 
-	/* The plaintext: the value's jsonb text. */
-	jb = JsonbValueToJsonb(v);
+	/* The plaintext: the value's jsonb text (a scalar written directly, as jsonb would). */
 	initStringInfo(&pt);
-	(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
+	if (v->type == jbvBinary)
+	{
+		jb = JsonbValueToJsonb(v);
+		(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
+	}
+	else
+		json_append_scalar(&pt, v);
 
 	blen = CRM_GCM_NONCE_LEN + pt.len + CRM_GCM_TAG_LEN;
 	buf = palloc(blen);
@@ -109,7 +127,13 @@ push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *i
 	explicit_bzero(pt.data, pt.len);
 
 	initStringInfo(&env);
-	appendStringInfo(&env, ENV_PREFIX INT64_FORMAT ".", key_id);
+	appendBinaryStringInfo(&env, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
+	{
+		char		num[MAXINT8LEN + 1];
+
+		appendBinaryStringInfo(&env, num, pg_lltoa(key_id, num));
+	}
+	appendStringInfoCharMacro(&env, '.');
 	enlargeStringInfo(&env, B64URL_ENC_LEN(blen) + 1);
 	env.len += b64url_encode(buf, blen, env.data + env.len);
 	env.data[env.len] = '\0';

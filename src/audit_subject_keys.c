@@ -176,13 +176,26 @@ wrap_aad(const char *tenant, const char *subject, int *len)
 {
 	StringInfoData s;
 
+	char		num[MAXINT8LEN + 1];
+	size_t		sublen = strlen(subject);
+
+	/* WRAP_AAD "\ntenant_id=<len>:<tenant>" (or "~") "\nsubject=<len>:<subject>", by hand. */
 	initStringInfo(&s);
-	appendStringInfoString(&s, WRAP_AAD "\ntenant_id=");
+	appendBinaryStringInfo(&s, WRAP_AAD "\ntenant_id=", sizeof(WRAP_AAD "\ntenant_id=") - 1);
 	if (tenant == NULL)
-		appendStringInfoChar(&s, '~');
+		appendStringInfoCharMacro(&s, '~');
 	else
-		appendStringInfo(&s, "%zu:%s", strlen(tenant), tenant);
-	appendStringInfo(&s, "\nsubject=%zu:%s", strlen(subject), subject);
+	{
+		size_t		tlen = strlen(tenant);
+
+		appendBinaryStringInfo(&s, num, pg_lltoa((int64) tlen, num));
+		appendStringInfoCharMacro(&s, ':');
+		appendBinaryStringInfo(&s, tenant, tlen);
+	}
+	appendBinaryStringInfo(&s, "\nsubject=", 9);
+	appendBinaryStringInfo(&s, num, pg_lltoa((int64) sublen, num));
+	appendStringInfoCharMacro(&s, ':');
+	appendBinaryStringInfo(&s, subject, sublen);
 	*len = s.len;
 	return s.data;
 }
