@@ -28,6 +28,8 @@ MS="CREATE FUNCTION pg_temp.ms(stmt text) RETURNS float8 LANGUAGE plpgsql AS \$\
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN EXECUTE stmt; RETURN extract(epoch FROM clock_timestamp() - t0) * 1000; END \$\$;"
 
+# CRM_AUDIT_BENCH=personal: only the personal-column part at the end.
+if [ "${CRM_AUDIT_BENCH:-all}" != personal ]; then
 # One session; plain and audited alternate, nine rounds, after the session has touched
 # every shared buffer.  Before each timed statement an
 # untimed CHECKPOINT writes out what earlier statements left dirty, so that no statement
@@ -108,6 +110,7 @@ echo "sealing and verification:"
 awk -v n="$unsealed" -v ms="$seal_ms" 'BEGIN { printf "  seal_audit_log: %d entries in %.0f ms = %.0f entries/s\n", n, ms, n / (ms / 1000) }'
 awk -v n="$total" -v ms="$verify_ms" -v ok="$verify_ok" 'BEGIN { printf "  verify_audit_log: %d entries in %.0f ms = %.0f entries/s (ok = %s)\n", n, ms, n / (ms / 1000), ok }'
 
+fi
 
 # Personal columns (docs/privacy.md): the same 50,000-row INSERT into a table audited with
 # two personal columns against the same table audited without, five alternating rounds,
