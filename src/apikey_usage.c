@@ -41,6 +41,8 @@
 #include "utils/timestamp.h"
 
 #include "apikey_usage.h"
+#include "ratelimit.h"
+#include "shmem_table.h"
 
 typedef struct ApiKeyUsageKey
 {
@@ -396,6 +398,44 @@ apikey_key_for(const pg_uuid_t *id, ApiKeyUsageKey *key)
 	key->id = *id;
 }
 
+/*
+ * With the library preloaded, a key's own limits are two GCRA limits of rate_limit()'s
+ * shared table (ratelimit.c), under a domain of their own: per_minute per minute and per_day
+ * per day, each with a burst of its whole limit.  A use refused by the day limit gives back
+ * what the minute limit counted.  Over a limit: 53400 with the time to wait.
+ */
+#define APIKEY_LIMIT_DOMAIN "api_key_limit"
+
+static void
+apikey_limits_shared(const pg_uuid_t *id, int32 per_minute, int32 per_day)
+{
+	uint8		k[1 + UUID_LEN];
+	int64		retry_ns;
+
+	memcpy(k + 1, id->data, UUID_LEN);
+	if (per_minute > 0)
+	{
+		k[0] = 'm';
+		if (!ratelimit_decide(APIKEY_LIMIT_DOMAIN, k, sizeof(k), per_minute,
+							  60 * SHT_NS_PER_SEC, &retry_ns))
+			apikey_over_limit(per_minute, "minute", (retry_ns + SHT_NS_PER_US - 1) / SHT_NS_PER_US);
+	}
+	if (per_day > 0)
+	{
+		k[0] = 'd';
+		if (!ratelimit_decide(APIKEY_LIMIT_DOMAIN, k, sizeof(k), per_day,
+							  86400 * SHT_NS_PER_SEC, &retry_ns))
+		{
+			if (per_minute > 0)
+			{
+				k[0] = 'm';
+				ratelimit_refund(APIKEY_LIMIT_DOMAIN, k, sizeof(k), per_minute, 60 * SHT_NS_PER_SEC);
+			}
+			apikey_over_limit(per_day, "day", (retry_ns + SHT_NS_PER_US - 1) / SHT_NS_PER_US);
+		}
+	}
+}
+
 void
 apikey_usage_count(const pg_uuid_t *id, int32 per_minute, int32 per_day, const inet *client_ip)
 {
@@ -408,6 +448,17 @@ apikey_usage_count(const pg_uuid_t *id, int32 per_minute, int32 per_day, const i
 	int			over = 0;
 	bool		flush = false;
 
+	/*
+	 * Preloaded: the limits are GCRA in shared memory (a refusal raises before anything is
+	 * counted); the counters below then only count.  Otherwise the fixed windows of the
+	 * usage row (docs/api-keys.md, "Preloading").
+	 */
+	if (ratelimit_shared() && (per_minute > 0 || per_day > 0))
+	{
+		apikey_limits_shared(id, per_minute, per_day);
+		per_minute = 0;
+		per_day = 0;
+	}
 	if (!apikey_usage_shared())
 	{
 		apikey_count_in_table(id, per_minute, per_day, client_ip, now);

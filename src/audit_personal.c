@@ -32,6 +32,7 @@
 #include "audit_subject_keys.h"
 #include "b64url.h"
 #include "crypto.h"
+#include "json_util.h"
 
 #define ENV_KEY "enc"
 #define ENV_PREFIX "crm1."
@@ -71,17 +72,29 @@ value_aad(int64 entry_id, const char *image, const char *name, int namelen, int6
 {
 	StringInfoData s;
 
+	char		num[MAXINT8LEN + 1];
+	size_t		imagelen = strlen(image);
+
+	/* AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>", built by hand. */
 	initStringInfo(&s);
-	appendStringInfo(&s, AAD_TAG "\nentry=" INT64_FORMAT "\nimage=%zu:%s\nname=%d:",
-					 entry_id, strlen(image), image, namelen);
+	appendBinaryStringInfo(&s, AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
+	appendBinaryStringInfo(&s, num, pg_lltoa(entry_id, num));
+	appendBinaryStringInfo(&s, "\nimage=", 7);
+	appendBinaryStringInfo(&s, num, pg_lltoa((int64) imagelen, num));
+	appendStringInfoCharMacro(&s, ':');
+	appendBinaryStringInfo(&s, image, imagelen);
+	appendBinaryStringInfo(&s, "\nname=", 6);
+	appendBinaryStringInfo(&s, num, pg_lltoa(namelen, num));
+	appendStringInfoCharMacro(&s, ':');
 	appendBinaryStringInfo(&s, name, namelen);
-	appendStringInfo(&s, "\nkey=" INT64_FORMAT, key_id);
+	appendBinaryStringInfo(&s, "\nkey=", 5);
+	appendBinaryStringInfo(&s, num, pg_lltoa(key_id, num));
 	*len = s.len;
 	return s.data;
 }
 
-/* Push the envelope of value v (not null) into st. */
-static void
+/* Push the envelope of value v (not null) into st; returns its string. */
+static StringInfoData
 push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *image,
 			  const char *name, int namelen, int64 key_id, const uint8 *key)
 {
@@ -95,10 +108,15 @@ push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *i
 	JsonbValue	k,
 				ev;
 
-	/* The plaintext: the value's jsonb text. */
-	jb = JsonbValueToJsonb(v);
+	/* The plaintext: the value's jsonb text (a scalar written directly, as jsonb would). */
 	initStringInfo(&pt);
-	(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
+	if (v->type == jbvBinary)
+	{
+		jb = JsonbValueToJsonb(v);
+		(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
+	}
+	else
+		json_append_scalar(&pt, v);
 
 	blen = CRM_GCM_NONCE_LEN + pt.len + CRM_GCM_TAG_LEN;
 	buf = palloc(blen);
@@ -109,7 +127,13 @@ push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *i
 	explicit_bzero(pt.data, pt.len);
 
 	initStringInfo(&env);
-	appendStringInfo(&env, ENV_PREFIX INT64_FORMAT ".", key_id);
+	appendBinaryStringInfo(&env, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
+	{
+		char		num[MAXINT8LEN + 1];
+
+		appendBinaryStringInfo(&env, num, pg_lltoa(key_id, num));
+	}
+	appendStringInfoCharMacro(&env, '.');
 	enlargeStringInfo(&env, B64URL_ENC_LEN(blen) + 1);
 	env.len += b64url_encode(buf, blen, env.data + env.len);
 	env.data[env.len] = '\0';
@@ -124,6 +148,7 @@ push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *i
 	ev.val.string.len = env.len;
 	pushJsonbValue(st, WJB_VALUE, &ev);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	return env;
 }
 
 static bool
@@ -137,11 +162,13 @@ name_in(const char *name, int len, char **names, int n)
 
 /*
  * A copy of the object img with the non-null members named in names (all when names is
- * NULL) encrypted under key.
+ * NULL) encrypted under key.  When out is given, the copy's text as JsonbToCString() writes
+ * it (the canonical text of the image, docs/audit.md) is appended to it in the same walk,
+ * so that hashing the entry does not render the image again.
  */
 static Jsonb *
 encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *image,
-				int64 key_id, const uint8 *key)
+				int64 key_id, const uint8 *key, StringInfo out)
 {
 	JsonbIterator *it = JsonbIteratorInit(&img->root);
 	JsonbParseState *st = NULL;
@@ -150,6 +177,7 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
 	int			depth = 0;
+	bool		first = true;
 
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -158,22 +186,50 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 			case WJB_BEGIN_OBJECT:
 				depth++;
 				res = pushJsonbValue(&st, r, NULL);
+				if (out)
+					appendStringInfoCharMacro(out, '{');
 				break;
 			case WJB_END_OBJECT:
 				depth--;
 				res = pushJsonbValue(&st, r, NULL);
+				if (out)
+					appendStringInfoCharMacro(out, '}');
 				break;
 			case WJB_KEY:
 				key_v = v;
 				res = pushJsonbValue(&st, r, &v);
+				if (out)
+				{
+					if (!first)
+						appendBinaryStringInfo(out, ", ", 2);
+					first = false;
+					json_append_string(out, v.val.string.val, v.val.string.len);
+					appendBinaryStringInfo(out, ": ", 2);
+				}
 				break;
 			case WJB_VALUE:
 				if (v.type != jbvNull &&
 					(names == NULL || name_in(key_v.val.string.val, key_v.val.string.len, names, n)))
-					push_envelope(&st, &v, entry_id, image, key_v.val.string.val,
-								  key_v.val.string.len, key_id, key);
+				{
+					StringInfoData env = push_envelope(&st, &v, entry_id, image,
+													   key_v.val.string.val,
+													   key_v.val.string.len, key_id, key);
+
+					if (out)
+					{
+						appendBinaryStringInfo(out, "{\"" ENV_KEY "\": ", sizeof("{\"" ENV_KEY "\": ") - 1);
+						json_append_string(out, env.data, env.len);
+						appendStringInfoCharMacro(out, '}');
+					}
+				}
 				else
+				{
 					res = pushJsonbValue(&st, r, &v);
+					if (out && v.type == jbvBinary)
+						(void) JsonbToCString(out, v.val.binary.data, v.val.binary.len);
+					else if (out)
+						json_append_scalar(out, &v);
+				}
 				break;
 			default:
 				elog(ERROR, "unexpected jsonb token in an audit image");
@@ -232,6 +288,7 @@ encrypt_image(AuditEntry *e, int col, const char *image, AuditRelInfo *info,
 	uint8		key[CRM_GCM_KEY_LEN];
 	int64		key_id;
 	int64		entry_id = DatumGetInt64(e->values[AL_ID]);
+	StringInfoData canon;
 
 	if (e->nulls[col])
 		return;
@@ -241,13 +298,14 @@ encrypt_image(AuditEntry *e, int col, const char *image, AuditRelInfo *info,
 		tenant = e->nulls[AL_TENANT_ID] ? NULL : TextDatumGetCString(e->values[AL_TENANT_ID]);
 	subject = row_subject(e, info, slot);
 	key_id = audit_subject_key(tenant, subject, key);
+	initStringInfo(&canon);
 	e->values[col] = JsonbPGetDatum(encrypt_members(DatumGetJsonbP(e->values[col]),
 													info->personal, info->npersonal,
-													entry_id, image, key_id, key));
+													entry_id, image, key_id, key, &canon));
 	explicit_bzero(key, sizeof(key));
-	/* The canonical text is rendered again from the stored value. */
-	e->text[col] = NULL;
-	e->textlen[col] = 0;
+	/* The canonical text of the stored value, written in the same walk. */
+	e->text[col] = canon.data;
+	e->textlen[col] = canon.len;
 }
 
 void
@@ -304,7 +362,7 @@ audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const cha
 		}
 	}
 	key_id = audit_subject_key(tenant, subject, key);
-	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key);
+	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key, NULL);
 	explicit_bzero(key, sizeof(key));
 	return res;
 }

@@ -20,7 +20,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/namespace.h"
@@ -34,6 +38,9 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "crm_security.h"
@@ -69,6 +76,11 @@ typedef struct ById
 
 static HTAB *by_name = NULL;
 static HTAB *by_id = NULL;
+
+/* The key table, its unique index on (tenant_id, subject) and its owner, per transaction. */
+static Oid	keys_relid = InvalidOid;
+static Oid	keys_index = InvalidOid;
+static Oid	keys_owner = InvalidOid;
 static bool callbacks_registered = false;
 
 static SPIPlanPtr plan_select_t = NULL;	/* tenant_id = $1 */
@@ -98,6 +110,7 @@ subject_keys_xact(XactEvent event, void *arg)
 		/* The memory goes with TopTransactionContext; only the pointers remain. */
 		by_name = NULL;
 		by_id = NULL;
+		keys_relid = InvalidOid;
 		crm_aes_gcm_forget();
 	}
 }
@@ -163,13 +176,26 @@ wrap_aad(const char *tenant, const char *subject, int *len)
 {
 	StringInfoData s;
 
+	char		num[MAXINT8LEN + 1];
+	size_t		sublen = strlen(subject);
+
+	/* WRAP_AAD "\ntenant_id=<len>:<tenant>" (or "~") "\nsubject=<len>:<subject>", by hand. */
 	initStringInfo(&s);
-	appendStringInfoString(&s, WRAP_AAD "\ntenant_id=");
+	appendBinaryStringInfo(&s, WRAP_AAD "\ntenant_id=", sizeof(WRAP_AAD "\ntenant_id=") - 1);
 	if (tenant == NULL)
-		appendStringInfoChar(&s, '~');
+		appendStringInfoCharMacro(&s, '~');
 	else
-		appendStringInfo(&s, "%zu:%s", strlen(tenant), tenant);
-	appendStringInfo(&s, "\nsubject=%zu:%s", strlen(subject), subject);
+	{
+		size_t		tlen = strlen(tenant);
+
+		appendBinaryStringInfo(&s, num, pg_lltoa((int64) tlen, num));
+		appendStringInfoCharMacro(&s, ':');
+		appendBinaryStringInfo(&s, tenant, tlen);
+	}
+	appendBinaryStringInfo(&s, "\nsubject=", 9);
+	appendBinaryStringInfo(&s, num, pg_lltoa((int64) sublen, num));
+	appendStringInfoCharMacro(&s, ':');
+	appendBinaryStringInfo(&s, subject, sublen);
 	*len = s.len;
 	return s.data;
 }
@@ -255,17 +281,29 @@ audit_rel_owner(Oid relid)
 }
 
 static void
+keys_lookup(void)
+{
+	Oid			nsp;
+
+	if (OidIsValid(keys_relid))
+		return;
+	nsp = get_namespace_oid("crm_security", false);
+	keys_index = get_relname_relid("audit_subject_keys_subject_key", nsp);
+	keys_owner = audit_rel_owner(get_relname_relid("audit_subject_keys", nsp));
+	keys_relid = get_relname_relid("audit_subject_keys", nsp);
+	if (!OidIsValid(keys_relid) || !OidIsValid(keys_index))
+	{
+		keys_relid = InvalidOid;
+		elog(ERROR, "relation crm_security.audit_subject_keys or its unique index is missing");
+	}
+}
+
+static void
 as_owner_begin(AsOwner *s)
 {
-	Oid			nsp = get_namespace_oid("crm_security", false);
-	Oid			relid = get_relname_relid("audit_subject_keys", nsp);
-	Oid			owner;
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "relation crm_security.audit_subject_keys is missing");
-	owner = audit_rel_owner(relid);
+	keys_lookup();
 	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
-	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(keys_owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
@@ -343,6 +381,107 @@ select_key(const char *tenant, const char *subject, SubjectKey *out)
 	return true;
 }
 
+/*
+ * The cheap path of a lookup: one probe of the unique index on (tenant_id, subject), no SQL
+ * (no plan, no executor, no role switch: the extension reads its own table).  Under the
+ * snapshot a statement would take, so it sees what a SELECT run here would.  False when
+ * there is no key yet; the caller then creates it through SQL (INSERT ... ON CONFLICT).
+ */
+static bool
+probe_key(const char *tenant, const char *subject, SubjectKey *out)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData sk[2];
+	Snapshot	snap;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		found = false;
+
+	keys_lookup();
+	rel = table_open(keys_relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	/* Attributes: key_id 1, tenant_id 2, subject 3, wrapped_key 4 (sql/65_privacy.sql). */
+	if (tenant != NULL)
+		ScanKeyInit(&sk[0], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(tenant));
+	else
+		ScanKeyEntryInitialize(&sk[0], SK_ISNULL | SK_SEARCHNULL, 2, InvalidStrategy,
+							   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+	sk[0].sk_collation = TupleDescAttr(desc, 1)->attcollation;
+	ScanKeyInit(&sk[1], 3, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(subject));
+	sk[1].sk_collation = TupleDescAttr(desc, 2)->attcollation;
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	scan = systable_beginscan(rel, keys_index, true, snap, 2, sk);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		w;
+
+		out->key_id = DatumGetInt64(heap_getattr(tup, 1, desc, &isnull));
+		w = heap_getattr(tup, 4, desc, &isnull);
+		if (isnull || !unwrap_key(tenant, subject, DatumGetByteaPP(w), out->key))
+			unwrap_failed();
+		found = true;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* Create the key (or read the one a concurrent transaction made first) through SQL. */
+static void
+create_key(const char *tenant, const char *subject, SubjectKey *kp)
+{
+	SubjectKey	k;
+	AsOwner		own;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	as_owner_begin(&own);
+	PG_TRY();
+	{
+		Datum		args[3];
+		char		nulls[3] = {tenant ? ' ' : 'n', ' ', ' '};
+		Oid			types[3] = {TEXTOID, TEXTOID, BYTEAOID};
+		SPIPlanPtr	p;
+		bool		isnull;
+
+		if (!pg_strong_random(k.key, CRM_GCM_KEY_LEN))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bytes")));
+		p = keep_plan(&plan_insert,
+					  "INSERT INTO crm_security.audit_subject_keys (tenant_id, subject, wrapped_key) "
+					  "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, subject) DO NOTHING RETURNING key_id",
+					  3, types);
+		args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+		args[1] = CStringGetTextDatum(subject);
+		args[2] = PointerGetDatum(wrap_key(tenant, subject, k.key));
+		if (SPI_execute_plan(p, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not write crm_security.audit_subject_keys");
+		if (SPI_processed == 1)
+			k.key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		/* Another transaction made it first (and committed): use that one. */
+		else if (!select_key(tenant, subject, &k))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not create the data key of a data subject"),
+					 errdetail("A concurrent transaction created and removed it."),
+					 errhint("Retry the transaction.")));
+	}
+	PG_FINALLY();
+	{
+		as_owner_end(&own);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	*kp = k;
+	explicit_bzero(&k, sizeof(k));
+}
+
 int64
 audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 {
@@ -350,7 +489,6 @@ audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 	ByName	   *ent;
 	bool		found;
 	SubjectKey	k;
-	AsOwner		own;
 
 	check_subject(subject);
 	subject_keys_init();
@@ -362,50 +500,8 @@ audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 		return ent->k.key_id;
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	as_owner_begin(&own);
-	PG_TRY();
-	{
-		if (!select_key(tenant, subject, &k))
-		{
-			Datum		args[3];
-			char		nulls[3] = {tenant ? ' ' : 'n', ' ', ' '};
-			Oid			types[3] = {TEXTOID, TEXTOID, BYTEAOID};
-			SPIPlanPtr	p;
-			bool		isnull;
-
-			if (!pg_strong_random(k.key, CRM_GCM_KEY_LEN))
-				ereport(ERROR,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("could not generate random bytes")));
-			p = keep_plan(&plan_insert,
-						  "INSERT INTO crm_security.audit_subject_keys (tenant_id, subject, wrapped_key) "
-						  "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, subject) DO NOTHING RETURNING key_id",
-						  3, types);
-			args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
-			args[1] = CStringGetTextDatum(subject);
-			args[2] = PointerGetDatum(wrap_key(tenant, subject, k.key));
-			if (SPI_execute_plan(p, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-				elog(ERROR, "could not write crm_security.audit_subject_keys");
-			if (SPI_processed == 1)
-				k.key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1, &isnull));
-			/* Another transaction made it first (and committed): use that one. */
-			else if (!select_key(tenant, subject, &k))
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not create the data key of a data subject"),
-						 errdetail("A concurrent transaction created and removed it."),
-						 errhint("Retry the transaction.")));
-		}
-	}
-	PG_FINALLY();
-	{
-		as_owner_end(&own);
-	}
-	PG_END_TRY();
-	SPI_finish();
+	if (!probe_key(tenant, subject, &k))
+		create_key(tenant, subject, &k);
 
 	ent = hash_search(by_name, name, HASH_ENTER, &found);
 	ent->k = k;

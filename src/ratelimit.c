@@ -60,6 +60,104 @@ rl_bad(const char *msg)
 }
 
 /*
+ * One GCRA decision for `k`: emission interval t, tolerance t * burst (both ns).  Allowed:
+ * counted at once, *remaining set.  Refused: nothing changes, *retry_ns set.
+ */
+static bool
+rl_gcra(const ShtKey *k, int64 t, int64 tolerance, int64 now, int64 *remaining, int64 *retry_ns)
+{
+	ShtEntry   *e;
+	bool		found,
+				allowed;
+	int64		tat,
+				new_tat,
+				allow_at;
+
+	e = sht_acquire(&rl_table, k, true, now, &found);
+	if (e == NULL)
+		elog(ERROR, "the rate-limit table has no entry to evict");
+	SpinLockAcquire(&e->mutex);
+	tat = Max(e->v[0], now);
+	new_tat = tat + t;
+	allow_at = new_tat - tolerance;
+	allowed = allow_at <= now;
+	if (allowed)
+	{
+		e->v[0] = new_tat;
+		e->idle_at = new_tat;
+	}
+	SpinLockRelease(&e->mutex);
+	sht_release(&rl_table);
+	if (allowed)
+	{
+		/* Requests that would still be allowed now. */
+		*remaining = (now - allow_at) / t;
+		*retry_ns = 0;
+	}
+	else
+	{
+		*remaining = 0;
+		*retry_ns = allow_at - now;
+	}
+	return allowed;
+}
+
+bool
+ratelimit_shared(void)
+{
+	return sht_ready(&rl_table);
+}
+
+bool
+ratelimit_decide(const char *domain, const void *key, size_t len, int32 max_requests,
+				 int64 per_ns, int64 *retry_ns)
+{
+	ShtKey		k;
+	int64		t = per_ns / max_requests,
+				remaining;
+
+	Assert(ratelimit_shared() && max_requests > 0 && t > 0);
+	sht_key(&k, domain, key, len);
+	return rl_gcra(&k, t, t * max_requests, sht_now_ns(), &remaining, retry_ns);
+}
+
+void
+ratelimit_refund(const char *domain, const void *key, size_t len, int32 max_requests,
+				 int64 per_ns)
+{
+	ShtKey		k;
+	ShtEntry   *e;
+	bool		found;
+
+	sht_key(&k, domain, key, len);
+	e = sht_acquire(&rl_table, &k, false, sht_now_ns(), &found);
+	if (e == NULL)
+	{
+		sht_release(&rl_table);
+		return;
+	}
+	/* GCRA is additive: one emission interval less is the request never made. */
+	SpinLockAcquire(&e->mutex);
+	e->v[0] -= per_ns / max_requests;
+	e->idle_at = e->v[0];
+	SpinLockRelease(&e->mutex);
+	sht_release(&rl_table);
+}
+
+/*
+ * What a call keeps between calls (fn_extra): the blessed result descriptor, and the
+ * digest of the last key, which a caller hammering one key need not hash again.
+ */
+typedef struct RlCache
+{
+	TupleDesc	desc;
+	Oid			dbid;
+	int			keylen;			/* -1: none */
+	ShtKey		k;
+	char		key[RL_MAX_KEY];
+} RlCache;
+
+/*
  * SQL function: rate_limit(key text, max_requests int, per interval, burst int DEFAULT NULL)
  *		returns table(allowed boolean, remaining int, retry_after interval)
  */
@@ -72,21 +170,15 @@ crm_rate_limit(PG_FUNCTION_ARGS)
 				burst;
 	int64		per,
 				t,
-				tolerance,
-				now,
-				tat,
-				new_tat,
-				allow_at;
-	ShtKey		k;
-	ShtEntry   *e;
-	bool		found,
-				allowed;
+				tolerance;
+	RlCache    *cache;
+	int			keylen;
+	bool		allowed;
 	int64		remaining,
 				retry_ns = 0;
-	TupleDesc	desc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
-	Interval   *retry;
+	Interval	retry;
 
 	if (PG_ARGISNULL(0))
 		rl_bad("rate-limit key must not be null");
@@ -116,8 +208,21 @@ crm_rate_limit(PG_FUNCTION_ARGS)
 				 errmsg("burst is too large"),
 				 errdetail("A full burst may take at most 366 days to refill.")));
 	tolerance = t * burst;
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	cache = (RlCache *) fcinfo->flinfo->fn_extra;
+	if (cache == NULL)
+	{
+		TupleDesc	desc;
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		cache = palloc(sizeof(RlCache));
+		cache->desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		cache->keylen = -1;
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = cache;
+	}
 	if (!sht_ready(&rl_table))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -126,37 +231,23 @@ crm_rate_limit(PG_FUNCTION_ARGS)
 				 errhint("Add crm_security to shared_preload_libraries and restart.")));
 
 	key = PG_GETARG_TEXT_PP(0);
-	sht_key(&k, "rate_limit", VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	now = sht_now_ns();
-	e = sht_acquire(&rl_table, &k, true, now, &found);
-	if (e == NULL)
-		elog(ERROR, "the rate-limit table has no entry to evict");
-
-	SpinLockAcquire(&e->mutex);
-	tat = Max(e->v[0], now);
-	new_tat = tat + t;
-	allow_at = new_tat - tolerance;
-	allowed = allow_at <= now;
-	if (allowed)
+	keylen = VARSIZE_ANY_EXHDR(key);
+	if (cache->keylen != keylen || cache->dbid != MyDatabaseId ||
+		memcmp(cache->key, VARDATA_ANY(key), keylen) != 0)
 	{
-		e->v[0] = new_tat;
-		e->idle_at = new_tat;
-		/* Requests that would still be allowed now. */
-		remaining = (now - allow_at) / t;
+		sht_key(&cache->k, "rate_limit", VARDATA_ANY(key), keylen);
+		memcpy(cache->key, VARDATA_ANY(key), keylen);
+		cache->keylen = keylen;
+		cache->dbid = MyDatabaseId;
 	}
-	else
-	{
-		remaining = 0;
-		retry_ns = allow_at - now;
-	}
-	SpinLockRelease(&e->mutex);
-	sht_release(&rl_table);
+	allowed = rl_gcra(&cache->k, t, tolerance, sht_now_ns(), &remaining, &retry_ns);
 
-	retry = palloc0(sizeof(Interval));
 	/* Rounded up to the microsecond: retrying after it is never too early. */
-	retry->time = (retry_ns + SHT_NS_PER_US - 1) / SHT_NS_PER_US;
+	retry.time = (retry_ns + SHT_NS_PER_US - 1) / SHT_NS_PER_US;
+	retry.day = 0;
+	retry.month = 0;
 	values[0] = BoolGetDatum(allowed);
 	values[1] = Int32GetDatum((int32) Min(remaining, PG_INT32_MAX));
-	values[2] = IntervalPGetDatum(retry);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	values[2] = IntervalPGetDatum(&retry);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(cache->desc, values, nulls)));
 }

@@ -28,6 +28,8 @@ MS="CREATE FUNCTION pg_temp.ms(stmt text) RETURNS float8 LANGUAGE plpgsql AS \$\
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN EXECUTE stmt; RETURN extract(epoch FROM clock_timestamp() - t0) * 1000; END \$\$;"
 
+# CRM_AUDIT_BENCH=personal: only the personal-column part at the end.
+if [ "${CRM_AUDIT_BENCH:-all}" != personal ]; then
 # One session; plain and audited alternate, nine rounds, after the session has touched
 # every shared buffer.  Before each timed statement an
 # untimed CHECKPOINT writes out what earlier statements left dirty, so that no statement
@@ -108,51 +110,70 @@ echo "sealing and verification:"
 awk -v n="$unsealed" -v ms="$seal_ms" 'BEGIN { printf "  seal_audit_log: %d entries in %.0f ms = %.0f entries/s\n", n, ms, n / (ms / 1000) }'
 awk -v n="$total" -v ms="$verify_ms" -v ok="$verify_ok" 'BEGIN { printf "  verify_audit_log: %d entries in %.0f ms = %.0f entries/s (ok = %s)\n", n, ms, n / (ms / 1000), ok }'
 
+fi
 
 # Personal columns (docs/privacy.md): the same 50,000-row INSERT into a table audited with
 # two personal columns against the same table audited without, five alternating rounds,
-# the median of the per-round ratios: once with a new data subject per row (the primary
-# key: a data key is created for each), once with 100 subjects (a subject column).  Then
+# the median of the per-round ratios: with a new data subject per row (the primary key: a
+# data key is created for each row, new ids every round), with one existing subject per row
+# (the same ids every round: their keys exist), and with 100 subjects (a subject column).
+# Wall-clock time and the backend's CPU time (user + system, from /proc/self/stat: the
+# machine is shared, and CPU time moves less with the load of others).  Then
 # audit_personal_data() per entry.
+TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 "${PSQL[@]}" >"$DIR/personal.txt" <<SQL
 SET client_min_messages = warning;
 $MS
+CREATE FUNCTION pg_temp.cpu() RETURNS float8 LANGUAGE sql AS \$\$
+  SELECT (split_part(s, ' ', 12)::float8 + split_part(s, ' ', 13)::float8) / $TCK
+    FROM (SELECT split_part(pg_read_file('/proc/self/stat'), ') ', 2) AS s) x \$\$;
 CREATE TABLE bench_np (id int PRIMARY KEY, name text, email text, grp int, note text, ts timestamptz);
 CREATE TABLE bench_pk (LIKE bench_np INCLUDING ALL);
+CREATE TABLE bench_pkx (LIKE bench_np INCLUDING ALL);
 CREATE TABLE bench_grp (LIKE bench_np INCLUDING ALL);
 SELECT crm_security.enable_audit('bench_np');
 SELECT crm_security.enable_audit('bench_pk', NULL, ARRAY['name', 'email']);
+SELECT crm_security.enable_audit('bench_pkx', NULL, ARRAY['name', 'email']);
 SELECT crm_security.enable_audit('bench_grp', NULL, ARRAY['name', 'email'], 'grp');
-CREATE TEMP TABLE ptimings (round int, tbl text, ms float8);
+-- The keys of bench_pkx's subjects exist before the rounds.
+INSERT INTO bench_pkx SELECT g, 'x', 'x', 0, 'x', now() FROM generate_series(1, $ROWS) g;
+CREATE TEMP TABLE ptimings (round int, tbl text, ms float8, cpu float8);
 DO \$\$
-DECLARE t text;
+DECLARE t text; c0 float8; m float8;
 BEGIN
   FOR round IN 1..5 LOOP
-    FOREACH t IN ARRAY ARRAY['bench_np', 'bench_pk', 'bench_grp'] LOOP
+    FOREACH t IN ARRAY ARRAY['bench_np', 'bench_pk', 'bench_pkx', 'bench_grp'] LOOP
       EXECUTE format('TRUNCATE %I', t);
       CHECKPOINT;
-      INSERT INTO ptimings SELECT round, t, pg_temp.ms(format(
-        'INSERT INTO %I SELECT g, ''name '' || g, ''e'' || g || ''@example.org'', g %% 100, ''note'', now() FROM generate_series(1, $ROWS) g', t));
+      c0 := pg_temp.cpu();
+      m := pg_temp.ms(format(
+        'INSERT INTO %I SELECT g + %s, ''name '' || g, ''e'' || g || ''@example.org'', g %% 100, ''note'', now() FROM generate_series(1, $ROWS) g',
+        t, CASE t WHEN 'bench_pk' THEN round * 1000000 ELSE 0 END));
+      INSERT INTO ptimings VALUES (round, t, m, pg_temp.cpu() - c0);
     END LOOP;
   END LOOP;
 END \$\$ LANGUAGE plpgsql;
 SELECT t.tbl,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.ms / p.ms)::numeric, 2),
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p.ms)::numeric, 1),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.ms)::numeric, 1)
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.ms)::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.cpu / nullif(p.cpu, 0))::numeric, 2),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p.cpu * 1000)::numeric, 0),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.cpu * 1000)::numeric, 0)
   FROM ptimings t JOIN ptimings p ON p.round = t.round AND p.tbl = 'bench_np'
  WHERE t.tbl <> 'bench_np' GROUP BY t.tbl ORDER BY t.tbl DESC;
 SQL
 echo "50,000-row INSERT, two personal columns against none, 5 alternating rounds (target: at most 1.3x):"
-while IFS='|' read -r tbl ratio plain personal; do
-    case $tbl in bench_pk) what="a new subject per row";; *) what="100 subjects";; esac
-    printf '  %-22s ratio %sx (without personal columns %s ms, with %s ms, medians)\n' "$what" "$ratio" "$plain" "$personal"
+while IFS='|' read -r tbl ratio plain personal cratio cplain cpersonal; do
+    case $tbl in bench_pk) what="a new subject per row";; bench_pkx) what="an existing subject per row";; *) what="100 subjects";; esac
+    printf '  %-28s time %sx (without personal columns %s ms, with %s ms), backend CPU %sx (%s ms, %s ms); medians\n' \
+        "$what" "$ratio" "$plain" "$personal" "$cratio" "$cplain" "$cpersonal"
 done < <(grep '^bench_' "$DIR/personal.txt")
 read_ms=$(q "$MS SELECT pg_temp.ms('SELECT count(crm_security.audit_personal_data(id)) FROM (SELECT id FROM crm_security.audit_log WHERE table_name = ''public.bench_grp'' ORDER BY id DESC LIMIT 1000) s')")
 q "CREATE INDEX bench_audit_log_id ON crm_security.audit_log (id)" >/dev/null
 read_ix_ms=$(q "$MS SELECT pg_temp.ms('SELECT count(crm_security.audit_personal_data(id)) FROM (SELECT id FROM crm_security.audit_log WHERE table_name = ''public.bench_grp'' ORDER BY id DESC LIMIT 1000) s')")
 q "DROP INDEX crm_security.bench_audit_log_id" >/dev/null
 awk -v a="$read_ms" -v b="$read_ix_ms" 'BEGIN { printf "  audit_personal_data: %.0f us per entry (1,000 entries; %.0f us with a B-tree index on audit_log.id)\n", a, b }'
-q "SET client_min_messages = warning; DROP TABLE bench_np, bench_pk, bench_grp;" >/dev/null
+q "SET client_min_messages = warning; DROP TABLE bench_np, bench_pk, bench_pkx, bench_grp;" >/dev/null
 
 q "SET client_min_messages = warning; DROP TABLE bench_plain, bench_audited, bench_plain_tx, bench_audited_tx;" >/dev/null

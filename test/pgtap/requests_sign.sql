@@ -4,7 +4,7 @@
 -- shared_preload_libraries), the refusals of nonces, rate_limit() and the lockout functions.
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(55);
+SELECT plan(61);
 
 -- The canonical form of docs/requests.md, built in SQL.
 CREATE FUNCTION pg_temp.canon(method text, path text, body bytea, ts bigint, nonce text DEFAULT NULL)
@@ -123,6 +123,22 @@ SELECT is(pg_temp.sqlstate($q$SELECT crm_security.verify_request('whsec_01234567
 SELECT is(pg_temp.sqlstate($q$SELECT crm_security.rate_limit('k', 10, '1 minute')$q$), '55000', 'rate_limit without preloading: 55000');
 SELECT is(pg_temp.sqlstate($q$SELECT crm_security.register_failed_attempt('bob')$q$), '55000', 'register_failed_attempt without preloading: 55000');
 SELECT is(pg_temp.sqlstate($q$SELECT crm_security.rate_limit('k', 0, '1 minute')$q$), '22023', 'arguments are checked first: max_requests 0 is 22023 in both modes');
+
+-- Who may change the lockout state (docs/rate-limits.md, "Lockout"): the privilege is checked
+-- before the function runs, so these hold on this cluster too (55000 = past the check).
+CREATE ROLE regress_lockout_plain;
+CREATE ROLE regress_lockout_login IN ROLE crm_security_lockout_admin;
+GRANT EXECUTE ON FUNCTION pg_temp.sqlstate(text) TO PUBLIC;
+SET LOCAL ROLE regress_lockout_plain;
+SELECT is(pg_temp.sqlstate($q$SELECT crm_security.register_failed_attempt('victim')$q$), '42501', 'PUBLIC cannot register failed attempts (cannot lock someone out): 42501');
+SELECT is(pg_temp.sqlstate($q$SELECT crm_security.register_failed_attempt('victim', 1, '1 hour')$q$), '42501', '... whatever the limit');
+SELECT is(pg_temp.sqlstate($q$SELECT crm_security.clear_failed_attempts('attacker')$q$), '42501', 'PUBLIC cannot clear a lockout: 42501');
+SELECT is(pg_temp.sqlstate($q$SELECT crm_security.is_locked_out('victim')$q$), '55000', 'PUBLIC may ask is_locked_out (here: 55000, not preloaded)');
+RESET ROLE;
+SET LOCAL ROLE regress_lockout_login;
+SELECT is(pg_temp.sqlstate($q$SELECT crm_security.register_failed_attempt('victim')$q$), '55000', 'a member of crm_security_lockout_admin may register (here: 55000, not preloaded)');
+SELECT is(pg_temp.sqlstate($q$SELECT crm_security.clear_failed_attempts('victim')$q$), '55000', '... and clear');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

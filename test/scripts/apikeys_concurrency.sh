@@ -5,6 +5,10 @@
 # in its configuration (counters in shared memory).  In each:
 #  - 8 concurrent sessions verifying one key: the use count is exact;
 #  - a per-day limit under 8 concurrent sessions: exactly the limit succeeds;
+#  - a per-minute limit across two sessions: exactly the limit succeeds, the next use is
+#    53400 with the retry time in its detail; with preloading the limit is GCRA (the shared
+#    table of rate_limit()): one use comes back after 60 s / limit, and only one; without,
+#    the fixed minute of the usage row;
 #  - uses in transactions that roll back: counted with preloading, rolled back without;
 #  - a transaction holding a verified use open: another session's verification of the same
 #    key does not wait with preloading (and waits on the row lock without, as documented);
@@ -25,7 +29,7 @@ MAIN_HOST=$PGHOST MAIN_PORT=$PGPORT MAIN_LOG=${CRM_WORK:+$CRM_WORK/pg/server.log
 PRE_DIR=$WORK/apikeys_preload
 ALL_KEYS=()
 
-echo "1..28"
+echo "1..40"
 rm -rf "$PRE_DIR"
 start_cluster "$PRE_DIR" "shared_preload_libraries = 'crm_security'
 crm_security.api_key_usage_flush_interval = 1
@@ -68,6 +72,26 @@ for mode in preload main; do
     check "$mode: a limit of 100 a day under 8 sessions x 20 attempts: exactly 100 succeed" 100 "$(hammer "$L" 8 20)"
     check "$mode: ... the refusal is 53400" 53400 \
         "$(q -c "SELECT * FROM crm_security.verify_api_key('$L')" | errcode)"
+
+    # A key's own per-minute limit across two sessions (not near the end of a clock minute,
+    # where the fixed window of the unpreloaded mode would start again).
+    read -r M_ID M <<<"$(newkey minute ", rate_limit_per_minute => 30")"
+    ALL_KEYS+=("$M")
+    s=$(date +%S); s=${s#0}; [ "$s" -lt 50 ] || sleep $((61 - s))
+    check "$mode: a limit of 30 a minute under 2 sessions x 20 attempts: exactly 30 succeed" 30 "$(hammer "$M" 2 20)"
+    out=$("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=verbose -d "$DB" -c "SELECT * FROM crm_security.verify_api_key('$M')" 2>&1)
+    check "$mode: ... the next use is 53400" 53400 "$(sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p' <<<"$out")"
+    retry=$(sed -n "s/^DETAIL:  The key's limit of 30 uses per minute is reached; retry in \([0-9]*\) seconds\.$/\1/p" <<<"$out")
+    check "$mode: ... with the retry time in its detail (1 to 60 s)" t "$([ -n "$retry" ] && [ "$retry" -ge 1 ] && [ "$retry" -le 60 ] && echo t || echo "f: $out")"
+    check "$mode: ... and set_api_key_context is refused the same way" 53400 \
+        "$(q -c "SELECT crm_security.set_api_key_context('$M')" | errcode)"
+    if [ $mode = preload ]; then
+        # GCRA with a burst of 30: one use every 2 s refills; the refusal says when.
+        check "$mode: GCRA: the retry time is at most 60 s / 30" t "$([ "${retry:-99}" -le 2 ] && echo t || echo "f: $retry")"
+        sleep 2.1
+        check "$mode: ... after it, one more use succeeds in another session, and only one" 1 "$(hammer "$M" 1 3)"
+    fi
+    check "$mode: refused uses are not counted" "$([ $mode = preload ] && echo 31 || echo 30)" "$(q -c "SELECT use_count FROM crm_security.api_key_usage('$M_ID')")"
 
     read -r R_ID R <<<"$(newkey rollback "")"
     ALL_KEYS+=("$R")

@@ -24,7 +24,7 @@ WORK=${CRM_WORK:-$(mktemp -d)}
 PRE_DIR=$WORK/requests_preload
 SECRET=whsec_preload_7f3a9c1e5b2d4f6a8c0e
 
-echo "1..28"
+echo "1..30"
 rm -rf "$PRE_DIR"
 start_cluster "$PRE_DIR" "shared_preload_libraries = 'crm_security'
 crm_security.request_nonce_slots = 100
@@ -103,6 +103,12 @@ check "the third, in a transaction that rolls back, locks" t "$(grep -v '^$' <<<
 check "... another session sees the lockout" t "$(q -c "SELECT crm_security.is_locked_out('alice')")"
 check "clear_failed_attempts ends it" "|f" \
     "$(q -c "SELECT crm_security.clear_failed_attempts('alice')" -c "SELECT crm_security.is_locked_out('alice')" | tr '\n' '|' | sed 's/|$//')"
+q -c "CREATE ROLE regress_rl_plain" >/dev/null 2>&1
+out=$(q -c "SET ROLE regress_rl_plain" -c "SELECT crm_security.register_failed_attempt('carol', 1)" \
+        -c "SELECT crm_security.clear_failed_attempts('alice')" 2>&1)
+check "a role without crm_security_lockout_admin can neither lock out nor clear (42501 twice)" 2 "$(grep -c '42501' <<<"$out")"
+check "... carol is not locked out" f "$(q -c "SELECT crm_security.is_locked_out('carol')")"
+q -c "DROP ROLE regress_rl_plain" >/dev/null 2>&1
 out=$(q -c "SELECT count(*) FILTER (WHERE crm_security.register_failed_attempt('user' || g, 1)) FROM generate_series(1, 100) g" \
         -c "SELECT crm_security.register_failed_attempt('user101', 1)")
 check "a table of 100 full of locked subjects refuses a new one (53400) rather than unlock" "100 53400" \
