@@ -88,6 +88,8 @@ DECLARE
     stmts text[];
     eq_read text;
     eq_write text;
+    alt_read text;
+    alt_write text;
     rec_read text[];
     rec_write text[];
 BEGIN
@@ -136,22 +138,34 @@ BEGIN
     IF nondet THEN
         eq_read := pg_catalog.format('(%s = %s AND (%s)::text COLLATE pg_catalog."C" = %s)', col, val, col, val);
         eq_write := pg_catalog.format('(%s = %s AND (%s)::text COLLATE pg_catalog."C" = %s)', col, wval, col, wval);
+        alt_read := pg_catalog.format('(%s = COALESCE(%s, %s) AND (%s)::text COLLATE pg_catalog."C" = %s)', col, val, val, col, val);
+        alt_write := pg_catalog.format('(%s = COALESCE(%s, %s) AND (%s)::text COLLATE pg_catalog."C" = %s)', col, wval, wval, col, wval);
     ELSE
         eq_read := pg_catalog.format('%s = %s', col, val);
         eq_write := pg_catalog.format('%s = %s', col, wval);
+        alt_read := pg_catalog.format('%s = COALESCE(%s, %s)', col, val, val);
+        alt_write := pg_catalog.format('%s = COALESCE(%s, %s)', col, wval, wval);
     END IF;
     reader := eq_read;
     writer := eq_write;
     -- Record-level access (sql/58_record_access.sql, enable_record_access): its conditions
     -- are AND-ed with the tenant equality inside these permissive policies.  Each arm is
     -- AND-ed with the equality and the results OR-ed, so that every arm can be an index
-    -- condition together with the tenant.
+    -- condition together with the tenant.  The last arm compares the tenant with
+    -- COALESCE(val, val), the same value written differently: were the equality the same
+    -- expression in every arm, the planner would factor it out of the OR
+    -- (tenant AND (arm OR arm ...)) and then check the arms again on every row the index
+    -- scans return, comparing each owner and key with whole arrays.
     IF pg_catalog.to_regprocedure('crm_security._record_access_conditions(pg_catalog.regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT readers, writers FROM crm_security._record_access_conditions($1)' INTO rec_read, rec_write USING tbl;
         IF rec_read IS NOT NULL THEN
-            reader := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)', eq_read, a), ' OR ' ORDER BY n)
+            reader := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)',
+                                                                      CASE WHEN n = pg_catalog.cardinality(rec_read) THEN alt_read ELSE eq_read END, a),
+                                                    ' OR ' ORDER BY n)
                          FROM pg_catalog.unnest(rec_read) WITH ORDINALITY AS x(a, n));
-            writer := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)', eq_write, a), ' OR ' ORDER BY n)
+            writer := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)',
+                                                                      CASE WHEN n = pg_catalog.cardinality(rec_write) THEN alt_write ELSE eq_write END, a),
+                                                    ' OR ' ORDER BY n)
                          FROM pg_catalog.unnest(rec_write) WITH ORDINALITY AS x(a, n));
         END IF;
     END IF;
@@ -378,7 +392,8 @@ AS $$
                (SELECT co.collname FROM pg_catalog.pg_attribute a
                   JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
                  WHERE a.attrelid = k.relid AND a.attname = k.col AND NOT co.collisdeterministic) AS ndcoll,
-               -- whether every permissive policy (there is one at least) also compares bytewise
+               -- whether every permissive policy that compares the tenant (there is one at
+               -- least; the cross-tenant ones compare the role) also compares bytewise
                (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
                        AND pg_catalog.bool_and(
                            (p.polqual IS NULL
@@ -386,7 +401,8 @@ AS $$
                            AND (p.polwithcheck IS NULL
                             OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), 'COLLATE "C"') OPERATOR(pg_catalog.>) 0))
                   FROM pg_catalog.pg_policy p
-                 WHERE p.polrelid = k.relid AND p.polpermissive) AS bytewise
+                 WHERE p.polrelid = k.relid AND p.polpermissive
+                   AND NOT (k.registered AND p.polname = ANY ('{crm_tenant_reviewer_select,crm_tenant_superadmin}'::name[]))) AS bytewise
           FROM cand k JOIN pg_catalog.pg_class c ON c.oid = k.relid
     ),
     views AS (
