@@ -148,10 +148,10 @@ echo "connection, against the explicit WHERE on the table without RLS:"
 "${PSQL[@]}" -U bench_app -At -F ' ' <<SQL | awk '{ printf "  %s: baseline %.3f ms, isolated %.3f ms, median paired ratio %.2f\n", $1, $2, $3, $4 }'
 BEGIN;
 SELECT crm_security.set_claim_context('$(token $T7)') IS NOT NULL \g /dev/null
-SELECT 'policies of 0.1.0', base_ms, test_ms, ratio FROM bench_pair(
+SELECT 'policies_of_0.1.0', base_ms, test_ms, ratio FROM bench_pair(
     format('SELECT id, name FROM bench_contacts_plain WHERE tenant_id = %L ORDER BY id DESC LIMIT 20', '$T7'),
     'SELECT id, name FROM bench_contacts_old ORDER BY id DESC LIMIT 20', 200);
-SELECT 'current policies', base_ms, test_ms, ratio FROM bench_pair(
+SELECT 'current_policies', base_ms, test_ms, ratio FROM bench_pair(
     format('SELECT id, name FROM bench_contacts_plain WHERE tenant_id = %L ORDER BY id DESC LIMIT 20', '$T7'),
     'SELECT id, name FROM bench_contacts ORDER BY id DESC LIMIT 20', 200);
 COMMIT;

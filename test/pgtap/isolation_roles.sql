@@ -5,7 +5,7 @@
 -- a table in the form of 0.1.0 is reported and moved by enable_tenant_isolation; record
 -- access and tenant_members follow the same model.
 BEGIN;
-SELECT plan(89);
+SELECT plan(92);
 
 CREATE ROLE regress_roles_app NOSUPERUSER NOBYPASSRLS;      -- members' connection
 CREATE ROLE regress_roles_staff NOSUPERUSER NOBYPASSRLS;    -- both cross-tenant roles
@@ -373,6 +373,16 @@ RESET ROLE;
 SELECT is(crm_security._isolation_row_condition(NULL), NULL, '_isolation_row_condition(NULL)');
 SELECT is(crm_security._isolation_row_condition(0), NULL, '_isolation_row_condition of no table');
 SELECT is(cardinality(crm_security._isolation_legacy_policy_names()), 3, '_isolation_legacy_policy_names');
+
+-- installing again while the roles exist (another database of the cluster, a restore):
+-- they are used as they are, with their members and attributes
+ALTER ROLE crm_security_reviewer CONNECTION LIMIT 7;
+SET LOCAL client_min_messages = warning;
+DROP EXTENSION crm_security CASCADE;
+SELECT lives_ok('CREATE EXTENSION crm_security', 'CREATE EXTENSION while the roles exist');
+SELECT is((SELECT rolconnlimit FROM pg_roles WHERE rolname = 'crm_security_reviewer'), 7,
+          'an existing role is left as the administrator made it');
+SELECT ok(pg_has_role('regress_roles_staff', 'crm_security_reviewer', 'MEMBER'), 'with its members');
 
 SELECT * FROM finish();
 ROLLBACK;
