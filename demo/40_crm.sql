@@ -38,6 +38,11 @@ CREATE ROLE crm_app;
 GRANT USAGE ON SCHEMA crm TO crm_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA crm TO crm_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO crm_app;
+-- Back-office staff connect as crm_staff: the database role crm_security_reviewer lets a
+-- reviewer's token read every tenant there, and nowhere else.
+CREATE ROLE crm_staff;
+GRANT crm_app TO crm_staff;
+GRANT crm_security_reviewer TO crm_staff;
 
 \echo
 \echo '== 2. Tenant isolation: forced RLS and policies on both tables =='
@@ -112,9 +117,15 @@ SELECT * FROM crm.contacts;
 ROLLBACK;
 
 \echo
-\echo '== 8. Rita (reviewer) reads every tenant and writes nothing =='
+\echo '== 8. Rita (reviewer): her token alone opens nothing; on the staff connection she reads every tenant and writes nothing =='
+\echo '   Cross-tenant access needs both the database role crm_security_reviewer and the token role.'
 BEGIN;
 SET LOCAL ROLE crm_app;
+SELECT crm_security.set_claim_context(token) IS NOT NULL AS verified FROM crm.demo_tokens WHERE who = 'rita';
+SELECT count(*) AS deals_seen_as_crm_app FROM crm.deals;
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE crm_staff;
 SELECT crm_security.set_claim_context(token) IS NOT NULL AS verified FROM crm.demo_tokens WHERE who = 'rita';
 SELECT crm_security.permissions(), crm_security.can('crm:deals:read') AS may_read_deals;
 SELECT tenant_id, title, amount FROM crm.deals ORDER BY id;

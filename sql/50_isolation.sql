@@ -31,16 +31,73 @@ LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION crm_security.tenant_id_int() IS
 'the context''s tenant as integer; NULL without a context or when the claim is not a decimal integer';
 
--- The policies enable_tenant_isolation creates, by name.
+-- The database roles that the cross-tenant policies are TO (API.md section 4).  Roles are
+-- cluster-wide: they are created when absent (NOLOGIN, no members) and left as they are when
+-- they exist, so that a second database of the cluster, an upgrade or a restore finds them.
+-- Granting them is the administrator's decision; the extension never does.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'crm_security_reviewer') THEN
+        BEGIN
+            CREATE ROLE crm_security_reviewer NOLOGIN;
+            COMMENT ON ROLE crm_security_reviewer IS
+                'crm_security: a connection in this role whose claim context has app_role() = ''reviewer'' reads every tenant of tables under tenant isolation, and writes none';
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;  -- created meanwhile by another database's CREATE EXTENSION
+        END;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'crm_security_superadmin') THEN
+        BEGIN
+            CREATE ROLE crm_security_superadmin NOLOGIN;
+            COMMENT ON ROLE crm_security_superadmin IS
+                'crm_security: a connection in this role whose claim context has app_role() = ''superadmin'' reads and writes every tenant of tables under tenant isolation';
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+END
+$$;
+
+-- The policies enable_tenant_isolation creates, by name: the four of members (TO PUBLIC)
+-- and, with cross_tenant, the two of the cross-tenant roles.
 CREATE FUNCTION crm_security._isolation_policy_names()
 RETURNS name[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT '{crm_tenant_select,crm_tenant_insert,crm_tenant_update,crm_tenant_delete,crm_tenant_reviewer_no_insert,crm_tenant_reviewer_no_update,crm_tenant_reviewer_no_delete}'::name[]
+    SELECT '{crm_tenant_select,crm_tenant_insert,crm_tenant_update,crm_tenant_delete,crm_tenant_reviewer_select,crm_tenant_superadmin}'::name[]
 $$;
 COMMENT ON FUNCTION crm_security._isolation_policy_names() IS
 'internal: names of the policies created by enable_tenant_isolation';
+
+-- The policies that only the form of 0.1.0 had (restrictive, which Citus makes permissive on
+-- its shards): enable_tenant_isolation and disable_tenant_isolation drop them, and
+-- isolation_report names a table that still has them.
+CREATE FUNCTION crm_security._isolation_legacy_policy_names()
+RETURNS name[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT '{crm_tenant_reviewer_no_insert,crm_tenant_reviewer_no_update,crm_tenant_reviewer_no_delete}'::name[]
+$$;
+COMMENT ON FUNCTION crm_security._isolation_legacy_policy_names() IS
+'internal: names of the restrictive policies that enable_tenant_isolation created in crm_security 0.1.0 and drops now';
+
+-- A condition that narrows what may be read of one of the extension's own isolated tables,
+-- AND-ed into every USING clause of its isolation policies (none for other tables):
+-- tenant_members (sql/55_tenants.sql) shows a member their own membership, and the
+-- memberships of their tenant only with crm:users:read.
+CREATE FUNCTION crm_security._isolation_row_condition(tbl regclass)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN tbl::oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('crm_security.tenant_members')::oid
+                THEN '(user_id OPERATOR(pg_catalog.=) crm_security.user_id() OR crm_security.can(''crm:users:read''))'
+           END
+$$;
+COMMENT ON FUNCTION crm_security._isolation_row_condition(regclass) IS
+'internal: the read condition that the isolation policies of one of the extension''s own tables AND with the tenant (NULL: none)';
 
 -- The registry of isolated tables: what enable_tenant_isolation (and the event trigger
 -- below, for partitions and inheritance children) put under isolation, and the policies it
@@ -88,17 +145,23 @@ $$;
 COMMENT ON FUNCTION crm_security._isolation_policies(oid, boolean) IS
 'internal: the policies of a table (or only those named as the isolation policies) as the registry records them';
 
--- Policies, for a tenant column compared with `val` and the smallest value `floor` of its type:
---   crm_tenant_select  reads:   col = val OR col >= (floor if role is reviewer or superadmin)
---   crm_tenant_insert  inserts: col = val OR role is superadmin
---   crm_tenant_update  updates: USING as select but superadmin only, WITH CHECK as insert
---   crm_tenant_delete  deletes: USING as update
---   crm_tenant_reviewer_no_*   restrictive: the reviewer role writes nothing
--- The second arm of the USING clauses is written as a comparison with the column (and not
--- as "app_role() = 'reviewer'") so that both arms are index conditions: the planner can
--- then use a BitmapOr of two index scans; an arm without the column would force a
--- sequential scan of every tenant's rows.  For everyone but reviewers and superadmins it
--- compares with NULL, which matches nothing and costs nothing.
+-- Policies, for a tenant column `col` compared with `val`, the context's tenant typed like
+-- the column (API.md section 4, DESIGN.md "Policies that mean the same on every node"):
+--   crm_tenant_select  TO PUBLIC, reads:    col = val
+--   crm_tenant_insert  TO PUBLIC, inserts:  col = wval
+--   crm_tenant_update  TO PUBLIC, updates:  USING col = wval, WITH CHECK col = wval
+--   crm_tenant_delete  TO PUBLIC, deletes:  col = wval
+-- with wval = CASE WHEN app_role() IS DISTINCT FROM 'reviewer' THEN val END, so that a
+-- reviewer's context writes nothing, still as a single equality with a value computed once
+-- per scan.  With cross_tenant, two more:
+--   crm_tenant_reviewer_select  TO crm_security_reviewer, reads:  app_role() = 'reviewer'
+--   crm_tenant_superadmin       TO crm_security_superadmin, all:  app_role() = 'superadmin'
+-- Every policy is permissive: Citus propagates policies to its shards as permissive, so a
+-- restrictive one would widen there what it narrows here.  Cross-tenant access needs the
+-- database role and the context's role together; PostgreSQL evaluates only the policies of
+-- the roles the current user is in, so members' connections see the equality alone and
+-- keep the plans of an explicit WHERE (ordered index scans included).  Record access and
+-- the row condition of the extension's own tables are AND-ed into the policies' USING.
 -- The statements that put one table (not its partitions) under isolation.
 CREATE FUNCTION crm_security._isolation_statements(tbl regclass, tenant_column name, cross_tenant boolean)
 RETURNS text[]
@@ -109,15 +172,18 @@ DECLARE
     typ oid;
     coll oid;
     val text;
-    eq text;
-    floor text;
+    wval text;
+    nondet boolean;
     col text;
     reader text;
     writer text;
-    checker text;
+    rowcond text;
+    narrow text := '';
     stmts text[];
     eq_read text;
     eq_write text;
+    alt_read text;
+    alt_write text;
     rec_read text[];
     rec_write text[];
 BEGIN
@@ -136,86 +202,100 @@ BEGIN
     CASE typ
         WHEN 'pg_catalog.uuid'::regtype THEN
             val := 'crm_security.tenant_id_uuid()';
-            floor := '''00000000-0000-0000-0000-000000000000''::uuid';
         WHEN 'pg_catalog.int8'::regtype THEN
             val := 'crm_security.tenant_id_bigint()';
-            floor := '(-9223372036854775808)::bigint';
-        WHEN 'pg_catalog.int4'::regtype THEN
+        WHEN 'pg_catalog.int4'::regtype, 'pg_catalog.int2'::regtype THEN
             val := 'crm_security.tenant_id_int()';
-            floor := '(-2147483648)::integer';
-        WHEN 'pg_catalog.int2'::regtype THEN
-            val := 'crm_security.tenant_id_int()';
-            floor := '(-32768)::smallint';
         WHEN 'pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype THEN
             val := 'crm_security.tenant_id_text()';
-            floor := '''''::text';
         ELSE
             RAISE EXCEPTION 'unsupported tenant column type %', pg_catalog.format_type(typ, NULL)
                 USING ERRCODE = '22023',
                       HINT = 'Tenant columns are uuid, bigint, integer, smallint, text or varchar.';
     END CASE;
+    IF cross_tenant AND (NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = 'crm_security_reviewer')
+                         OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = 'crm_security_superadmin')) THEN
+        RAISE EXCEPTION 'role "crm_security_reviewer" or "crm_security_superadmin" does not exist'
+            USING ERRCODE = '42704',
+                  DETAIL = 'The cross-tenant policies of enable_tenant_isolation are TO these roles; CREATE EXTENSION creates them.',
+                  HINT = 'Create them with CREATE ROLE ... NOLOGIN, or pass cross_tenant => false.';
+    END IF;
+    -- A reviewer's context writes nothing: its value is NULL in the write policies.
+    wval := pg_catalog.format('CASE WHEN crm_security.app_role() IS DISTINCT FROM %L THEN %s END', 'reviewer', val);
     col := pg_catalog.quote_ident(tenant_column);
     -- Equality under a nondeterministic collation (case- or accent-insensitive ICU) holds
     -- for tenants that differ ('T1' = 't1'): the tenant is then also compared bytewise.  The
     -- comparison in the column's collation stays, so that the tenant index is still used;
     -- the bytewise one filters what it finds.  Deterministic collations compare bytewise
     -- already.  (A policy keeps the column's type and collation from being altered.)
-    IF coll <> 0 AND NOT (SELECT c.collisdeterministic FROM pg_catalog.pg_collation c WHERE c.oid = coll) THEN
-        eq := pg_catalog.format('(%s = %s AND (%s)::text COLLATE pg_catalog."C" = %s)', col, val, col, val);
+    nondet := coll <> 0 AND NOT (SELECT c.collisdeterministic FROM pg_catalog.pg_collation c WHERE c.oid = coll);
+    IF nondet THEN
+        eq_read := pg_catalog.format('(%s = %s AND (%s)::text COLLATE pg_catalog."C" = %s)', col, val, col, val);
+        eq_write := pg_catalog.format('(%s = %s AND (%s)::text COLLATE pg_catalog."C" = %s)', col, wval, col, wval);
+        alt_read := pg_catalog.format('(%s = COALESCE(%s, %s) AND (%s)::text COLLATE pg_catalog."C" = %s)', col, val, val, col, val);
+        alt_write := pg_catalog.format('(%s = COALESCE(%s, %s) AND (%s)::text COLLATE pg_catalog."C" = %s)', col, wval, wval, col, wval);
     ELSE
-        eq := pg_catalog.format('%s = %s', col, val);
+        eq_read := pg_catalog.format('%s = %s', col, val);
+        eq_write := pg_catalog.format('%s = %s', col, wval);
+        alt_read := pg_catalog.format('%s = COALESCE(%s, %s)', col, val, val);
+        alt_write := pg_catalog.format('%s = COALESCE(%s, %s)', col, wval, wval);
     END IF;
+    reader := eq_read;
+    writer := eq_write;
     -- Record-level access (sql/58_record_access.sql, enable_record_access): its conditions
-    -- are AND-ed with the tenant equality inside these permissive policies (not added as
-    -- restrictive policies, which Citus makes permissive on its shards).
-    eq_read := eq;
-    eq_write := eq;
-    -- Each arm is AND-ed with the equality and the results OR-ed, so that every arm can be
-    -- an index condition together with the tenant.
+    -- are AND-ed with the tenant equality inside these permissive policies.  Each arm is
+    -- AND-ed with the equality and the results OR-ed, so that every arm can be an index
+    -- condition together with the tenant.  The last arm compares the tenant with
+    -- COALESCE(val, val), the same value written differently: were the equality the same
+    -- expression in every arm, the planner would factor it out of the OR
+    -- (tenant AND (arm OR arm ...)) and then check the arms again on every row the index
+    -- scans return, comparing each owner and key with whole arrays.
     IF pg_catalog.to_regprocedure('crm_security._record_access_conditions(pg_catalog.regclass)') IS NOT NULL THEN
         EXECUTE 'SELECT readers, writers FROM crm_security._record_access_conditions($1)' INTO rec_read, rec_write USING tbl;
         IF rec_read IS NOT NULL THEN
-            eq_read := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)', eq, a), ' OR ' ORDER BY n)
-                          FROM pg_catalog.unnest(rec_read) WITH ORDINALITY AS x(a, n));
-            eq_write := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)', eq, a), ' OR ' ORDER BY n)
-                           FROM pg_catalog.unnest(rec_write) WITH ORDINALITY AS x(a, n));
+            reader := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)',
+                                                                      CASE WHEN n = pg_catalog.cardinality(rec_read) THEN alt_read ELSE eq_read END, a),
+                                                    ' OR ' ORDER BY n)
+                         FROM pg_catalog.unnest(rec_read) WITH ORDINALITY AS x(a, n));
+            writer := (SELECT pg_catalog.string_agg(pg_catalog.format('(%s AND %s)',
+                                                                      CASE WHEN n = pg_catalog.cardinality(rec_write) THEN alt_write ELSE eq_write END, a),
+                                                    ' OR ' ORDER BY n)
+                         FROM pg_catalog.unnest(rec_write) WITH ORDINALITY AS x(a, n));
         END IF;
     END IF;
-    IF cross_tenant THEN
-        reader := pg_catalog.format('%s OR %s >= CASE WHEN crm_security.app_role() = ANY (''{reviewer,superadmin}''::text[]) THEN %s END',
-                                    eq_read, col, floor);
-        writer := pg_catalog.format('%s OR %s >= CASE WHEN crm_security.app_role() = ''superadmin'' THEN %s END',
-                                    eq_write, col, floor);
-        checker := pg_catalog.format('%s OR crm_security.app_role() = ''superadmin''', eq_write);
-    ELSE
-        -- One equality and nothing else: the plans of a table without RLS and an explicit
-        -- WHERE, ordered index scans included.
-        reader := eq_read;
-        writer := eq_write;
-        checker := eq_write;
+    -- The extension's own tables may narrow what is read (tenant_members): AND-ed into
+    -- every USING clause, the cross-tenant ones included.
+    rowcond := crm_security._isolation_row_condition(tbl);
+    IF rowcond IS NOT NULL THEN
+        narrow := ' AND ' || rowcond;
     END IF;
 
     stmts := ARRAY[pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl),
                    pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl)];
+    -- The policies of this form, and those of the form of 0.1.0, which this one replaces.
     stmts := stmts || ARRAY(SELECT pg_catalog.format('DROP POLICY %I ON %s', p.polname, tbl)
                               FROM pg_catalog.pg_policy p
-                             WHERE p.polrelid = tbl AND p.polname = ANY (crm_security._isolation_policy_names())
+                             WHERE p.polrelid = tbl
+                               AND p.polname = ANY (crm_security._isolation_policy_names()
+                                                    || crm_security._isolation_legacy_policy_names())
                              ORDER BY p.polname);
-    RETURN stmts || ARRAY[
-        pg_catalog.format('CREATE POLICY crm_tenant_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING (%s)',
-                          tbl, reader),
+    stmts := stmts || ARRAY[
+        pg_catalog.format('CREATE POLICY crm_tenant_select ON %s AS PERMISSIVE FOR SELECT TO PUBLIC USING ((%s)%s)',
+                          tbl, reader, narrow),
         pg_catalog.format('CREATE POLICY crm_tenant_insert ON %s AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (%s)',
-                          tbl, checker),
-        pg_catalog.format('CREATE POLICY crm_tenant_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING (%s) WITH CHECK (%s)',
-                          tbl, writer, checker),
-        pg_catalog.format('CREATE POLICY crm_tenant_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING (%s)',
                           tbl, writer),
-        pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_insert ON %s AS RESTRICTIVE FOR INSERT TO PUBLIC WITH CHECK (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
-                          tbl),
-        pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_update ON %s AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
-                          tbl),
-        pg_catalog.format('CREATE POLICY crm_tenant_reviewer_no_delete ON %s AS RESTRICTIVE FOR DELETE TO PUBLIC USING (crm_security.app_role() IS DISTINCT FROM ''reviewer'')',
-                          tbl)];
+        pg_catalog.format('CREATE POLICY crm_tenant_update ON %s AS PERMISSIVE FOR UPDATE TO PUBLIC USING ((%s)%s) WITH CHECK (%s)',
+                          tbl, writer, narrow, writer),
+        pg_catalog.format('CREATE POLICY crm_tenant_delete ON %s AS PERMISSIVE FOR DELETE TO PUBLIC USING ((%s)%s)',
+                          tbl, writer, narrow)];
+    IF cross_tenant THEN
+        stmts := stmts || ARRAY[
+            pg_catalog.format('CREATE POLICY crm_tenant_reviewer_select ON %s AS PERMISSIVE FOR SELECT TO crm_security_reviewer USING (crm_security.app_role() = %L%s)',
+                              tbl, 'reviewer', narrow),
+            pg_catalog.format('CREATE POLICY crm_tenant_superadmin ON %s AS PERMISSIVE FOR ALL TO crm_security_superadmin USING (crm_security.app_role() = %L%s) WITH CHECK (crm_security.app_role() = %L)',
+                              tbl, 'superadmin', narrow, 'superadmin')];
+    END IF;
+    RETURN stmts;
 END
 $$;
 COMMENT ON FUNCTION crm_security._isolation_statements(regclass, name, boolean) IS
@@ -335,7 +415,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION crm_security.enable_tenant_isolation(regclass, name, boolean) IS
-'enable and force row level security on a table (and its partitions and inheritance children) with policies confining every context to its tenant; with cross_tenant, reviewer reads all and superadmin does all; idempotent';
+'enable and force row level security on a table (and its partitions and inheritance children) with permissive policies confining every context to its tenant; with cross_tenant, connections in crm_security_reviewer whose context''s role is reviewer read every tenant, and in crm_security_superadmin with role superadmin do everything; idempotent, and moves a table isolated by 0.1.0 to this form';
 
 CREATE FUNCTION crm_security.disable_tenant_isolation(tbl regclass)
 RETURNS void
@@ -363,7 +443,9 @@ BEGIN
     END IF;
     FOR part IN SELECT t.relid FROM crm_security._isolation_tree(tbl) t WHERE t.relkind IN ('r', 'p') LOOP
         FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p
-                    WHERE p.polrelid = part.relid AND p.polname = ANY (crm_security._isolation_policy_names()) LOOP
+                    WHERE p.polrelid = part.relid
+                      AND p.polname = ANY (crm_security._isolation_policy_names()
+                                           || crm_security._isolation_legacy_policy_names()) LOOP
             EXECUTE pg_catalog.format('DROP POLICY %I ON %s', pol, part.relid);
         END LOOP;
         -- Other policies keep row level security on; the table stays as closed as they make it.
@@ -608,7 +690,8 @@ AS $$
                (SELECT co.collname FROM pg_catalog.pg_attribute a
                   JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
                  WHERE a.attrelid = k.relid AND a.attname = k.col AND NOT co.collisdeterministic) AS ndcoll,
-               -- whether every permissive policy (there is one at least) also compares bytewise
+               -- whether every permissive policy that compares the tenant (there is one at
+               -- least; the cross-tenant ones compare the role) also compares bytewise
                (SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0
                        AND pg_catalog.bool_and(
                            (p.polqual IS NULL
@@ -616,7 +699,8 @@ AS $$
                            AND (p.polwithcheck IS NULL
                             OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), 'COLLATE "C"') OPERATOR(pg_catalog.>) 0))
                   FROM pg_catalog.pg_policy p
-                 WHERE p.polrelid = k.relid AND p.polpermissive) AS bytewise
+                 WHERE p.polrelid = k.relid AND p.polpermissive
+                   AND NOT (k.registered AND p.polname = ANY ('{crm_tenant_reviewer_select,crm_tenant_superadmin}'::name[]))) AS bytewise
           FROM cand k JOIN pg_catalog.pg_class c ON c.oid = k.relid
     ),
     views AS (
@@ -666,14 +750,28 @@ AS $$
      WHERE e.pol IS DISTINCT FROM a.pol
     UNION ALL
     SELECT a.relid::regclass, 'table', a.col,
-           CASE WHEN (a.pol->>'permissive')::boolean
-                THEN pg_catalog.format('permissive policy %s was not created by enable_tenant_isolation: it is OR-ed with the isolation policies and widens what %s may read or write',
-                                       a.name, pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a.pol->'roles')), ', '))
-                ELSE pg_catalog.format('restrictive policy %s was not created by enable_tenant_isolation: it can only narrow what the isolation policies allow; check it',
-                                       a.name)
-           END
+           pg_catalog.format('permissive policy %s was not created by enable_tenant_isolation: it is OR-ed with the isolation policies and widens what %s may read or write',
+                             a.name, pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a.pol->'roles')), ', '))
       FROM actual a
      WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.relid = a.relid AND e.name = a.name)
+       AND (a.pol->>'permissive')::boolean
+    UNION ALL
+    -- every restrictive policy, the extension's own of 0.1.0 included: Citus makes it
+    -- permissive on the shards
+    SELECT a.relid::regclass, 'table', a.col,
+           pg_catalog.format('restrictive policy %s: Citus propagates restrictive policies to its shards as permissive, where it widens what the isolation policies allow instead of narrowing it; compose its condition into permissive policies',
+                             a.name)
+      FROM actual a
+     WHERE NOT (a.pol->>'permissive')::boolean
+    UNION ALL
+    -- tables still isolated in the form of 0.1.0
+    SELECT g.relid::regclass, 'table', g.col,
+           'tenant isolation is in the form of crm_security 0.1.0 (cross-tenant access by a token''s role claim alone, and restrictive policies, which Citus makes permissive): run enable_tenant_isolation again to move it to the current form'
+      FROM reg g
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                    WHERE p.polrelid = g.relid AND p.polname = ANY (crm_security._isolation_legacy_policy_names()))
+        OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(g.policies) x
+                    WHERE (x.value->>'name')::name = ANY (crm_security._isolation_legacy_policy_names()))
     UNION ALL
     SELECT g.relid::regclass, 'table', g.col,
            'tenant isolation was registered but its policies were not created: run enable_tenant_isolation again'
@@ -696,7 +794,7 @@ AS $$
     -- tables outside the registry
     SELECT t.relid::regclass, 'table', t.col,
            pg_catalog.format('tenant isolation policy %s is missing', m.name)
-      FROM tables t CROSS JOIN LATERAL pg_catalog.unnest(crm_security._isolation_policy_names()) AS m(name)
+      FROM tables t CROSS JOIN LATERAL pg_catalog.unnest('{crm_tenant_select,crm_tenant_insert,crm_tenant_update,crm_tenant_delete}'::name[]) AS m(name)
      WHERE NOT t.registered AND t.policies IS NOT NULL AND 'crm_tenant_select' = ANY (t.policies) AND NOT m.name = ANY (t.policies)
     UNION ALL
     SELECT t.relid::regclass, 'table', t.col,
@@ -751,4 +849,4 @@ AS $$
     ORDER BY 1, 2, 4
 $$;
 COMMENT ON FUNCTION crm_security.isolation_report(name[]) IS
-'every table under tenant isolation, every partition or child of one, and every table with a tenant column (or isolation policies), with what its protection lacks (policies added, missing or changed since enable_tenant_isolation included), and every view or materialized view over one that bypasses it; empty when all is well';
+'every table under tenant isolation, every partition or child of one, and every table with a tenant column (or isolation policies), with what its protection lacks (policies added, missing or changed since enable_tenant_isolation included, restrictive policies, and isolation still in the form of 0.1.0), and every view or materialized view over one that bypasses it; empty when all is well';

@@ -95,17 +95,14 @@ INSERT INTO crm_security.tenant_tiers (name, member_limit, features, system, des
     ('enterprise', NULL, '{"api_access": true, "audit_export": true, "sso": true}', true, 'no member limit, every feature');
 
 -- Members read the members of their tenant (the isolation policies), and among them only
--- their own row unless they hold crm:users:read (client_admin holds crm:users:manage).
--- Reviewers and superadmins read across tenants as the isolation policies allow.
+-- their own row unless they hold crm:users:read (client_admin holds crm:users:manage): that
+-- condition (_isolation_row_condition, sql/50_isolation.sql) is AND-ed into the permissive
+-- isolation policies of this table, cross-tenant ones included, rather than added as a
+-- restrictive policy, which Citus would make permissive on its shards.  Reviewers and
+-- superadmins read across tenants as the isolation policies allow (the database role and
+-- the context's role together).
 GRANT SELECT ON crm_security.tenant_members TO PUBLIC;
 SELECT crm_security.enable_tenant_isolation('crm_security.tenant_members', 'tenant_id');
-CREATE POLICY crm_members_own_or_admin ON crm_security.tenant_members AS RESTRICTIVE FOR SELECT TO PUBLIC
-    USING (user_id OPERATOR(pg_catalog.=) crm_security.user_id() OR crm_security.can('crm:users:read'));
--- The registry row of this table (a system row, made by enable_tenant_isolation above) records
--- the whole policy set, this policy included, so that isolation_report compares against it.
-UPDATE crm_security.isolated_tables
-   SET policies = crm_security._isolation_policies('crm_security.tenant_members'::regclass, false)
- WHERE relation OPERATOR(pg_catalog.=) 'crm_security.tenant_members'::regclass;
 
 ---------------------------------------------------------------------------------------------
 -- Administration: SECURITY DEFINER, EXECUTE for the database administrator to grant.

@@ -16,6 +16,8 @@ CREATE DOMAIN public.regress_tenant_det AS text COLLATE public.regress_icu_det;
 SELECT ok('T1' = 't1' COLLATE public.regress_ci, 'the collation is case-insensitive: ''T1'' = ''t1''');
 
 CREATE ROLE regress_coll_app NOSUPERUSER NOBYPASSRLS;
+-- reviewer and superadmin contexts below read across tenants through these roles (API.md section 4)
+GRANT crm_security_reviewer, crm_security_superadmin TO regress_coll_app;
 \ir include/tap_state.sql
 SELECT pg_temp.grant_tap_state('regress_coll_app');
 SELECT crm_security.add_jwt_key('regress_coll', 'HS256', 'regress-collation-secret-0123456789abcdef');

@@ -1,12 +1,15 @@
 -- Tenant isolation under attack, as an unprivileged application role that does not own
 -- the tables (regress_app), with verified claim contexts.
 BEGIN;
-SELECT plan(116);
+SELECT plan(129);
 
 CREATE ROLE regress_app NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE regress_owner NOSUPERUSER NOBYPASSRLS;
+-- cross-tenant staff: the application's connection role for reviewers and superadmins
+CREATE ROLE regress_staff NOSUPERUSER NOBYPASSRLS;
+GRANT crm_security_reviewer, crm_security_superadmin TO regress_staff;
 \ir include/tap_state.sql
-SELECT pg_temp.grant_tap_state('regress_app', 'regress_owner');
+SELECT pg_temp.grant_tap_state('regress_app', 'regress_owner', 'regress_staff');
 
 SELECT crm_security.add_jwt_key('regress_iso', 'HS256', 'regress-isolation-secret-0123456789abcdef');
 CREATE FUNCTION pg_temp.tok(claims jsonb) RETURNS text LANGUAGE sql AS $$
@@ -40,15 +43,17 @@ INSERT INTO public.iso_contacts VALUES
     (3, :ta, 'alice-contact-3', 'a3@example.com'),
     (11, :tb, 'secret-b-1', 'b1@example.com'),
     (12, :tb, 'secret-b-2', 'b2@example.com');
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.iso_contacts TO regress_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.iso_contacts TO regress_app, regress_staff;
 
 -- enable: forced RLS and the policies; twice is the same as once
 SELECT lives_ok($$SELECT crm_security.enable_tenant_isolation('public.iso_contacts')$$, 'enable_tenant_isolation');
 SELECT lives_ok($$SELECT crm_security.enable_tenant_isolation('public.iso_contacts', 'tenant_id')$$, 'enable_tenant_isolation again');
 SELECT ok(relrowsecurity AND relforcerowsecurity, 'row level security enabled and forced')
   FROM pg_class WHERE oid = 'public.iso_contacts'::regclass;
-SELECT is((SELECT count(*)::int FROM pg_policy WHERE polrelid = 'public.iso_contacts'::regclass), 7,
-          'seven policies, none duplicated');
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polrelid = 'public.iso_contacts'::regclass), 6,
+          'six policies, none duplicated');
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = 'public.iso_contacts'::regclass AND NOT polpermissive),
+          'none of them restrictive');
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = 'public.iso_contacts'::regclass
                         AND (pg_get_expr(polqual, polrelid) ~* 'select' OR pg_get_expr(polwithcheck, polrelid) ~* 'select')),
           'no policy contains a subquery');
@@ -209,16 +214,34 @@ SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '4', 'an upper-c
 SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"mallory"}')) IS NOT NULL, 'context without a tenant');
 SELECT is(pg_temp.outcome('SELECT * FROM public.iso_contacts'), '0', 'no tenant claim: no rows');
 
--- reviewer: reads every tenant, writes nothing
+-- a reviewer's token on a member's connection: its own tenant, no writes
 SELECT ok(crm_security.set_claim_context(pg_temp.tok(jsonb_build_object('sub', 'rita', 'tenant_id', :ta, 'role', 'reviewer'))) IS NOT NULL,
           'reviewer context');
+SELECT results_eq('SELECT id FROM public.iso_contacts ORDER BY id', ARRAY[1, 2, 3, 4],
+                  'a reviewer token without the database role reads its own tenant only');
+SELECT throws_ok($$INSERT INTO public.iso_contacts VALUES (30, 'aaaaaaaa-0000-0000-0000-000000000001', 'x')$$,
+                 '42501', NULL, 'the reviewer cannot insert, even into its own tenant');
+SELECT is_empty($$UPDATE public.iso_contacts SET name = 'reviewed' RETURNING id$$, 'the reviewer updates nothing');
+SELECT is_empty('DELETE FROM public.iso_contacts RETURNING id', 'the reviewer deletes nothing');
+-- a superadmin's token on a member's connection: no tenant, nothing
+SELECT ok(crm_security.set_claim_context(pg_temp.tok(jsonb_build_object('sub', 'sam', 'role', 'superadmin'))) IS NOT NULL,
+          'superadmin context');
+SELECT is_empty('SELECT id FROM public.iso_contacts', 'a superadmin token without the database role reads nothing');
+SELECT throws_ok($$INSERT INTO public.iso_contacts VALUES (13, 'bbbbbbbb-0000-0000-0000-000000000002', 'secret-b-3')$$,
+                 '42501', NULL, 'nor inserts');
+RESET ROLE;
+
+-- reviewer with the database role: reads every tenant, writes nothing
+SET ROLE regress_staff;
+SELECT ok(crm_security.set_claim_context(pg_temp.tok(jsonb_build_object('sub', 'rita', 'tenant_id', :ta, 'role', 'reviewer'))) IS NOT NULL,
+          'reviewer context on the staff connection');
 SELECT results_eq('SELECT id FROM public.iso_contacts ORDER BY id', ARRAY[1, 2, 3, 4, 11, 12], 'the reviewer reads every tenant');
 SELECT throws_ok($$INSERT INTO public.iso_contacts VALUES (30, 'aaaaaaaa-0000-0000-0000-000000000001', 'x')$$,
                  '42501', NULL, 'the reviewer cannot insert, even into its own tenant');
 SELECT is_empty($$UPDATE public.iso_contacts SET name = 'reviewed' RETURNING id$$, 'the reviewer updates nothing');
 SELECT is_empty('DELETE FROM public.iso_contacts RETURNING id', 'the reviewer deletes nothing');
 
--- superadmin: everything
+-- superadmin with the database role: everything
 SELECT ok(crm_security.set_claim_context(pg_temp.tok(jsonb_build_object('sub', 'sam', 'role', 'superadmin'))) IS NOT NULL,
           'superadmin context');
 SELECT results_eq('SELECT id FROM public.iso_contacts ORDER BY id', ARRAY[1, 2, 3, 4, 11, 12], 'the superadmin reads every tenant');
@@ -253,7 +276,7 @@ INSERT INTO public.iso_text VALUES (1, '42'), (2, 'acme'), (3, '');
 SELECT crm_security.enable_tenant_isolation('public.iso_big');
 SELECT crm_security.enable_tenant_isolation('public.iso_int', 'org');
 SELECT crm_security.enable_tenant_isolation('public.iso_text');
-GRANT SELECT ON public.iso_big, public.iso_int, public.iso_text TO regress_app;
+GRANT SELECT ON public.iso_big, public.iso_int, public.iso_text TO regress_app, regress_staff;
 SET ROLE regress_app;
 SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"u","tenant_id":"42"}')) IS NOT NULL, 'tenant "42"');
 SELECT is(ARRAY(SELECT id FROM public.iso_big) || ARRAY(SELECT id FROM public.iso_int) || ARRAY(SELECT id FROM public.iso_text),
@@ -267,6 +290,11 @@ SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"u","tenant_id":""}
 SELECT is(ARRAY(SELECT id FROM public.iso_big) || ARRAY(SELECT id FROM public.iso_text), '{}'::int[],
           'an empty tenant sees nothing, not even rows with an empty tenant');
 SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"u","role":"reviewer"}')) IS NOT NULL, 'reviewer without a tenant');
+SELECT is((SELECT count(*)::int FROM public.iso_big) + (SELECT count(*)::int FROM public.iso_text), 0,
+          'on a member''s connection the reviewer without a tenant reads nothing');
+RESET ROLE;
+SET ROLE regress_staff;
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"u","role":"reviewer"}')) IS NOT NULL, 'reviewer without a tenant, staff connection');
 SELECT is((SELECT count(*)::int FROM public.iso_big) + (SELECT count(*)::int FROM public.iso_text), 6,
           'the reviewer reads every row, the smallest values included');
 RESET ROLE;
@@ -319,10 +347,11 @@ ANALYZE public.iso_eq;
 SELECT throws_ok($$SELECT crm_security.enable_tenant_isolation('public.iso_eq', 'tenant_id', NULL)$$, '22023', NULL,
                  'cross_tenant must not be NULL');
 SELECT crm_security.enable_tenant_isolation('public.iso_eq', cross_tenant => false);
-SELECT ok(NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = 'public.iso_eq'::regclass AND polpermissive
-                        AND (pg_get_expr(polqual, polrelid) ~ 'app_role' OR pg_get_expr(polwithcheck, polrelid) ~ 'app_role')),
-          'without cross_tenant the permissive policies are the equality alone');
-GRANT SELECT, INSERT, UPDATE ON public.iso_eq TO regress_app;
+SELECT is((SELECT array_agg(polname::text || ' ' || polroles::regrole[]::text ORDER BY polname) FROM pg_policy
+            WHERE polrelid = 'public.iso_eq'::regclass),
+          '{"crm_tenant_delete {-}","crm_tenant_insert {-}","crm_tenant_select {-}","crm_tenant_update {-}"}'::text[],
+          'without cross_tenant only the four policies of members, TO PUBLIC');
+GRANT SELECT, INSERT, UPDATE ON public.iso_eq TO regress_app, regress_staff;
 SET ROLE regress_app;
 SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"u","tenant_id":"00000000-0000-0000-0000-000000000007"}')) IS NOT NULL,
           'tenant 7');
@@ -345,6 +374,10 @@ SELECT throws_ok($$INSERT INTO public.iso_eq VALUES (0, '00000000-0000-0000-0000
 RESET ROLE;
 SELECT lives_ok($$SELECT crm_security.enable_tenant_isolation('public.iso_eq')$$, 'switch back to cross_tenant');
 SET ROLE regress_app;
+SELECT is((SELECT count(*)::int FROM public.iso_eq), 0, 'a superadmin token on a member''s connection still reads nothing');
+RESET ROLE;
+SET ROLE regress_staff;
+SELECT ok(crm_security.set_claim_context(pg_temp.tok('{"sub":"s","role":"superadmin"}')) IS NOT NULL, 'superadmin, staff connection');
 SELECT is((SELECT count(*)::int FROM public.iso_eq), 20000, 'now the superadmin reads every tenant');
 RESET ROLE;
 

@@ -13,6 +13,8 @@ CREATE VIEW regress_rep.safe_view WITH (security_invoker = on) AS SELECT * FROM 
 CREATE MATERIALIZED VIEW regress_rep.mat AS SELECT * FROM regress_rep.isolated;
 SELECT crm_security.enable_tenant_isolation('regress_rep.isolated');
 CREATE ROLE regress_app;
+-- a connection that also serves reviewers (the database role for cross-tenant reading)
+GRANT crm_security_reviewer TO regress_app;
 GRANT TRUNCATE ON regress_rep.isolated TO regress_app;
 
 CREATE TEMP TABLE rep AS

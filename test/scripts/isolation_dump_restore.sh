@@ -55,7 +55,7 @@ for DB in crm_iso_dump_plain crm_iso_dump_custom; do
     fmt=${DB#crm_iso_dump_}
     check "$fmt: the registry is restored as it was" "$before" "$(q -c "$REGISTRY")"
     check "$fmt: the report is empty" 0 "$(q -c "SELECT count(*) FROM crm_security.isolation_report()")"
-    check "$fmt: a partition created after the restore is isolated" "true|true|7" \
+    check "$fmt: a partition created after the restore is isolated" "true|true|6" \
           "$(q -c "CREATE TABLE crm.deals_t3 PARTITION OF crm.deals FOR VALUES IN ('t3')" \
                -c "SELECT c.relrowsecurity || '|' || c.relforcerowsecurity || '|' || (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
                      FROM pg_class c WHERE c.oid = 'crm.deals_t3'::regclass")"
