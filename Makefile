@@ -50,9 +50,13 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PIECES) $(EXTENSION).control
 	( echo '-- crm_security $(EXTVERSION): generated from sql/[0-9][0-9]_*.sql, do not edit'; \
 	  for f in $(SQL_PIECES); do echo; echo "-- $$f"; cat $$f; done ) > $@
 
-.PHONY: test check-memory fuzz demo demo-stop bench
+.PHONY: test test-citus check-memory fuzz demo demo-stop bench bench-citus
 test:
 	bash test/run.sh
+
+# The Citus suite alone (test/scripts/citus.sh, docs/citus.md); `make test` runs it too.
+test-citus:
+	CRM_TESTS="pgtap scripts" CRM_ONLY=citus bash test/run.sh
 
 # The pg_regress and pgTAP suites with the server under valgrind's memcheck (docs/testing.md).
 check-memory:
@@ -70,3 +74,6 @@ demo-stop:
 
 bench:
 	bash test/bench.sh
+
+bench-citus:
+	bash test/bench/citus.sh
