@@ -76,4 +76,4 @@ bench:
 	bash test/bench.sh
 
 bench-citus:
-	bash test/bench/citus.sh
+	CRM_ONLY=citus bash test/bench.sh
