@@ -83,6 +83,20 @@ plain_tx=$(bench plain_tx "BEGIN;" "$Q plain_deals WHERE tenant_id = 't1';" "COM
 iso_all=$(bench iso_all "BEGIN;" "$CTX" "$Q deals;" "COMMIT;")
 lplain_tx=$(bench lplain_tx "BEGIN;" "$Q local_plain WHERE tenant_id = 't1';" "COMMIT;")
 liso=$(bench liso "BEGIN;" "$CTX" "$Q local_deals WHERE tenant_id = 't1';" "COMMIT;")
+# loop_ms TABLE: ms per tenant query, 300 in a row in one transaction with the context set
+# (the query alone: the context is verified once per node and cached)
+loop_ms() {
+    "${P[@]}" -p "$CP" -U bench_app -c "BEGIN" -c "$CTX" -c "DO \$\$DECLARE t0 timestamptz; i int; BEGIN
+        PERFORM count(*) FROM $1 WHERE tenant_id = 't1';
+        t0 := clock_timestamp();
+        FOR i IN 1..300 LOOP PERFORM count(*), sum(amount) FROM $1 WHERE tenant_id = 't1'; END LOOP;
+        RAISE NOTICE 'ms=%', round((extract(epoch FROM clock_timestamp() - t0) * 1000 / 300)::numeric, 3);
+    END\$\$" -c "COMMIT" 2>&1 | sed -n 's/.*ms=//p'
+}
+q_plain=$(loop_ms plain_deals)
+q_iso=$(loop_ms deals)
+q_lplain=$(loop_ms local_plain)
+q_liso=$(loop_ms local_deals)
 ms() { awk -v t="$1" 'BEGIN { if (t > 0) printf "%.3f", 1000 / t; else printf "n/a" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else printf "n/a" }'; }
 diffms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", 1000 / a - 1000 / b; else printf "n/a" }'; }
@@ -91,6 +105,10 @@ echo "tenant query, RLS off, explicit WHERE (autocommit)         : $(ms "$plain"
 echo "tenant query, RLS off, explicit WHERE, in a transaction     : $(ms "$plain_tx") ms/request"
 echo "  under isolation, context + same WHERE (router)            : $(ms "$iso_where") ms/request, $(ratio "$iso_where" "$plain_tx")x"
 echo "  under isolation, context, no WHERE (every shard)          : $(ms "$iso_all") ms/request, $(ratio "$iso_all" "$plain_tx")x"
+echo "the query alone (300 in one transaction, context set):"
+echo "  distributed, RLS off, explicit WHERE                      : $q_plain ms"
+echo "  distributed, under isolation, same WHERE                  : $q_iso ms, $(awk -v a="$q_plain" -v b="$q_iso" 'BEGIN { printf "%.2f", b / a }')x"
+echo "  local, RLS off / under isolation                          : $q_lplain ms / $q_liso ms, $(awk -v a="$q_lplain" -v b="$q_liso" 'BEGIN { printf "%.2f", b / a }')x"
 echo "context cost per request with the worker hop                : $(diffms "$iso_where" "$plain_tx") ms"
 echo "local table on the coordinator, RLS off, in a transaction   : $(ms "$lplain_tx") ms/request"
 echo "  under isolation, context (no worker hop)                  : $(ms "$liso") ms/request, $(ratio "$liso" "$lplain_tx")x"

@@ -36,11 +36,11 @@ if [ ! -f "$LIBDIR/citus.so" ]; then
             exit 0
         fi
         bash "$src/build.sh" >"$WORK/citus_build.log" 2>&1 || {
-            echo "1..40"; echo "not ok 1 - Citus could not be built from $src (see citus_build.log)"; tail -5 "$WORK/citus_build.log" | sed 's/^/# /'; exit 1; }
+            echo "1..41"; echo "not ok 1 - Citus could not be built from $src (see citus_build.log)"; tail -5 "$WORK/citus_build.log" | sed 's/^/# /'; exit 1; }
     fi
     cp -a /usr/lib/postgresql/15/lib/citus* "$LIBDIR/" &&
     cp -a /usr/share/postgresql/15/extension/citus* "$SHAREDIR/extension/" || {
-        echo "1..40"; echo "not ok 1 - Citus could not be copied into the private installation"; exit 1; }
+        echo "1..41"; echo "not ok 1 - Citus could not be copied into the private installation"; exit 1; }
 fi
 
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate -v ON_ERROR_STOP=0 -h 127.0.0.1 -d "$DB")
@@ -66,7 +66,7 @@ log_min_messages = warning" >/dev/null || return 1
     "${PSQL[@]}" -p "$PGPORT" -U postgres -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" >/dev/null
 }
 
-echo "1..40"
+echo "1..41"
 # The coordinator and the first worker preload crm_security too (with Citus first).
 if ! node coord 'citus, crm_security'; then echo "not ok 1 - the coordinator did not start"; exit 1; fi
 CP=$PGPORT
@@ -231,6 +231,13 @@ check "a token verifies on the worker added later" "alice|t1" \
 qc -c "SELECT crm_security.add_tenant_member('t1', 'carol')" >/dev/null
 check "a member added afterwards reaches every worker, the new one too" "3|3|3" \
     "$(for p in $W1 $W2 $W3; do qn "$p" postgres -c "SELECT count(*) FROM crm_security.tenant_members"; done | one)"
+
+# A key disabled on the coordinator is refused on every worker, at once (a worker session that
+# verified with it before is open meanwhile: its cache follows the invalidation).
+W1S=$(qn "$W1" crm_app -c "BEGIN" -c "SELECT crm_security.set_claim_context('$ALICE') IS NULL" -c "SELECT crm_security.user_id()" -c "COMMIT" | grep alice)
+qc -c "SELECT crm_security.disable_jwt_key('k1')" >/dev/null
+check "a key disabled on the coordinator is refused on every worker (28000)" "$W1S|28000|28000|28000" \
+    "$W1S|$(for p in $W1 $W2 $W3; do qn "$p" crm_app -c "BEGIN" -c "SET LOCAL crm_security.token = '$ALICE'" -c "SELECT crm_security.user_id()" -c "ROLLBACK" | errcode; done | one)"
 
 # No token or key material in any server log.
 check "no token or key in any server log" "0" \
