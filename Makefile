@@ -69,9 +69,13 @@ sql/$(EXTENSION)--$(1).sql: $$(sort $$(wildcard sql/upgrade/$(lastword $(subst -
 endef
 $(foreach u,$(UPGRADES),$(eval $(call upgrade_rule,$(u))))
 
-.PHONY: test check-memory fuzz demo demo-stop bench
+.PHONY: test test-citus check-memory fuzz demo demo-stop bench bench-citus
 test:
 	bash test/run.sh
+
+# The Citus suite alone (test/scripts/citus.sh, docs/citus.md); `make test` runs it too.
+test-citus:
+	CRM_TESTS="pgtap scripts" CRM_ONLY=citus bash test/run.sh
 
 # The pg_regress and pgTAP suites with the server under valgrind's memcheck (docs/testing.md).
 check-memory:
@@ -89,3 +93,6 @@ demo-stop:
 
 bench:
 	bash test/bench.sh
+
+bench-citus:
+	CRM_ONLY=citus bash test/bench.sh

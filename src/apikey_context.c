@@ -28,6 +28,7 @@
 
 #include "apikey_context.h"
 #include "apikey_verify.h"
+#include "citus_context.h"
 #include "context.h"
 #include "context_internal.h"
 #include "crm_security.h"
@@ -123,6 +124,7 @@ crm_set_api_key_context(PG_FUNCTION_ARGS)
 	len = strlen(token);
 	/* The context's own path: verified again, the tenant resolved, the settings set. */
 	result = ctx_set_token(token, len, NULL, NULL);
+	citus_ctx_propagate();		/* the same context on Citus workers */
 	explicit_bzero(token, len);
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_JSONB_P(result);

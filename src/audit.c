@@ -28,6 +28,7 @@
 #include "audit_capture.h"
 #include "audit_rel.h"
 #include "audit_write.h"
+#include "relcache_callbacks.h"
 
 /* One relcache callback for the module: the audit relations, descriptions and writer. */
 static void
@@ -41,7 +42,7 @@ void
 audit_init(void)
 {
 	audit_actor_init();
-	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
+	crm_register_relcache_callback(audit_relcache_callback, (Datum) 0);
 }
 
 /*

@@ -26,6 +26,7 @@
 
 #include "audit_entry.h"
 #include "audit_rel.h"
+#include "citus_context.h"
 
 static int
 audit_cmp_names(const ListCell *a, const ListCell *b)
@@ -72,6 +73,18 @@ audit_open_target(Datum reloid)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot audit the audit log itself")));
 	return rel;
+}
+
+/*
+ * Run the command in q, if any, and empty q.  One command per SPI call: Citus cannot
+ * propagate a string of several commands to the shards of a distributed table.
+ */
+static void
+audit_exec(StringInfo q)
+{
+	if (q->len > 0 && SPI_execute(q->data, false, 0) < 0)
+		elog(ERROR, "could not change the audit triggers");
+	resetStringInfo(q);
 }
 
 /* The tgargs bytes of an existing trigger of ours, or NULL when there is none. */
@@ -131,14 +144,14 @@ audit_partition_triggers(Oid relid, const char *arg_literal, const char *want_he
 										get_rel_name(part));
 		initStringInfo(&q);
 		if (exists)
-			appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s; ", qn);
+			appendStringInfo(&q, "DROP TRIGGER crm_audit_truncate ON %s", qn);
+		audit_exec(&q);
 		if (arg_literal != NULL)
 			appendStringInfo(&q,
 							 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
 							 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
 							 qn, arg_literal);
-		if (SPI_execute(q.data, false, 0) < 0)
-			elog(ERROR, "could not change the audit trigger of a partition");
+		audit_exec(&q);
 	}
 }
 
@@ -377,9 +390,11 @@ static void
 audit_append_drops(StringInfo q, const char *qualname, bool row_exists, bool trunc_exists)
 {
 	if (row_exists)
-		appendStringInfo(q, "DROP TRIGGER crm_audit_row ON %s; ", qualname);
+		appendStringInfo(q, "DROP TRIGGER crm_audit_row ON %s", qualname);
+	audit_exec(q);
 	if (trunc_exists)
-		appendStringInfo(q, "DROP TRIGGER crm_audit_truncate ON %s; ", qualname);
+		appendStringInfo(q, "DROP TRIGGER crm_audit_truncate ON %s", qualname);
+	audit_exec(q);
 }
 
 /*
@@ -412,12 +427,14 @@ audit_set_triggers(Relation rel, const char *qualname, const char *arg_literal,
 	audit_append_drops(&q, qualname, row_exists, trunc_exists);
 	appendStringInfo(&q,
 					 "CREATE TRIGGER crm_audit_row AFTER INSERT OR UPDATE OR DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION crm_security.audit_trigger(%s); "
+					 "FOR EACH ROW EXECUTE FUNCTION crm_security.audit_trigger(%s)",
+					 qualname, arg_literal);
+	audit_exec(&q);
+	appendStringInfo(&q,
 					 "CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s "
 					 "FOR EACH STATEMENT EXECUTE FUNCTION crm_security.audit_trigger(%s)",
-					 qualname, arg_literal, qualname, arg_literal);
-	if (SPI_execute(q.data, false, 0) < 0)
-		elog(ERROR, "could not create audit triggers");
+					 qualname, arg_literal);
+	audit_exec(&q);
 	audit_partition_triggers(relid, arg_literal, want_hex);
 	return true;
 }
@@ -496,6 +513,7 @@ audit_enable(PG_FUNCTION_ARGS)
 	char	   *arg_literal;
 	char	   *want_hex;
 	bool		changed;
+	int			nest;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -518,7 +536,9 @@ audit_enable(PG_FUNCTION_ARGS)
 	qualname = audit_rel_qualname(rel);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	nest = citus_allow_triggers();	/* citus.enable_unsafe_triggers, for this call */
 	changed = audit_set_triggers(rel, qualname, arg_literal, want_hex);
+	citus_allow_triggers_end(nest);
 	SPI_finish();
 	if (changed)
 		audit_internal_event("audit.enable", "table", qualname, audit_enable_metadata(excluded, personal, subject));
@@ -552,8 +572,6 @@ audit_disable(PG_FUNCTION_ARGS)
 	{
 		initStringInfo(&q);
 		audit_append_drops(&q, qualname, row_exists, trunc_exists);
-		if (SPI_execute(q.data, false, 0) < 0)
-			elog(ERROR, "could not drop audit triggers");
 	}
 	audit_partition_triggers(RelationGetRelid(rel), NULL, NULL);
 	SPI_finish();

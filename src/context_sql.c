@@ -10,6 +10,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "citus_context.h"
 #include "context.h"
 #include "context_checks.h"
 #include "crm_security.h"
@@ -60,6 +61,7 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 				 errdetail("A request id is at most %d bytes.", CTX_MAX_REQUEST_ID_LEN)));
 	token = text_to_cstring(t);
 	claims = ctx_set_token(token, len, tenant, request_id);
+	citus_ctx_propagate();		/* the same context on Citus workers */
 	explicit_bzero(token, len);
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_JSONB_P(claims);
@@ -71,6 +73,7 @@ Datum
 crm_clear_claim_context(PG_FUNCTION_ARGS)
 {
 	ctx_clear();
+	citus_ctx_propagate();
 	PG_RETURN_VOID();
 }
 

@@ -33,6 +33,7 @@
 #include "keys_jwk.h"
 #include "keystore.h"
 #include "keystore_internal.h"
+#include "relcache_callbacks.h"
 #include "security_events.h"
 
 /* One row of jwt_keys. */
@@ -65,7 +66,7 @@ static void ks_load(void);
 void
 ks_init(void)
 {
-	CacheRegisterRelcacheCallback(ks_relcache_callback, (Datum) 0);
+	crm_register_relcache_callback(ks_relcache_callback, (Datum) 0);
 }
 
 /* Any change to jwt_keys (or a full reset of the relcache) makes the cached rows stale. */

@@ -28,6 +28,7 @@
 #include "context.h"
 #include "perm_context.h"
 #include "permission.h"
+#include "relcache_callbacks.h"
 
 /*
  * Bumped whenever the role tables may have changed (our trigger, a relcache invalidation
@@ -359,6 +360,6 @@ void
 perm_context_init(void)
 {
 	/* crm_security.permissions_claim is defined by the context module (context.c). */
-	CacheRegisterRelcacheCallback(perm_relcache_callback, (Datum) 0);
+	crm_register_relcache_callback(perm_relcache_callback, (Datum) 0);
 	RegisterSubXactCallback(perm_subxact_callback, NULL);
 }

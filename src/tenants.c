@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 
 #include "context_checks.h"
+#include "relcache_callbacks.h"
 #include "tenants.h"
 
 /* The relations, looked up again after any invalidation of either table. */
@@ -117,7 +118,7 @@ tenants_init(void)
 {
 	tenants_mcxt = AllocSetContextCreate(TopMemoryContext, "crm_security tenants cache",
 										 ALLOCSET_SMALL_SIZES);
-	CacheRegisterRelcacheCallback(tenants_relcache_callback, (Datum) 0);
+	crm_register_relcache_callback(tenants_relcache_callback, (Datum) 0);
 }
 
 /* The relations' OIDs, or false when the tables are not there (yet). */

@@ -304,7 +304,7 @@ COMMENT ON FUNCTION crm_security.disable_tenant_isolation(regclass) IS
 
 CREATE OR REPLACE FUNCTION crm_security.isolation_report(tenant_columns name[] DEFAULT '{tenant_id}')
 RETURNS TABLE (relation regclass, kind text, tenant_column name, issue text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH reg AS (
@@ -548,6 +548,8 @@ AS $$
       FROM views v JOIN tables t ON t.relid = v.baseid
       JOIN pg_catalog.pg_class c ON c.oid = v.viewid
      WHERE c.relkind = 'm'
+    UNION ALL
+    SELECT * FROM crm_security._isolation_shard_report()  -- Citus shards (49_citus_shards.sql)
     ORDER BY 1, 2, 4
 $$;
 COMMENT ON FUNCTION crm_security.isolation_report(name[]) IS
