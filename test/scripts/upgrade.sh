@@ -45,7 +45,7 @@ is() {  # is GOT EXPECTED DESCRIPTION
     fi
 }
 
-echo "1..24"
+echo "1..26"
 
 # --- what is installed --------------------------------------------------------------------
 missing=
@@ -142,7 +142,9 @@ BEFORE_DATA=$(sql crm_up -c "SELECT md5(string_agg(d::text, ',' ORDER BY id)) FR
 # The update.
 out=$(sql crm_up -c "SET client_min_messages = warning" -c "ALTER EXTENSION crm_security UPDATE" \
       -c "SELECT extversion FROM pg_extension WHERE extname = 'crm_security'" 2>&1)
-is "$out" "$TO" "ALTER EXTENSION crm_security UPDATE brings $FROM to $TO"
+is "${out##*$'\n'}" "$TO" "ALTER EXTENSION crm_security UPDATE brings $FROM to $TO"
+ok "$([[ "$out" == *"2 tables are still isolated in the form of crm_security 0.1.0"* ]] && echo 0 || echo 1)" \
+   "the update warns that the application's 2 isolated tables keep 0.1.0's policies until isolation is enabled again" "$out"
 
 # --- data and behaviour after the update --------------------------------------------------
 as_app() {  # as_app DB WHO SQL...: one transaction as the application role with WHO's token
@@ -179,8 +181,13 @@ t
 t" "more writes seal onto the same chain, which verifies with and without the old digest"
 out=$(sql crm_up -c "UPDATE crm_security.audit_log SET actor_id = 'x'" 2>&1)
 ok "$([[ "$out" == *"cannot "* ]] && echo 0 || echo 1)" "the audit log is still append-only after the update" "$out"
-is "$(sql crm_up -c "SELECT coalesce(string_agg(relation || ': ' || issue, '; '), 'nothing') FROM crm_security.isolation_report() WHERE relation IN ('public.deals'::regclass, 'public.contacts'::regclass) AND issue IS NOT NULL")" "nothing" \
-   "isolation_report() finds nothing missing on the tables isolated under $FROM"
+REPORT="SELECT coalesce(string_agg(relation || ': ' || issue, '; ' ORDER BY relation::text, issue), 'nothing') FROM crm_security.isolation_report() WHERE relation IN ('public.deals'::regclass, 'public.contacts'::regclass) AND issue IS NOT NULL"
+is "$(sql crm_up -c "SELECT count(*) FROM crm_security.isolation_report() WHERE relation IN ('public.deals'::regclass, 'public.contacts'::regclass) AND issue LIKE 'tenant isolation is in the form of crm_security 0.1.0%'")" "2" \
+   "isolation_report() names both tables isolated under $FROM as still in its form"
+sql crm_up -c "SELECT crm_security.enable_tenant_isolation('public.deals')" \
+           -c "SELECT crm_security.enable_tenant_isolation('public.contacts')" >/dev/null
+is "$(sql crm_up -c "$REPORT")" "nothing" \
+   "after enable_tenant_isolation again, isolation_report() finds nothing missing on them"
 
 # --- the objects: an upgraded install equals a fresh one ----------------------------------
 # One record per property of every object of the extension, ordered, with no OID in it.
