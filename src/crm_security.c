@@ -19,6 +19,7 @@
 #include "context.h"
 #include "crm_security.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "keystore.h"
 #include "lockout.h"
 #include "perm_context.h"
@@ -36,6 +37,7 @@ _PG_init(void)
 {
 	/* Setting crm_security.max_token_length. */
 	jwt_init();
+	crm_auth_errors_init();
 
 	/*
 	 * Settings crm_security.token, jwt_audience, jwt_issuer, clock_skew, require_exp,
