@@ -12,6 +12,7 @@
 
 #include "context.h"
 #include "context_checks.h"
+#include "context_status.h"
 #include "crm_security.h"
 #include "jwt.h"
 #include "keys.h"
@@ -62,6 +63,7 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	claims = ctx_set_token(token, len, tenant, request_id);
 	explicit_bzero(token, len);
 	keys_hide_statement_pop(&hide);
+	ctx_usage_warnings();		/* context_status.c */
 	PG_RETURN_JSONB_P(claims);
 }
 

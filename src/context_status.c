@@ -1,0 +1,38 @@
+/*
+ * context_status.c
+ *		Warnings about how a claim context is set, where the mistake would otherwise pass
+ *		in silence: a context set outside a transaction block ends at once (the next
+ *		statement runs without it), and a role that bypasses row-level security sees every
+ *		tenant whatever its context says.  Why tenant_id() is NULL is context_status()'s
+ *		(sql/30_context.sql).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+
+#include "context_status.h"
+
+/* The last role warned about bypassing row-level security in this process. */
+static Oid	ctx_warned_role = InvalidOid;
+
+void
+ctx_usage_warnings(void)
+{
+	Oid			role = GetUserId();
+
+	if (!IsTransactionBlock())
+		ereport(WARNING,
+				(errmsg("claim context set outside a transaction block"),
+				 errdetail("The context lasts until the end of the current transaction, which is this statement."),
+				 errhint("Call crm_security.set_claim_context() after BEGIN, in the transaction of the queries it is for.")));
+	if (role != ctx_warned_role && (superuser_arg(role) || has_bypassrls_privilege(role)))
+	{
+		ctx_warned_role = role;
+		ereport(WARNING,
+				(errmsg("row-level security does not apply to the current role"),
+				 errdetail("The role is a superuser or has BYPASSRLS: tenant isolation policies are not evaluated for its queries, whatever the claim context."),
+				 errhint("Connect the application as a role without SUPERUSER and BYPASSRLS.")));
+	}
+}
