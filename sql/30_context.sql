@@ -330,3 +330,91 @@ AS 'MODULE_PATHNAME', 'crm_actor_type'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm_security.actor_type() IS
     'user (a token of the key store), api_key (set_api_key_context) or service (a service token): decided by the key that signed, never by a claim; NULL without a context';
+
+-- The types of the tenant columns of isolated tables (isolated_tables is created by
+-- sql/50_isolation.sql and is not readable by PUBLIC; the types are no secret).
+CREATE FUNCTION crm_security._isolated_tenant_types()
+RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(pg_catalog.array_agg(DISTINCT pg_catalog.format_type(a.atttypid, NULL)), '{}')
+              FROM crm_security.isolated_tables AS i
+              JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid OPERATOR(pg_catalog.=) i.relation
+               AND a.attname OPERATOR(pg_catalog.=) i.tenant_column
+               AND NOT a.attisdropped);
+END
+$$;
+REVOKE ALL ON FUNCTION crm_security._isolated_tenant_types() FROM PUBLIC;
+COMMENT ON FUNCTION crm_security._isolated_tenant_types() IS
+    'internal: the types of the tenant columns of isolated tables, for context_status()';
+
+-- Why tenant_id() is what it is (docs/context.md: "context_status()").
+CREATE FUNCTION crm_security.context_status()
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    claims jsonb := crm_security.claims();
+    path text := pg_catalog.current_setting('crm_security.tenant_claim');
+    tenant text;
+    raw text;
+    types text[];
+    bad text[] := '{}';
+    status text;
+    detail text;
+    bypass boolean;
+BEGIN
+    SELECT r.rolsuper OR r.rolbypassrls INTO bypass FROM pg_catalog.pg_roles AS r
+     WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+    IF claims IS NULL THEN
+        status := 'no_context';
+        detail := 'There is no claim context in this transaction: call crm_security.set_claim_context(token) after BEGIN, in the transaction of the queries.';
+    ELSE
+        tenant := crm_security.tenant_id();
+        raw := crm_security.claim(path);
+        IF tenant IS NULL AND raw IS NULL THEN
+            status := 'tenant_claim_missing';
+            detail := pg_catalog.format('The token has no claim "%s" (setting crm_security.tenant_claim), and no membership in tenant_members gave a tenant.', path);
+        ELSIF tenant IS NULL THEN
+            status := 'tenant_claim_unusable';
+            detail := pg_catalog.format('The claim "%s" is not a string or number that names a tenant.', path);
+        ELSE
+            types := crm_security._isolated_tenant_types();
+            IF 'uuid' OPERATOR(pg_catalog.=) ANY (types) AND crm_security.tenant_id_uuid() IS NULL THEN
+                bad := bad || 'uuid'::text;
+            END IF;
+            IF 'bigint' OPERATOR(pg_catalog.=) ANY (types) AND crm_security.tenant_id_bigint() IS NULL THEN
+                bad := bad || 'bigint'::text;
+            END IF;
+            IF 'integer' OPERATOR(pg_catalog.=) ANY (types) AND crm_security.tenant_id_int() IS NULL THEN
+                bad := bad || 'integer'::text;
+            END IF;
+            IF pg_catalog.cardinality(bad) OPERATOR(pg_catalog.>) 0 THEN
+                status := 'tenant_not_castable';
+                detail := pg_catalog.format('The tenant "%s" is not a valid %s, the type of the tenant column of isolated tables: their policies give no rows and refuse every write.',
+                                            tenant, pg_catalog.array_to_string(bad, ' or '));
+            ELSE
+                status := 'ok';
+                detail := NULL;
+            END IF;
+        END IF;
+    END IF;
+    RETURN pg_catalog.jsonb_build_object(
+        'status', status,
+        'detail', detail,
+        'context', claims IS NOT NULL,
+        'actor_type', crm_security.actor_type(),
+        'user_id', crm_security.user_id(),
+        'tenant_id', tenant,
+        'tenant_claim', path,
+        'tenant_column_types', coalesce(types, crm_security._isolated_tenant_types()),
+        'not_castable_to', bad,
+        'bypasses_rls', coalesce(bypass, false));
+END
+$$;
+COMMENT ON FUNCTION crm_security.context_status() IS
+    'why tenant_id() is what it is: status ok, no_context, tenant_claim_missing, tenant_claim_unusable or tenant_not_castable, with a detail and the values involved';
