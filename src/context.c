@@ -730,14 +730,15 @@ ctx_set_token(const char *token, size_t len, const char *tenant, const char *req
 	CtxTenant	res;
 
 	/*
-	 * Verify first (or find the token verified earlier, under the same key store and
+	 * Verify first (or find a user's token verified earlier, under the same key store and
 	 * settings, and not expired): a refused token leaves the context as it was.
 	 * Verification checks the syntax too; the setting's check hook checks it again when
 	 * the token is stored.
 	 */
 	crm_sha256(token, len, hash);
 	e = tc_lookup(hash, ctx_settings_gen, ks_current_version(), GetCurrentTimestamp());
-	if (e == NULL)
+	/* The extension's own tokens are checked afresh (service registry, service_audience). */
+	if (e == NULL || e->one_xact)
 		e = ctx_verify_and_cache(token, len, hash);
 	claims = e->claims;
 
