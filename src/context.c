@@ -343,7 +343,7 @@ ctx_init(void)
 							   "Set by crm_security.set_claim_context(); honoured only when it verifies.",
 							   &ctx_token, "",
 							   PGC_USERSET,
-							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   ctx_token_check, ctx_token_assign, ctx_token_show);
 	DefineCustomStringVariable(CTX_TENANT_GUC,
 							   "The tenant asked for in the current transaction (an input of the tenant resolution).",

@@ -12,4 +12,10 @@
  */
 extern void ctx_usage_warnings(void);
 
+/*
+ * Install the emit_log_hook that gives set_config('crm_security.token', ...) by a role that
+ * is not superuser a clear message (from _PG_init).
+ */
+extern void ctx_status_init(void);
+
 #endif							/* CRM_CONTEXT_STATUS_H */

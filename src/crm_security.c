@@ -17,6 +17,7 @@
 #include "apikey_usage.h"
 #include "audit.h"
 #include "context.h"
+#include "context_status.h"
 #include "crm_security.h"
 #include "jwt.h"
 #include "jwt_errors.h"
@@ -46,6 +47,8 @@ _PG_init(void)
 	 *	- transaction callback: erase the token at commit, forget verified tokens at the end.
 	 */
 	ctx_init();
+	/* emit_log_hook: a clear message for set_config() of crm_security.token. */
+	ctx_status_init();
 
 	/* Relcache callback on jwt_keys: reload the key store after a change. */
 	ks_init();

@@ -10,7 +10,7 @@ APP=regress_warn_app
 SECRET=warnings-secret-0123456789-0123456789-ab
 source "$(dirname "$0")/include/tap.sh"
 
-echo "1..6"
+echo "1..9"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 "${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION crm_security" \
     -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP LOGIN; END IF; END \$\$" \
@@ -28,6 +28,14 @@ out=$(q -c "BEGIN" -c "SELECT crm_security.set_claim_context('$TOK') IS NOT NULL
         -c "BEGIN" -c "SELECT crm_security.set_claim_context('$TOK') IS NOT NULL" -c "COMMIT")
 check "a superuser: warned that row-level security does not apply, once per connection" 1 \
     "$(grep -c 'WARNING:  row-level security does not apply to the current role' <<<"$out")"
+
+# set_config of the token by a role that is not superuser: PostgreSQL would say "must be
+# superuser ... to examine"; the client gets a message that says what to do instead.
+out=$(q -U "$APP" -v VERBOSITY=default -c "SELECT crm_security.claims()" -c "BEGIN" -c "SELECT set_config('crm_security.token', '$TOK', true)" -c "ROLLBACK")
+check "set_config of crm_security.token by an application role: a clear message" 1 \
+    "$(grep -c 'ERROR:  crm_security.token is readable by superusers only, and set_config() reads back what it sets' <<<"$out")"
+check "... with a hint to use set_claim_context" 1 "$(grep -c 'HINT:  Call crm_security.set_claim_context(token)' <<<"$out")"
+check "... and not PostgreSQL's 'must be superuser ... to examine'" 0 "$(grep -c 'to examine' <<<"$out")"
 
 "${PSQL[@]}" -d "$DB" -c "ALTER ROLE $APP BYPASSRLS" >/dev/null
 out=$(q -U "$APP" -c "BEGIN" -c "SELECT crm_security.set_claim_context('$TOK') IS NOT NULL" -c "COMMIT")
