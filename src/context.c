@@ -5,9 +5,10 @@
  * The context travels as the signed token itself, in the setting crm_security.token, which
  * set_claim_context() sets transaction-locally.  Settings reach parallel workers (and, with
  * SET LOCAL, Citus workers), C variables do not.  Every process that reads the context
- * verifies the token against its own copy of the key store and caches the result for the
- * rest of the transaction, keyed by the SHA-256 of the token, the key store version and the
- * verification settings.  Anyone may put a token there, but only a token that verifies
+ * verifies the token against its own copy of the key store and keeps the result
+ * (token_cache.c), keyed by the SHA-256 of the token, for as long as the key store version,
+ * the verification settings and the token's exp allow; the token is current for the rest of
+ * the transaction.  Anyone may put a token there, but only a token that verifies
  * gives a context, which is nothing more than set_claim_context() gives.
  *
  * The setting never outlives a transaction: it can only be set from a session (not by
