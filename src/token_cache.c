@@ -78,7 +78,8 @@ tc_store(const unsigned char *hash, const Jsonb *claims, uint64 settings_gen,
 	tc_init();
 	/* The same token again (verified afresh after a change): replace its entry. */
 	for (i = 0; i < TC_SIZE; i++)
-		if (tc_entries[i].id != 0 && CRYPTO_memcmp(tc_entries[i].hash, hash, 32) == 0)
+		if (tc_entries[i].id != 0 && tc_entries[i].hash[0] == hash[0] &&
+			CRYPTO_memcmp(tc_entries[i].hash, hash, 32) == 0)
 		{
 			e = &tc_entries[i];
 			break;
