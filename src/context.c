@@ -5,9 +5,10 @@
  * The context travels as the signed token itself, in the setting crm_security.token, which
  * set_claim_context() sets transaction-locally.  Settings reach parallel workers (and, with
  * SET LOCAL, Citus workers), C variables do not.  Every process that reads the context
- * verifies the token against its own copy of the key store and caches the result for the
- * rest of the transaction, keyed by the SHA-256 of the token, the key store version and the
- * verification settings.  Anyone may put a token there, but only a token that verifies
+ * verifies the token against its own copy of the key store and keeps the result
+ * (token_cache.c), keyed by the SHA-256 of the token, for as long as the key store version,
+ * the verification settings and the token's exp allow; the token is current for the rest of
+ * the transaction.  Anyone may put a token there, but only a token that verifies
  * gives a context, which is nothing more than set_claim_context() gives.
  *
  * The setting never outlives a transaction: it can only be set from a session (not by
@@ -52,10 +53,10 @@
 #include "keys.h"
 #include "keystore.h"
 #include "settings.h"
+#include "token_cache.h"
 
 #define CTX_TOKEN_GUC "crm_security.token"
 #define CTX_REQUEST_CLAIMS_GUC "request.jwt.claims"
-#define CTX_CACHE_SIZE 4
 
 /* Settings. */
 static char *ctx_token = NULL;
@@ -82,23 +83,17 @@ static uint64 ctx_settings_gen = 0;
  */
 static uint64 ctx_gen = 1;
 
-/* Verified tokens of this transaction. */
-typedef struct CtxEntry
-{
-	bool		valid;
-	unsigned char hash[32];
-	uint64		settings_gen;
-	uint64		ks_version;
-	TimestampTz until;			/* the token's exp (with leeway) or its key's not_after */
-	CtxActor	actor;			/* decided by the key that verified it */
-	Jsonb	   *claims;			/* in ctx_mcxt */
-} CtxEntry;
-
+/*
+ * The entry of token_cache.c that holds the token in the setting, as of this value of
+ * ctx_token_gen (valid while the entry still has the id it had).
+ */
 static MemoryContext ctx_mcxt = NULL;
-static CtxEntry ctx_cache[CTX_CACHE_SIZE];
-static int	ctx_cache_next = 0;
-static int	ctx_current = -1;	/* entry of the token in the setting ... */
-static uint64 ctx_current_gen = 0;	/* ... as of this value of ctx_token_gen */
+static TcEntry *ctx_current = NULL;
+static uint64 ctx_current_id = 0;
+static uint64 ctx_current_gen = 0;
+
+#define CTX_HAS_CURRENT() \
+	(ctx_current != NULL && ctx_current->id == ctx_current_id && ctx_current_gen == ctx_token_gen)
 
 /* request.jwt.claims, when trusted. */
 static char *ctx_request_text = NULL;
@@ -282,15 +277,17 @@ ctx_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* Drop every verification result: they hold for one transaction only. */
+/*
+ * At the end of a transaction: no token is current any more.  Verified tokens of outside
+ * issuers stay in token_cache.c, each for as long as its key store version, settings and
+ * exp hold; the extension's own tokens are dropped.
+ */
 static void
 ctx_forget(void)
 {
-	int			i;
-
-	for (i = 0; i < CTX_CACHE_SIZE; i++)
-		ctx_cache[i].valid = false;
-	ctx_current = -1;
+	tc_end_of_transaction();
+	ctx_current = NULL;
+	ctx_current_id = 0;
 	ctx_request_text = NULL;
 	ctx_request_claims = NULL;
 	ctx_request_seen = NULL;
@@ -312,7 +309,7 @@ ctx_erase_stale(void)
 	if (IsParallelWorker() || IsInParallelMode() || !IsTransactionState())
 		return;
 	if (ctx_token != NULL && ctx_token[0] != '\0' &&
-		!(ctx_current >= 0 && ctx_current_gen == ctx_token_gen) &&
+		!CTX_HAS_CURRENT() &&
 		!setting_set_in_this_transaction(CTX_TOKEN_GUC))
 		setting_erase(CTX_TOKEN_GUC, 0);
 	if (ctx_requested != NULL && ctx_requested[0] != '\0' &&
@@ -393,6 +390,7 @@ ctx_init(void)
 
 	ctx_mcxt = AllocSetContextCreate(TopMemoryContext, "crm_security claim context",
 									 ALLOCSET_SMALL_SIZES);
+	tc_init();
 	RegisterXactCallback(ctx_xact_callback, NULL);
 	ctx_prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = ctx_executor_start;
@@ -452,15 +450,12 @@ ctx_verify_options(JwtVerifyOptions *opts)
 	opts->require_exp = ctx_require_exp;
 }
 
-/* Verify `token` now and remember the result; returns the cache entry. */
-static int
+/* Verify `token` now and remember the result; returns its entry. */
+static TcEntry *
 ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 {
 	JwtVerifyOptions opts;
 	Jsonb	   *claims;
-	uint64		version;
-	int			slot;
-	MemoryContext old;
 	TimestampTz until;
 	bool		internal;
 	CtxActor	actor;
@@ -468,25 +463,17 @@ ctx_verify_and_cache(const char *token, size_t len, const unsigned char *hash)
 	ctx_verify_options(&opts);
 	claims = ks_verify_token(token, (int) len, &opts, &until, &internal);
 	actor = internal ? ctx_internal_actor(claims) : CTX_ACTOR_USER;	/* context_internal.c */
-	version = ks_current_version();
+	return tc_store(hash, claims, ctx_settings_gen, ks_current_version(), until, actor);
+}
 
-	slot = ctx_cache_next;
-	ctx_cache_next = (ctx_cache_next + 1) % CTX_CACHE_SIZE;
-	if (ctx_current == slot)
-		ctx_current = -1;
-	if (ctx_cache[slot].valid && ctx_cache[slot].claims)
-		pfree(ctx_cache[slot].claims);
-	ctx_cache[slot].valid = false;
-	old = MemoryContextSwitchTo(ctx_mcxt);
-	ctx_cache[slot].claims = ctx_copy(claims);
-	MemoryContextSwitchTo(old);
-	memcpy(ctx_cache[slot].hash, hash, 32);
-	ctx_cache[slot].settings_gen = ctx_settings_gen;
-	ctx_cache[slot].ks_version = version;
-	ctx_cache[slot].until = until;
-	ctx_cache[slot].actor = actor;
-	ctx_cache[slot].valid = true;
-	return slot;
+/* Make `e` the entry of the token in the setting. */
+static void
+ctx_make_current(TcEntry *e)
+{
+	ctx_current = e;
+	ctx_current_id = e->id;
+	ctx_current_gen = ctx_token_gen;
+	ctx_gen++;
 }
 
 /*
@@ -540,9 +527,7 @@ ctx_current_claims(void)
 {
 	size_t		len;
 	unsigned char hash[32];
-	uint64		version;
-	TimestampTz now;
-	int			i;
+	TcEntry    *e;
 
 	if (ctx_token == NULL || ctx_token[0] == '\0')
 	{
@@ -553,10 +538,8 @@ ctx_current_claims(void)
 	}
 
 	/* Fast path: the setting has not changed since its token was verified. */
-	if (ctx_current >= 0 && ctx_current_gen == ctx_token_gen &&
-		ctx_cache[ctx_current].valid &&
-		ctx_cache[ctx_current].settings_gen == ctx_settings_gen)
-		return ctx_cache[ctx_current].claims;
+	if (CTX_HAS_CURRENT() && ctx_current->settings_gen == ctx_settings_gen)
+		return ctx_current->claims;
 
 	/*
 	 * A token that was not set in this transaction was left by an earlier one (set before
@@ -573,26 +556,11 @@ ctx_current_claims(void)
 				 errmsg("invalid claim context"),
 				 errdetail("crm_security.token does not hold a token.")));
 	crm_sha256(ctx_token, len, hash);
-	version = ks_current_version();
-	now = GetCurrentTimestamp();
-	for (i = 0; i < CTX_CACHE_SIZE; i++)
-	{
-		CtxEntry   *e = &ctx_cache[i];
-
-		/* A token set again after it (or its key) expired is verified again, and refused. */
-		if (e->valid && e->settings_gen == ctx_settings_gen && e->ks_version == version &&
-			now < e->until && CRYPTO_memcmp(e->hash, hash, 32) == 0)
-		{
-			ctx_current = i;
-			ctx_current_gen = ctx_token_gen;
-			ctx_gen++;
-			return e->claims;
-		}
-	}
-	ctx_current = ctx_verify_and_cache(ctx_token, len, hash);
-	ctx_current_gen = ctx_token_gen;
-	ctx_gen++;
-	return ctx_cache[ctx_current].claims;
+	e = tc_lookup(hash, ctx_settings_gen, ks_current_version(), GetCurrentTimestamp());
+	if (e == NULL)
+		e = ctx_verify_and_cache(ctx_token, len, hash);
+	ctx_make_current(e);
+	return e->claims;
 }
 
 Jsonb *
@@ -611,8 +579,9 @@ CtxActor
 ctx_actor(void)
 {
 	/* When a token is the context (trusted request.jwt.claims are a user's). */
-	if (ctx_current_claims() != NULL && ctx_token != NULL && ctx_token[0] != '\0' && ctx_current >= 0)
-		return ctx_cache[ctx_current].actor;
+	if (ctx_current_claims() != NULL && ctx_token != NULL && ctx_token[0] != '\0' &&
+		CTX_HAS_CURRENT())
+		return ctx_current->actor;
 	return CTX_ACTOR_USER;
 }
 
@@ -757,20 +726,25 @@ Jsonb *
 ctx_set_token(const char *token, size_t len, const char *tenant, const char *request_id)
 {
 	unsigned char hash[32];
-	int			slot;
+	TcEntry    *e;
 	Jsonb	   *claims;
 	CtxTenant	res;
 
 	/*
-	 * Verify first: a refused token leaves the context as it was.  Verification checks the
-	 * syntax too; the setting's check hook checks it again when the token is stored.
+	 * Verify first (or find a user's token verified earlier, under the same key store and
+	 * settings, and not expired): a refused token leaves the context as it was.
+	 * Verification checks the syntax too; the setting's check hook checks it again when
+	 * the token is stored.
 	 */
 	crm_sha256(token, len, hash);
-	slot = ctx_verify_and_cache(token, len, hash);
-	claims = ctx_cache[slot].claims;
+	e = tc_lookup(hash, ctx_settings_gen, ks_current_version(), GetCurrentTimestamp());
+	/* The extension's own tokens are checked afresh (service registry, service_audience). */
+	if (e == NULL || e->one_xact)
+		e = ctx_verify_and_cache(token, len, hash);
+	claims = e->claims;
 
 	/* The tenant and role: a refusal also leaves the context as it was. */
-	ctx_tenant_resolve(claims, ctx_cache[slot].actor, tenant, &res);
+	ctx_tenant_resolve(claims, e->actor, tenant, &res);
 
 	setting_set_local(CTX_TOKEN_GUC, token);
 	/* What other processes need to resolve the same tenant: the tenant, not the role. */
@@ -783,9 +757,7 @@ ctx_set_token(const char *token, size_t len, const char *tenant, const char *req
 	}
 	if (request_id != NULL)
 		setting_set_local("crm_security.request_id", request_id);
-	ctx_current = slot;
-	ctx_current_gen = ctx_token_gen;
-	ctx_gen++;
+	ctx_make_current(e);
 	ctx_set_request_settings(claims);
 	ctx_tenant_remember(&res);
 	return ctx_copy(claims);

@@ -13,6 +13,7 @@
 #include "citus_context.h"
 #include "context.h"
 #include "context_checks.h"
+#include "context_status.h"
 #include "crm_security.h"
 #include "jwt.h"
 #include "keys.h"
@@ -64,6 +65,7 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	citus_ctx_propagate();		/* the same context on Citus workers */
 	explicit_bzero(token, len);
 	keys_hide_statement_pop(&hide);
+	ctx_usage_warnings();		/* context_status.c */
 	PG_RETURN_JSONB_P(claims);
 }
 

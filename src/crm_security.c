@@ -17,8 +17,10 @@
 #include "apikey_usage.h"
 #include "audit.h"
 #include "context.h"
+#include "context_status.h"
 #include "crm_security.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "keystore.h"
 #include "lockout.h"
 #include "perm_context.h"
@@ -36,6 +38,7 @@ _PG_init(void)
 {
 	/* Setting crm_security.max_token_length. */
 	jwt_init();
+	crm_auth_errors_init();
 
 	/*
 	 * Settings crm_security.token, jwt_audience, jwt_issuer, clock_skew, require_exp,
@@ -44,6 +47,8 @@ _PG_init(void)
 	 *	- transaction callback: erase the token at commit, forget verified tokens at the end.
 	 */
 	ctx_init();
+	/* emit_log_hook: a clear message for set_config() of crm_security.token. */
+	ctx_status_init();
 
 	/* Relcache callback on jwt_keys: reload the key store after a change. */
 	ks_init();

@@ -31,6 +31,7 @@
 #include "crm_security.h"
 #include "json_util.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "security_events.h"
 #include "keys.h"
 #include "signature.h"
@@ -106,15 +107,11 @@ jwt_header_cache_add(const char *seg, int len, const JwtParts *parts)
 	e->len = len;
 }
 
+/* Refuse a token for `reason` (jwt_errors.c: auth_failures, the SQLSTATE, the detail). */
 static void
-jwt_refuse(const char *what, const char *detail)
+jwt_refuse(CrmAuthReason reason, const char *what, const char *detail)
 {
-	authfail_report_token(detail);
-	ereport(ERROR,
-			(errcode(CRM_ERRCODE_INVALID_AUTH),
-			 errmsg("invalid %s", what),
-			 errdetail_internal("%s", detail),
-			 errhidestmt(true)));
+	crm_auth_refuse(reason, what, detail, NULL);
 }
 
 /* crm_security.max_token_length: the longest token, in bytes, that any function looks at. */
@@ -143,13 +140,9 @@ jwt_check_length(int len)
 {
 	if (len > jwt_max_token_length)
 	{
-		authfail_report("token", "malformed", NULL);
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("The token is %d bytes long; crm_security.max_token_length allows %d.",
-						   len, jwt_max_token_length),
-				 errhidestmt(true)));
+		crm_auth_refuse(CRM_AUTH_MALFORMED, "token",
+						psprintf("The token is %d bytes long; crm_security.max_token_length allows %d.",
+								 len, jwt_max_token_length), NULL);
 	}
 }
 
@@ -220,8 +213,10 @@ jwt_split(const char *token, int len, const char *what, bool want_header, JwtPar
 		if (token[i] == '.')
 			ndots++;
 	if (ndots != 2)
-		jwt_refuse(what, psprintf("A compact %s has three segments separated by dots; this one has %d.",
-								  what, ndots + 1));
+		crm_auth_refuse(CRM_AUTH_MALFORMED, what,
+						psprintf("A compact %s has three segments separated by dots; this one has %d.",
+								 what, ndots + 1),
+						crm_auth_bearer_hint(token, len));
 	dot1 = memchr(token, '.', len);
 	dot2 = memchr(dot1 + 1, '.', len - (dot1 + 1 - token));
 	parts->token = token;
@@ -232,45 +227,46 @@ jwt_split(const char *token, int len, const char *what, bool want_header, JwtPar
 	parts->sig_b64_len = len - (dot2 + 1 - token);
 
 	if (dot1 == token)
-		jwt_refuse(what, "The header segment is empty.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The header segment is empty.");
 	if (!want_header && jwt_header_cache_lookup(token, dot1 - token, parts))
 	{
 		if (parts->sig_b64_len == 0)
-			jwt_refuse(what, "The signature segment is empty.");
+			jwt_refuse(CRM_AUTH_MALFORMED, what, "The signature segment is empty.");
 		return;
 	}
 
 	hbytes = b64url_decode_palloc(token, dot1 - token, &hlen);
 	if (hbytes == NULL)
-		jwt_refuse(what, "The header is not valid base64url.");
+		crm_auth_refuse(CRM_AUTH_MALFORMED, what, "The header is not valid base64url.",
+						crm_auth_bearer_hint(token, len));
 	parts->header = json_parse_object((char *) hbytes, hlen, &why);
 	if (parts->header == NULL)
-		jwt_refuse(what, psprintf("The header is not an acceptable JSON object: %s", why));
+		jwt_refuse(CRM_AUTH_MALFORMED, what, psprintf("The header is not an acceptable JSON object: %s", why));
 	/* Decoding for inspection stops here: an unsecured or odd header is shown, not judged. */
 	if (want_header)
 		return;
 
 	alg = json_member_string(&parts->header->root, "alg", &ok);
 	if (!ok)
-		jwt_refuse(what, "The header member \"alg\" is not a string.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The header member \"alg\" is not a string.");
 	if (alg == NULL)
-		jwt_refuse(what, "The header has no \"alg\" member.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The header has no \"alg\" member.");
 	if (pg_strcasecmp(alg, "none") == 0)
-		jwt_refuse(what, "Unsecured tokens (\"alg\": \"none\") are never accepted.");
+		jwt_refuse(CRM_AUTH_ALGORITHM, what, "Unsecured tokens (\"alg\": \"none\") are never accepted.");
 	parts->alg = crm_alg_lookup(alg);
 	if (parts->alg == NULL)
-		jwt_refuse(what, psprintf("The algorithm \"%.32s\" is not supported.", alg));
+		jwt_refuse(CRM_AUTH_ALGORITHM, what, psprintf("The algorithm \"%.32s\" is not supported.", alg));
 
 	if (json_member(&parts->header->root, "crit") != NULL)
-		jwt_refuse(what, "The header lists critical extensions (\"crit\"), and none is supported.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The header lists critical extensions (\"crit\"), and none is supported.");
 	if (json_member(&parts->header->root, "b64") != NULL)
-		jwt_refuse(what, "Unencoded payloads (\"b64\") are not supported.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "Unencoded payloads (\"b64\") are not supported.");
 	parts->kid = json_member_string(&parts->header->root, "kid", &ok);
 	if (!ok)
-		jwt_refuse(what, "The header member \"kid\" is not a string.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The header member \"kid\" is not a string.");
 	jwt_header_cache_add(token, dot1 - token, parts);
 	if (parts->sig_b64_len == 0)
-		jwt_refuse(what, "The signature segment is empty.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The signature segment is empty.");
 }
 
 /*
@@ -298,7 +294,7 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 			if (opts->algorithms[i]->id == alg->id)
 				allowed = true;
 		if (!allowed)
-			jwt_refuse(what, psprintf("The algorithm \"%s\" is not allowed.", alg->name));
+			jwt_refuse(CRM_AUTH_ALGORITHM, what, psprintf("The algorithm \"%s\" is not allowed.", alg->name));
 	}
 
 	for (i = 0; i < keys->nkeys && ncand < JWT_MAX_CANDIDATES; i++)
@@ -319,21 +315,22 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 	if (ncand == 0)
 	{
 		if (keys->select_by_kid && parts->kid != NULL && !kid_seen)
-			jwt_refuse(what, "No key has the token's \"kid\".");
+			jwt_refuse(CRM_AUTH_UNKNOWN_KEY, what, "No key has the token's \"kid\".");
 		if (refusal != NULL)
-			jwt_refuse(what, refusal);
+			jwt_refuse(CRM_AUTH_ALGORITHM, what, refusal);
 		authfail_report("token", "algorithm", NULL);
 		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
+				(crm_auth_errcode(CRM_AUTH_ALGORITHM),
 				 errmsg("invalid %s", what),
-				 errdetail("No key can verify algorithm \"%s\".", alg->name),
+				 crm_auth_errdetail(CRM_AUTH_ALGORITHM,
+									psprintf("No key can verify algorithm \"%s\".", alg->name)),
 				 keys->skipped_detail ?
 				 errhint("A member of the JWKS was skipped: %s", keys->skipped_detail) : 0));
 	}
 
 	sig = b64url_decode_palloc(parts->sig_b64, parts->sig_b64_len, &siglen);
 	if (sig == NULL)
-		jwt_refuse(what, "The signature is not valid base64url.");
+		jwt_refuse(CRM_AUTH_MALFORMED, what, "The signature is not valid base64url.");
 	for (i = 0; i < ncand; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -341,7 +338,7 @@ jwt_verify_signature(JwtParts *parts, CrmKeySet *keys, const JwtVerifyOptions *o
 						parts->signing_input_len, sig, siglen))
 			return candidates[i];
 	}
-	jwt_refuse(what, "The signature does not match.");
+	jwt_refuse(CRM_AUTH_BAD_SIGNATURE, what, "The signature does not match.");
 	return NULL;				/* keep compiler quiet */
 }
 
@@ -354,11 +351,11 @@ jwt_numeric_claim(Jsonb *claims, const char *name, double *value)
 	if (v == NULL)
 		return false;
 	if (v->type != jbvNumeric)
-		jwt_refuse("token", psprintf("The \"%s\" claim is not a number.", name));
+		jwt_refuse(CRM_AUTH_INVALID_CLAIM, "token", psprintf("The \"%s\" claim is not a number.", name));
 	*value = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 												NumericGetDatum(v->val.numeric)));
 	if (isnan(*value))
-		jwt_refuse("token", psprintf("The \"%s\" claim is not a number.", name));
+		jwt_refuse(CRM_AUTH_INVALID_CLAIM, "token", psprintf("The \"%s\" claim is not a number.", name));
 	return true;
 }
 
@@ -419,7 +416,7 @@ jwt_aud_contains(JsonbValue *aud, const char *audience, bool *wellformed)
 	return false;
 }
 
-static void
+void
 jwt_check_claims(Jsonb *claims, const JwtVerifyOptions *opts)
 {
 	double		now = (double) opts->now / USECS_PER_SEC +
@@ -431,25 +428,25 @@ jwt_check_claims(Jsonb *claims, const JwtVerifyOptions *opts)
 	if (jwt_numeric_claim(claims, "exp", &t))
 	{
 		if (now >= t + opts->leeway)
-			jwt_refuse("token", psprintf("The token expired at %s.", jwt_time_text(t)));
+			jwt_refuse(CRM_AUTH_EXPIRED, "token", psprintf("The token expired at %s.", jwt_time_text(t)));
 	}
 	else if (opts->require_exp)
-		jwt_refuse("token", "The token has no \"exp\" claim.");
+		jwt_refuse(CRM_AUTH_MISSING_EXP, "token", "The token has no \"exp\" claim.");
 	if (jwt_numeric_claim(claims, "nbf", &t) && now + opts->leeway < t)
-		jwt_refuse("token", psprintf("The token is not valid before %s.", jwt_time_text(t)));
+		jwt_refuse(CRM_AUTH_NOT_YET_VALID, "token", psprintf("The token is not valid before %s.", jwt_time_text(t)));
 	(void) jwt_numeric_claim(claims, "iat", &t);
 
 	v = json_member(&claims->root, "iss");
 	if (v != NULL && v->type != jbvString)
-		jwt_refuse("token", "The \"iss\" claim is not a string.");
+		jwt_refuse(CRM_AUTH_INVALID_CLAIM, "token", "The \"iss\" claim is not a string.");
 	if (opts->issuer != NULL &&
 		(v == NULL || v->val.string.len != strlen(opts->issuer) ||
 		 memcmp(v->val.string.val, opts->issuer, v->val.string.len) != 0))
-		jwt_refuse("token", "The token's issuer is not the expected issuer.");
+		jwt_refuse(CRM_AUTH_ISSUER, "token", "The token's issuer is not the expected issuer.");
 
 	v = json_member(&claims->root, "sub");
 	if (v != NULL && v->type != jbvString)
-		jwt_refuse("token", "The \"sub\" claim is not a string.");
+		jwt_refuse(CRM_AUTH_INVALID_CLAIM, "token", "The \"sub\" claim is not a string.");
 
 	v = json_member(&claims->root, "aud");
 	if (v != NULL)
@@ -457,13 +454,13 @@ jwt_check_claims(Jsonb *claims, const JwtVerifyOptions *opts)
 		bool		found = jwt_aud_contains(v, opts->audience ? opts->audience : "", &wellformed);
 
 		if (!wellformed)
-			jwt_refuse("token", "The \"aud\" claim is not a string or an array of strings.");
+			jwt_refuse(CRM_AUTH_INVALID_CLAIM, "token", "The \"aud\" claim is not a string or an array of strings.");
 		if (opts->audience != NULL && !found)
-			jwt_refuse("token", psprintf("The token's audience does not include \"%s\".",
+			jwt_refuse(CRM_AUTH_AUDIENCE, "token", psprintf("The token's audience does not include \"%s\".",
 										 opts->audience));
 	}
 	else if (opts->audience != NULL)
-		jwt_refuse("token", "The token has no \"aud\" claim.");
+		jwt_refuse(CRM_AUTH_AUDIENCE, "token", "The token has no \"aud\" claim.");
 }
 
 void
@@ -491,11 +488,12 @@ jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 	key = jwt_verify_signature(&parts, keys, opts, "token");
 	payload = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
 	if (payload == NULL)
-		jwt_refuse("token", "The payload is not valid base64url.");
+		jwt_refuse(CRM_AUTH_MALFORMED, "token", "The payload is not valid base64url.");
 	claims = json_parse_object((char *) payload, plen, &why);
 	if (claims == NULL)
-		jwt_refuse("token", psprintf("The payload is not an acceptable JSON object: %s", why));
-	jwt_check_claims(claims, opts);
+		jwt_refuse(CRM_AUTH_MALFORMED, "token", psprintf("The payload is not an acceptable JSON object: %s", why));
+	if (!opts->skip_claims)
+		jwt_check_claims(claims, opts);
 	if (key_used)
 		*key_used = key;
 	return claims;
@@ -516,7 +514,7 @@ jws_verify_token(const char *jws, int len, CrmKeySet *keys, const CrmKey **key_u
 	plen = b64url_decode(parts.payload_b64, parts.payload_b64_len,
 						 (unsigned char *) VARDATA(payload));
 	if (plen < 0)
-		jwt_refuse("JWS", "The payload is not valid base64url.");
+		jwt_refuse(CRM_AUTH_MALFORMED, "JWS", "The payload is not valid base64url.");
 	SET_VARSIZE(payload, VARHDRSZ + plen);
 	if (key_used)
 		*key_used = key;
@@ -646,14 +644,14 @@ jwt_decode_token(const char *token, int len, Jsonb **header, Jsonb **payload, by
 	jwt_split(token, len, "token", true, &parts);
 	bytes = b64url_decode_palloc(parts.payload_b64, parts.payload_b64_len, &plen);
 	if (bytes == NULL)
-		jwt_refuse("token", "The payload is not valid base64url.");
+		jwt_refuse(CRM_AUTH_MALFORMED, "token", "The payload is not valid base64url.");
 	*payload = json_parse_object((char *) bytes, plen, &why);
 	if (*payload == NULL)
-		jwt_refuse("token", psprintf("The payload is not an acceptable JSON object: %s", why));
+		jwt_refuse(CRM_AUTH_MALFORMED, "token", psprintf("The payload is not an acceptable JSON object: %s", why));
 	*sig = palloc(VARHDRSZ + B64URL_DEC_LEN(parts.sig_b64_len));
 	siglen = b64url_decode(parts.sig_b64, parts.sig_b64_len, (unsigned char *) VARDATA(*sig));
 	if (siglen < 0)
-		jwt_refuse("token", "The signature is not valid base64url.");
+		jwt_refuse(CRM_AUTH_MALFORMED, "token", "The signature is not valid base64url.");
 	SET_VARSIZE(*sig, VARHDRSZ + siglen);
 	*header = parts.header;
 }

@@ -24,6 +24,8 @@ typedef struct JwtVerifyOptions
 	double		leeway;			/* seconds, >= 0 */
 	bool		require_exp;
 	TimestampTz now;
+	bool		skip_claims;	/* jwt_verify_token() checks the signature only: the
+								 * caller checks the claims (jwt_check_claims) */
 } JwtVerifyOptions;
 
 /* Defaults: any algorithm the key allows, no aud/iss check, no leeway, now(). */
@@ -36,6 +38,12 @@ extern void jwt_options_init(JwtVerifyOptions *opts);
  */
 extern Jsonb *jwt_verify_token(const char *token, int len, CrmKeySet *keys,
 							   const JwtVerifyOptions *opts, const CrmKey **key_used);
+
+/*
+ * The claim checks of jwt_verify_token(): exp, nbf (with the leeway), the types of iat,
+ * iss, sub and aud, the audience and the issuer of `opts`; raises 28000.
+ */
+extern void jwt_check_claims(Jsonb *claims, const JwtVerifyOptions *opts);
 
 /*
  * The algorithm and kid of a compact token's header, after the header checks that

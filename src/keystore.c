@@ -29,10 +29,12 @@
 
 #include "crm_security.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "keys.h"
 #include "keys_jwk.h"
 #include "keystore.h"
 #include "keystore_internal.h"
+#include "keystore_settings.h"
 #include "relcache_callbacks.h"
 #include "security_events.h"
 
@@ -50,6 +52,7 @@ typedef struct KsKey
 	text	   *key;			/* HMAC secret or PEM, or */
 	Jsonb	   *jwk;			/* a JWK */
 	CrmKeySet  *parsed;			/* parsed on first use */
+	KsSettings	settings;		/* audience, leeway, require_exp of the row */
 } KsKey;
 
 static MemoryContext ks_mcxt = NULL;
@@ -58,6 +61,8 @@ static int	ks_nkeys = 0;
 static bool ks_valid = false;
 static uint64 ks_version = 0;
 static Oid	ks_relid = InvalidOid;
+static KsSettings ks_default;	/* the row of jwt_settings (keystore_settings.c) */
+static Oid	ks_settings_relid = InvalidOid;
 
 static void ks_relcache_callback(Datum arg, Oid relid);
 static void ks_free_keys(void);
@@ -73,7 +78,8 @@ ks_init(void)
 static void
 ks_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == ks_relid)
+	if (relid == InvalidOid || relid == ks_relid ||
+		(OidIsValid(ks_settings_relid) && relid == ks_settings_relid))
 		ks_valid = false;
 }
 
@@ -96,6 +102,7 @@ ks_free_keys(void)
 	}
 	ks_keys = NULL;
 	ks_nkeys = 0;
+	kss_clear(&ks_default);
 	if (ks_mcxt)
 		MemoryContextReset(ks_mcxt);
 }
@@ -132,6 +139,7 @@ ks_load(void)
 	TupleTableSlot *slot;
 	int			a_kid, a_alg, a_key, a_jwk, a_iss, a_nbf, a_naf, a_enabled;
 	int			cap = 8;
+	KsSettingsColumns cols;
 	MemoryContext old;
 
 	ks_free_keys();
@@ -163,6 +171,7 @@ ks_load(void)
 	a_nbf = ks_attnum(desc, "not_before");
 	a_naf = ks_attnum(desc, "not_after");
 	a_enabled = ks_attnum(desc, "enabled");
+	kss_columns(desc, &cols);
 
 	/* A fresh snapshot: it sees every change whose invalidation we have received. */
 	InvalidateCatalogSnapshot();
@@ -219,6 +228,7 @@ ks_load(void)
 			k->not_after = DatumGetTimestampTz(d);
 		d = slot_getattr(slot, a_enabled, &isnull);
 		k->enabled = !isnull && DatumGetBool(d);
+		kss_read_key(slot, &cols, &k->settings);
 		ks_nkeys++;
 	}
 	MemoryContextSwitchTo(old);
@@ -226,6 +236,11 @@ ks_load(void)
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
+
+	/* The default verification settings, loaded and invalidated with the keys. */
+	old = MemoryContextSwitchTo(ks_mcxt);
+	ks_settings_relid = kss_load_default(&ks_default);
+	MemoryContextSwitchTo(old);
 	table_close(rel, AccessShareLock);
 }
 
@@ -282,14 +297,9 @@ ks_parsed_key(KsKey *k)
 }
 
 static void
-ks_refuse(const char *detail)
+ks_refuse(CrmAuthReason reason, const char *detail)
 {
-	authfail_report_token(detail);
-	ereport(ERROR,
-			(errcode(CRM_ERRCODE_INVALID_AUTH),
-			 errmsg("invalid token"),
-			 errdetail_internal("%s", detail),
-			 errhidestmt(true)));
+	crm_auth_refuse(reason, "token", detail, NULL);
 }
 
 /* Whether `k` is the extension's own signing key (keystore_internal.c). */
@@ -374,6 +384,7 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 	JwtVerifyOptions now_opts = *opts;
 	ErrorContextCallback hide;
 	const char *why;
+	CrmAuthReason why_reason = CRM_AUTH_UNKNOWN_KEY;
 
 	keys_hide_statement_push(&hide);
 	ks_current_version();
@@ -394,6 +405,8 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 		now_opts.leeway = 0;
 		now_opts.require_exp = true;
 	}
+	else
+		now_opts.skip_claims = true;	/* checked below, with the key's settings */
 
 	cand = palloc(sizeof(KsKey *) * (ks_nkeys + 1));
 	if (kid != NULL)
@@ -405,25 +418,38 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 		{
 			KsKey	   *k = &ks_keys[i];
 			const char *w = NULL;
+			CrmAuthReason wr = CRM_AUTH_UNKNOWN_KEY;
 
 			if (strcmp(k->kid, kid) != 0 || (*internal && !ks_key_internal(k)))
 				continue;
 			found = true;
 			if (!k->enabled)
+			{
 				w = "The token's key is disabled.";
+				wr = CRM_AUTH_DISABLED_KEY;
+			}
 			else if (!ks_key_in_window(k, now_opts.now))
+			{
 				w = "The token's key is outside its validity window.";
+				wr = CRM_AUTH_KEY_NOT_VALID;
+			}
 			else if (k->alg->id != alg->id)
+			{
 				w = "The token's algorithm is not the algorithm of its key.";
+				wr = CRM_AUTH_ALGORITHM;
+			}
 			else if (ncand < JWT_MAX_CANDIDATES)
 				cand[ncand++] = k;
 			if (w != NULL && why == NULL)
+			{
 				why = w;
+				why_reason = wr;
+			}
 		}
 		if (!found)
-			ks_refuse("No key of the key store has the token's key ID.");
+			ks_refuse(CRM_AUTH_UNKNOWN_KEY, "No key of the key store has the token's key ID.");
 		if (ncand == 0)
-			ks_refuse(why);
+			ks_refuse(why_reason, why);
 	}
 	else
 	{
@@ -436,7 +462,7 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 				cand[ncand++] = k;
 		}
 		if (ncand == 0)
-			ks_refuse("No enabled key of the key store is for the token's algorithm.");
+			ks_refuse(CRM_AUTH_UNKNOWN_KEY, "No enabled key of the key store is for the token's algorithm.");
 	}
 
 	memset(&set, 0, sizeof(set));
@@ -459,9 +485,17 @@ ks_verify_token(const char *token, int len, const JwtVerifyOptions *opts, Timest
 		elog(ERROR, "the key that verified the token is not a candidate");
 	if (*internal != ks_key_internal(cand[i]))
 		elog(ERROR, "a token of the internal key ID was verified by another key");
+	if (!*internal)
+	{
+		JwtVerifyOptions eff;
+
+		kss_check_claims(claims, &cand[i]->settings, cand[i]->issuer != NULL, &ks_default,
+						 &now_opts, &eff);
+		now_opts = eff;
+	}
 	why = ks_issuer_refusal(cand[i], claims);
 	if (why != NULL)
-		ks_refuse(why);
+		ks_refuse(CRM_AUTH_ISSUER, why);
 	if (valid_until != NULL)
 	{
 		*valid_until = jwt_claims_end(claims, &now_opts);

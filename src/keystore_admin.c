@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "keys_jwk.h"
 #include "keystore.h"
+#include "keystore_settings.h"
 #include "keystore_internal.h"
 
 /* The longest key ID, and the most keys one JWKS may bring (the check on the table and JWKS parsing). */
@@ -225,6 +226,7 @@ crm_jwt_keys_validate(PG_FUNCTION_ARGS)
 	if (!isnull)
 		naf = DatumGetTimestampTz(d);
 	ks_check_row(kid, issuer, has_nbf, nbf, has_naf, naf);
+	kss_check_key_row(tup, desc, kid);	/* audience, leeway (keystore_settings.c) */
 
 	/*
 	 * The extension's own signing key: only keystore_internal.c writes a row of its kid

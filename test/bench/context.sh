@@ -194,6 +194,78 @@ awk -v b="${mc[*]}" -v c="${mm[*]}" -v r="${mr[*]}" -v m="$mmed" 'BEGIN {
     printf "    ratio membership / tenant claim: median %.3f (rounds %s; target >= 0.95)\n", m, rr;
 }'
 
+# A repeated token, ES256 against HS256 (issue 15): the same request, each client sending the
+# same token again and again (ten clients' tokens, one per tenant), as an application does for
+# the life of an access token.  Each verified token is kept per connection across
+# transactions, so an ES256 signature is checked once per connection, not per request.
+"${PSQL[@]}" -c "DELETE FROM crm_security.jwt_keys WHERE kid = 'bench_es'" >/dev/null
+ES_JWK=$("${PSQL[@]}" -c "SELECT crm_security.generate_jwk('ES256')")
+"${PSQL[@]}" -c "SELECT crm_security.add_jwt_key('bench_es', crm_security.jwk_public('$ES_JWK'::jsonb))" >/dev/null
+hs_files=() es_files=()
+for t in $(seq 1 10); do
+    exp=$(( $(date +%s) + 3600 ))
+    c="{\"sub\": \"user-$t\", \"tenant_id\": \"tenant-$t\", \"role\": \"authenticated\", \"exp\": $exp}"
+    htok=$("${PSQL[@]}" -c "SELECT crm_security.jwt_sign('$c', '$SECRET', 'HS256', '{\"kid\": \"bench\"}')")
+    etok=$("${PSQL[@]}" -c "SELECT crm_security.jwt_sign('$c', '$ES_JWK'::jsonb, 'ES256', '{\"kid\": \"bench_es\"}')")
+    printf '\\set id random(1, %s)\nBEGIN;\nSELECT crm_security.set_claim_context('"'%s'"');\nSELECT payload FROM bench_ctx_items WHERE id = :id;\nCOMMIT;\n' \
+        "$ROWS" "$htok" >"$DIR/hsrep$t.sql"
+    printf '\\set id random(1, %s)\nBEGIN;\nSELECT crm_security.set_claim_context('"'%s'"');\nSELECT payload FROM bench_ctx_items WHERE id = :id;\nCOMMIT;\n' \
+        "$ROWS" "$etok" >"$DIR/esrep$t.sql"
+    hs_files+=(-f "$DIR/hsrep$t.sql")
+    es_files+=(-f "$DIR/esrep$t.sql")
+done
+same=$("${PSQL[@]}" -U "$APP" -c "BEGIN" -c "SELECT crm_security.set_claim_context('$etok') IS NOT NULL" \
+        -c "SELECT crm_security.tenant_id(), count(*) FROM bench_ctx_items WHERE id = 7 GROUP BY 1" -c "COMMIT")
+if [ "$(echo "$same" | tail -1)" != "tenant-10|1" ]; then
+    echo "the ES256 benchmark does not give the context: $same"; exit 1
+fi
+echo
+echo "Repeated token, per request, $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $half pgbench clients each:"
+er=() eh=() ee=()
+for r in $(seq 1 "$ROUNDS"); do
+    tps hsrep$r -c "$half" "${hs_files[@]}" >"$DIR/hsrep$r.tps" &
+    tps esrep$r -c "$half" "${es_files[@]}" >"$DIR/esrep$r.tps" &
+    wait
+    ht=$(cat "$DIR/hsrep$r.tps"); et=$(cat "$DIR/esrep$r.tps")
+    eh+=("$ht"); ee+=("$et")
+    er+=("$(awk -v h="$ht" -v e="$et" 'BEGIN { printf "%.4f", (e > 0 ? h / e : 0) }')")
+done
+emed=$(printf '%s\n' "${er[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+awk -v b="${eh[*]}" -v c="${ee[*]}" -v r="${er[*]}" -v m="$emed" 'BEGIN {
+    nb = split(b, B, " "); nc = split(c, C, " "); nr = split(r, R, " ");
+    for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
+    for (i = 1; i <= nc; i++) { sc += C[i]; rc = rc sprintf("%s%.0f", i > 1 ? ", " : "", C[i]) }
+    for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.3f", i > 1 ? ", " : "", R[i]) }
+    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(<the same HS256 token>)", sb / nb, rb;
+    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(<the same ES256 token>)", sc / nc, rc;
+    printf "    ratio HS256 TPS / ES256 TPS: median %.3f (rounds %s; target <= 1.15)\n", m, rr;
+}'
+
+echo
+echo "First use against repeated use (one statement over N distinct tokens, or one token N times; microseconds per call):"
+exp=$(( $(date +%s) + 3600 ))
+"${PSQL[@]}" <<EOF
+CREATE TEMP TABLE first_hs AS SELECT crm_security.jwt_sign(jsonb_build_object('sub', 'f' || g, 'tenant_id', 'tenant-1', 'exp', $exp), '$SECRET', 'HS256', '{"kid": "bench"}') AS tok FROM generate_series(1, 2000) g;
+CREATE TEMP TABLE first_es AS SELECT crm_security.jwt_sign(jsonb_build_object('sub', 'f' || g, 'tenant_id', 'tenant-1', 'exp', $exp), '$ES_JWK'::jsonb, 'ES256', '{"kid": "bench_es"}') AS tok FROM generate_series(1, 2000) g;
+CREATE FUNCTION pg_temp.per_call_once(q text, n int) RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE t0 timestamptz;
+BEGIN
+    t0 := clock_timestamp();
+    EXECUTE q;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6 / n;
+END \$\$;
+BEGIN;
+SELECT '    ' || rpad(label, 58) || lpad(round(v::numeric, 2)::text, 9) || ' us'
+  FROM (VALUES
+    (1, 'HS256, 2,000 distinct tokens (first use: verified)', pg_temp.per_call_once(\$q\$SELECT count(crm_security.set_claim_context(tok)) FROM first_hs\$q\$, 2000)),
+    (2, 'ES256, 2,000 distinct tokens (first use: verified)', pg_temp.per_call_once(\$q\$SELECT count(crm_security.set_claim_context(tok)) FROM first_es\$q\$, 2000)),
+    (3, 'ES256, one token 2,000 times (repeated: cached)', pg_temp.per_call_once(\$q\$SELECT count(crm_security.set_claim_context('$etok')) FROM generate_series(1, 2000)\$q\$, 2000)),
+    (4, 'jws_verify(ES256 token, JWK) (reference, no key store)', pg_temp.per_call_once(\$q\$SELECT count(crm_security.jws_verify(tok, crm_security.jwk_public('$ES_JWK'::jsonb))) FROM first_es\$q\$, 2000))
+  ) AS x(o, label, v)
+ ORDER BY o;
+COMMIT;
+EOF
+
 echo
 echo "Per call (one statement of N calls; microseconds per call):"
 "${PSQL[@]}" <<EOF
@@ -221,7 +293,7 @@ WITH m AS (
 SELECT '    ' || rpad(label, 58) || lpad(round(greatest(v, 0)::numeric, 3)::text, 9) || ' us' || coalesce('  (' || round(r::numeric, 2) || 'x)', '')
   FROM m, LATERAL (VALUES
     (1, 'set_config(request.jwt.claims) (PostgREST-style)', setcfg - empty, NULL::float8),
-    (2, 'set_claim_context (HS256, verify + 5 settings)', setctx - empty, (setctx - empty) / nullif(setcfg - empty, 0)),
+    (2, 'set_claim_context (HS256 repeated: cache + 5 settings)', setctx - empty, (setctx - empty) / nullif(setcfg - empty, 0)),
     (3, 'jwt_verify(token, secret) (reference)', verify - empty, NULL),
     (3.5, 'set_claim_context(token, tenant_id) (membership lookup)', setmem - empty, (setmem - empty) / nullif(setctx - empty, 0)),
     (4, 'current_setting(request.jwt.claims)::jsonb->>tenant_id', hand - empty, NULL),
@@ -231,6 +303,6 @@ SELECT '    ' || rpad(label, 58) || lpad(round(greatest(v, 0)::numeric, 3)::text
 COMMIT;
 EOF
 
-"${PSQL[@]}" -c "DROP TABLE bench_ctx_items, bench_pgrst_items" -c "DELETE FROM crm_security.jwt_keys WHERE kid = 'bench'" \
+"${PSQL[@]}" -c "DROP TABLE bench_ctx_items, bench_pgrst_items" -c "DELETE FROM crm_security.jwt_keys WHERE kid IN ('bench', 'bench_es')" \
     -c "DELETE FROM crm_security.tenants WHERE id LIKE 'tenant-%' OR id LIKE 'bench-%'" >/dev/null
 "${PSQL[@]}" -c "DROP ROLE $APP" >/dev/null 2>&1 || true
