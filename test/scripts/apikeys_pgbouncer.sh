@@ -13,28 +13,10 @@ APP=regress_akpgb_app
 CLIENTS=6
 ROUNDS=25
 DIR=$CRM_WORK/pgbouncer_apikeys
-n=0
-failed=0
-
-check() {  # check DESCRIPTION CONDITION-EXIT-STATUS [diagnostic]
-    n=$((n + 1))
-    if [ "$2" = 0 ]; then
-        echo "ok $n - $1"
-    else
-        echo "not ok $n - $1"
-        [ -n "${3:-}" ] && printf '%s\n' "$3" | head -20 | sed 's/^/#   /'
-        failed=1
-    fi
-}
 
 echo "1..8"
-rm -rf "$DIR"
-mkdir -p "$DIR"
-chown postgres "$DIR" 2>/dev/null
-"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+pgb_database
 "${PSQL[@]}" -d "$DB" -v ON_ERROR_STOP=1 >/dev/null <<SQL
-CREATE EXTENSION crm_security;
-DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP LOGIN; END IF; END \$\$;
 CREATE TABLE items (id int PRIMARY KEY, tenant_id text NOT NULL);
 INSERT INTO items SELECT g, 't-akpgb-' || (g % $CLIENTS + 1) FROM generate_series(1, 600) g;
 SELECT crm_security.enable_tenant_isolation('items');

@@ -12,19 +12,9 @@ APP=regress_rec_pgb
 SECRET=record-pgbouncer-secret-0123456789-0123
 ROUNDS=25
 DIR=$CRM_WORK/pgbouncer_record
-n=0
-failed=0
-check() {  # check DESCRIPTION CONDITION-EXIT-STATUS [diagnostic]
-    n=$((n + 1))
-    if [ "$2" = 0 ]; then echo "ok $n - $1"; else
-        echo "not ok $n - $1"; [ -n "${3:-}" ] && printf '%s\n' "$3" | head -20 | sed 's/^/#   /'; failed=1; fi
-}
 
 echo "1..4"
-rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres "$DIR" 2>/dev/null
-"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-"${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION crm_security" \
-    -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP LOGIN; END IF; END \$\$" \
+pgb_database \
     -c "SELECT crm_security.add_jwt_key('rpgb', 'HS256', '$SECRET')" \
     -c "CREATE TABLE deals (tenant_id text NOT NULL, id int NOT NULL, owner_id text NOT NULL, PRIMARY KEY (tenant_id, id))" \
     -c "CREATE INDEX ON deals (tenant_id, owner_id)" \

@@ -1,7 +1,34 @@
 # pgbouncer in transaction pooling mode in front of the test server, for the TAP suites that
-# test pooled connections.  Needs check DESCRIPTION STATUS [DIAGNOSTIC] and DIR, DB, APP and
-# PSQL set.  start_pgbouncer sets PGB_PORT, stops pgbouncer when the script exits, and ends
-# the script when pgbouncer does not come up; stop_pgbouncer stops it earlier.
+# test pooled connections.  Needs DIR, DB, APP and PSQL set.  check DESCRIPTION STATUS
+# [DIAGNOSTIC] prints one TAP line; pgb_database makes the suite's database; start_pgbouncer
+# sets PGB_PORT, stops pgbouncer when the script exits, and ends the script when pgbouncer
+# does not come up; stop_pgbouncer stops it earlier.
+
+n=0
+failed=0
+
+check() {  # check DESCRIPTION CONDITION-EXIT-STATUS [diagnostic]
+    n=$((n + 1))
+    if [ "$2" = 0 ]; then
+        echo "ok $n - $1"
+    else
+        echo "not ok $n - $1"
+        [ -n "${3:-}" ] && printf '%s\n' "$3" | head -20 | sed 's/^/#   /'
+        failed=1
+    fi
+}
+
+# pgb_database [psql arguments...]: DIR emptied, database DB created afresh with the extension
+# and the login role APP, then the arguments (more -c commands) run in it.
+pgb_database() {
+    rm -rf "$DIR"
+    mkdir -p "$DIR"
+    chown postgres "$DIR" 2>/dev/null
+    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    "${PSQL[@]}" -d "$DB" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION crm_security" \
+        -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP') THEN CREATE ROLE $APP LOGIN; END IF; END \$\$" \
+        "$@" >/dev/null
+}
 
 stop_pgbouncer() {
     if [ -f "$DIR/pgbouncer.pid" ]; then
