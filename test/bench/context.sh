@@ -88,6 +88,34 @@ tps() {  # tps NAME PGBENCH-ARGS...: TPS of one pgbench run
     sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$DIR/$name.log"
 }
 
+# paired TITLE NAME_A LABEL_A NAME_B LABEL_B RATIO_LABEL: ROUNDS rounds of SECONDS_EACH, the
+# pgbench scripts of the arrays A_FILES and B_FILES run at once with $half clients each; the
+# ratio reported is the TPS of A over the TPS of B, median of the rounds.
+paired() {
+    local title=$1 an=$2 al=$3 bn=$4 bl=$5 rl=$6 r at bt ratios=() as=() bs=() med
+    echo
+    echo "$title, $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $half pgbench clients each:"
+    for r in $(seq 1 "$ROUNDS"); do
+        tps "$an$r" -c "$half" "${A_FILES[@]}" >"$DIR/$an$r.tps" &
+        tps "$bn$r" -c "$half" "${B_FILES[@]}" >"$DIR/$bn$r.tps" &
+        wait
+        at=$(cat "$DIR/$an$r.tps"); bt=$(cat "$DIR/$bn$r.tps")
+        as+=("$at"); bs+=("$bt")
+        ratios+=("$(awk -v a="$at" -v b="$bt" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }')")
+    done
+    med=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+    awk -v a="${as[*]}" -v b="${bs[*]}" -v r="${ratios[*]}" -v m="$med" -v al="$al" -v bl="$bl" -v rl="$rl" 'BEGIN {
+        na = split(a, A, " "); nb = split(b, B, " "); nr = split(r, R, " ");
+        for (i = 1; i <= na; i++) { sa += A[i]; ra = ra sprintf("%s%.0f", i > 1 ? ", " : "", A[i]) }
+        for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
+        for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.3f", i > 1 ? ", " : "", R[i]) }
+        printf "    %-58s %8.0f TPS  (rounds %s)\n", al, sa / na, ra;
+        printf "    %-58s %8.0f TPS  (rounds %s)\n", bl, sb / nb, rb;
+        printf "    %s: median %.3f (rounds %s)\n", rl, m, rr;
+    }'
+}
+
+
 echo
 echo "Per request (BEGIN; set context; indexed query under RLS; COMMIT), $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $(( (CLIENTS + 1) / 2 )) pgbench clients each:"
 # Both ways run at the same time, each with half of the clients, so that both see the same
@@ -172,27 +200,9 @@ same=$("${PSQL[@]}" -U "$APP" -c "BEGIN" -c "SELECT crm_security.set_claim_conte
 if [ "$(echo "$same" | tail -1)" != "tenant-10|1" ]; then
     echo "the membership benchmark does not resolve the tenant: $same"; exit 1
 fi
-echo
-echo "Tenant from a membership, per request, $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $half pgbench clients each:"
-mr=() mc=() mm=()
-for r in $(seq 1 "$ROUNDS"); do
-    tps claim$r -c "$half" "${claim_files[@]}" >"$DIR/claim$r.tps" &
-    tps member$r -c "$half" "${member_files[@]}" >"$DIR/member$r.tps" &
-    wait
-    ct=$(cat "$DIR/claim$r.tps"); mt=$(cat "$DIR/member$r.tps")
-    mc+=("$ct"); mm+=("$mt")
-    mr+=("$(awk -v b="$ct" -v c="$mt" 'BEGIN { printf "%.4f", (b > 0 ? c / b : 0) }')")
-done
-mmed=$(printf '%s\n' "${mr[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
-awk -v b="${mc[*]}" -v c="${mm[*]}" -v r="${mr[*]}" -v m="$mmed" 'BEGIN {
-    nb = split(b, B, " "); nc = split(c, C, " "); nr = split(r, R, " ");
-    for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
-    for (i = 1; i <= nc; i++) { sc += C[i]; rc = rc sprintf("%s%.0f", i > 1 ? ", " : "", C[i]) }
-    for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.3f", i > 1 ? ", " : "", R[i]) }
-    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(token) with the tenant in the token", sb / nb, rb;
-    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(token, tenant_id), membership lookup", sc / nc, rc;
-    printf "    ratio membership / tenant claim: median %.3f (rounds %s; target >= 0.95)\n", m, rr;
-}'
+A_FILES=("${member_files[@]}") B_FILES=("${claim_files[@]}")
+paired "Tenant from a membership, per request" member "set_claim_context(token, tenant_id), membership lookup" \
+    claim "set_claim_context(token) with the tenant in the token" "ratio membership / tenant claim (target >= 0.95)"
 
 # A repeated token, ES256 against HS256 (issue 15): the same request, each client sending the
 # same token again and again (ten clients' tokens, one per tenant), as an application does for
@@ -219,27 +229,9 @@ same=$("${PSQL[@]}" -U "$APP" -c "BEGIN" -c "SELECT crm_security.set_claim_conte
 if [ "$(echo "$same" | tail -1)" != "tenant-10|1" ]; then
     echo "the ES256 benchmark does not give the context: $same"; exit 1
 fi
-echo
-echo "Repeated token, per request, $ROUNDS rounds of ${SECONDS_EACH}s, both ways at once with $half pgbench clients each:"
-er=() eh=() ee=()
-for r in $(seq 1 "$ROUNDS"); do
-    tps hsrep$r -c "$half" "${hs_files[@]}" >"$DIR/hsrep$r.tps" &
-    tps esrep$r -c "$half" "${es_files[@]}" >"$DIR/esrep$r.tps" &
-    wait
-    ht=$(cat "$DIR/hsrep$r.tps"); et=$(cat "$DIR/esrep$r.tps")
-    eh+=("$ht"); ee+=("$et")
-    er+=("$(awk -v h="$ht" -v e="$et" 'BEGIN { printf "%.4f", (e > 0 ? h / e : 0) }')")
-done
-emed=$(printf '%s\n' "${er[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
-awk -v b="${eh[*]}" -v c="${ee[*]}" -v r="${er[*]}" -v m="$emed" 'BEGIN {
-    nb = split(b, B, " "); nc = split(c, C, " "); nr = split(r, R, " ");
-    for (i = 1; i <= nb; i++) { sb += B[i]; rb = rb sprintf("%s%.0f", i > 1 ? ", " : "", B[i]) }
-    for (i = 1; i <= nc; i++) { sc += C[i]; rc = rc sprintf("%s%.0f", i > 1 ? ", " : "", C[i]) }
-    for (i = 1; i <= nr; i++) { rr = rr sprintf("%s%.3f", i > 1 ? ", " : "", R[i]) }
-    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(<the same HS256 token>)", sb / nb, rb;
-    printf "    %-58s %8.0f TPS  (rounds %s)\n", "set_claim_context(<the same ES256 token>)", sc / nc, rc;
-    printf "    ratio HS256 TPS / ES256 TPS: median %.3f (rounds %s; target <= 1.15)\n", m, rr;
-}'
+A_FILES=("${hs_files[@]}") B_FILES=("${es_files[@]}")
+paired "Repeated token, per request" hsrep "set_claim_context(<the same HS256 token>)" \
+    esrep "set_claim_context(<the same ES256 token>)" "ratio HS256 TPS / ES256 TPS (target <= 1.15)"
 
 echo
 echo "First use against repeated use (one statement over N distinct tokens, or one token N times; microseconds per call):"
