@@ -40,6 +40,7 @@ SQL
 # dominates), and 100 per statement (the decisions themselves).
 echo "SELECT allowed FROM crm_security.rate_limit('hot', 1000000000, '1 second');" >"$WORK/rl_shm.sql"
 echo "SELECT rl_table('hot', 1000000000, 1);" >"$WORK/rl_table.sql"
+echo "SELECT true;" >"$WORK/rl_bare.sql"
 echo "SELECT count(*) FROM bench_hot h, crm_security.rate_limit(h.key, 1000000000, '1 second') r WHERE r.allowed;" >"$WORK/rl_shm100.sql"
 echo "SELECT count(*) FROM bench_hot h WHERE rl_table(h.key, 1000000000, 1);" >"$WORK/rl_table100.sql"
 chmod a+r "$WORK"/rl_*.sql
@@ -60,6 +61,12 @@ for per in 1 100; do
     printf '  rate_limit, %d per statement, %d session(s) on one key: %.0f decisions/s, table counter %.0f/s: %.2fx (median of %d pairs%s)\n' \
         "$per" "$c" "$(printf '%s\n' "${s[@]}" | median)" "$(printf '%s\n' "${t[@]}" | median)" "$(printf '%s\n' "${r[@]}" | median)" "$RUNS" \
         "$([ $c = 8 ] && echo '; target >= 5x' || true)"
+    if [ $per = 1 ]; then
+        # The ceiling of one decision per statement: a statement that does nothing.
+        bare=$(tps "$WORK/rl_bare.sql" $c)
+        printf '    (a bare prepared SELECT true: %.0f statements/s with %d session(s); one rate_limit() per statement runs at %.2f of it)\n' \
+            "$bare" "$c" "$(awk -v a="$(printf '%s\n' "${s[@]}" | median)" -v b="$bare" 'BEGIN {print (b > 0 ? a / b : 0)}')"
+    fi
   done
 done
 
