@@ -17,6 +17,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
@@ -324,6 +326,24 @@ crm_jwt_keys_validate(PG_FUNCTION_ARGS)
 	"'kid', n.kid, 'algorithm', n.algorithm, 'issuer', n.issuer, 'not_before', n.not_before, " \
 	"'not_after', n.not_after, 'via', " via "))"
 
+/*
+ * Whether crm_security._jwt_key_changed(text, jsonb) exists: a 0.1.0 install that runs this
+ * library before ALTER EXTENSION ... UPDATE has no such function, and its key changes are
+ * then not logged (they worked as in 0.1.0).
+ */
+static bool
+ks_can_log(void)
+{
+	Oid			argtypes[2] = {TEXTOID, JSONBOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("crm_security"),
+												makeString("_jwt_key_changed")),
+									 2, argtypes, true));
+}
+
+/* `log` when the change can be logged, else a plain column of the changed rows. */
+#define KS_LOGGED(log) (ks_can_log() ? (log) : "n.kid")
+
 static uint64
 ks_spi(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
@@ -416,9 +436,9 @@ crm_add_jwt_key_text(PG_FUNCTION_ARGS)
 				 errmsg("kid, algorithm and key must not be null")));
 	ks_check_args(fcinfo, 0, 3, 4, 5);
 	ks_insert_args(fcinfo, 6, types, 3,
-				   "WITH n AS (INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
-				   " VALUES ($1, $2, $3, $4, $5, $6)" KS_RETURNING ")"
-				   " SELECT " KS_LOG_CHANGE("'added'", "'add_jwt_key'") " FROM n");
+				   psprintf("WITH n AS (INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
+							" VALUES ($1, $2, $3, $4, $5, $6)" KS_RETURNING ") SELECT %s FROM n",
+							KS_LOGGED(KS_LOG_CHANGE("'added'", "'add_jwt_key'"))));
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_VOID();
 }
@@ -456,9 +476,9 @@ crm_add_jwt_key_jwk(PG_FUNCTION_ARGS)
 				 errmsg("kid \"%s\" does not match the JWK", kid),
 				 errdetail("The JWK names a different key ID.")));
 	ks_insert_args(fcinfo, 5, types, 2,
-				   "WITH n AS (INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
-				   " VALUES ($1, NULL, $2, $3, $4, $5)" KS_RETURNING ")"
-				   " SELECT " KS_LOG_CHANGE("'added'", "'add_jwt_key'") " FROM n");
+				   psprintf("WITH n AS (INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
+							" VALUES ($1, NULL, $2, $3, $4, $5)" KS_RETURNING ") SELECT %s FROM n",
+							KS_LOGGED(KS_LOG_CHANGE("'added'", "'add_jwt_key'"))));
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_VOID();
 }
@@ -493,6 +513,7 @@ ks_import_jwks(FunctionCallInfo fcinfo, bool disable_missing, Datum **disabled, 
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	MemoryContext caller = CurrentMemoryContext;
+	char	   *upsert;
 
 	*ndisabled = 0;
 	*disabled = NULL;
@@ -575,6 +596,15 @@ ks_import_jwks(FunctionCallInfo fcinfo, bool disable_missing, Datum **disabled, 
 				 errhint("Disable the keys one by one with crm_security.disable_jwt_key(kid, issuer).")));
 
 	SPI_connect();
+	upsert = psprintf("WITH n AS (INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer)"
+					  " VALUES ($1, NULL, $2, $3)"
+					  " ON CONFLICT ON CONSTRAINT jwt_keys_kid_issuer_key DO UPDATE"
+					  " SET algorithm = excluded.algorithm, key = NULL, jwk = excluded.jwk"
+					  " WHERE k.algorithm IS DISTINCT FROM excluded.algorithm"
+					  " OR k.key IS NOT NULL OR k.jwk IS DISTINCT FROM excluded.jwk"
+					  KS_RETURNING ") SELECT %s FROM n",
+					  KS_LOGGED(KS_LOG_CHANGE("CASE WHEN n.inserted THEN 'added' ELSE 'updated' END",
+											  "'import_jwks'")));
 	it = JsonbIteratorInit(keys->val.binary.data);
 	nkids = 0;
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -593,16 +623,7 @@ ks_import_jwks(FunctionCallInfo fcinfo, bool disable_missing, Datum **disabled, 
 		 * material; a disabled key stays disabled.  A key added or given new material is
 		 * logged; one that is unchanged is not.
 		 */
-		ks_spi("WITH n AS (INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer)"
-			   " VALUES ($1, NULL, $2, $3)"
-			   " ON CONFLICT ON CONSTRAINT jwt_keys_kid_issuer_key DO UPDATE"
-			   " SET algorithm = excluded.algorithm, key = NULL, jwk = excluded.jwk"
-			   " WHERE k.algorithm IS DISTINCT FROM excluded.algorithm"
-			   " OR k.key IS NOT NULL OR k.jwk IS DISTINCT FROM excluded.jwk"
-			   KS_RETURNING ")"
-			   " SELECT " KS_LOG_CHANGE("CASE WHEN n.inserted THEN 'added' ELSE 'updated' END",
-										"'import_jwks'") " FROM n",
-			   3, types, values, nulls);
+		ks_spi(upsert, 3, types, values, nulls);
 	}
 
 	if (disable_missing)
@@ -618,14 +639,14 @@ ks_import_jwks(FunctionCallInfo fcinfo, bool disable_missing, Datum **disabled, 
 				present[np++] = CStringGetTextDatum(kids[i]);
 		dvalues[0] = values[2];
 		dvalues[1] = PointerGetDatum(construct_array(present, np, TEXTOID, -1, false, TYPALIGN_INT));
-		ks_spi("WITH n AS (UPDATE crm_security.jwt_keys AS k SET enabled = false"
-			   " WHERE k.issuer OPERATOR(pg_catalog.=) $1 AND k.enabled"
-			   " AND NOT (k.kid OPERATOR(pg_catalog.=) ANY ($2))"
-			   " AND k.kid OPERATOR(pg_catalog.<>) '" KS_INTERNAL_KID "'"
-			   " AND k.issuer OPERATOR(pg_catalog.<>) '" KS_INTERNAL_ISSUER "'"
-			   KS_RETURNING ")"
-			   " SELECT n.kid, " KS_LOG_CHANGE("'disabled'", "'import_jwks'")
-			   " FROM n ORDER BY n.kid COLLATE pg_catalog.\"C\"",
+		ks_spi(psprintf("WITH n AS (UPDATE crm_security.jwt_keys AS k SET enabled = false"
+						" WHERE k.issuer OPERATOR(pg_catalog.=) $1 AND k.enabled"
+						" AND NOT (k.kid OPERATOR(pg_catalog.=) ANY ($2))"
+						" AND k.kid OPERATOR(pg_catalog.<>) '" KS_INTERNAL_KID "'"
+						" AND k.issuer OPERATOR(pg_catalog.<>) '" KS_INTERNAL_ISSUER "'"
+						KS_RETURNING ")"
+						" SELECT n.kid, %s FROM n ORDER BY n.kid COLLATE pg_catalog.\"C\"",
+						KS_LOGGED(KS_LOG_CHANGE("'disabled'", "'import_jwks'"))),
 			   2, dtypes, dvalues, NULL);
 		*ndisabled = (int) SPI_processed;
 		if (SPI_processed > 0)
