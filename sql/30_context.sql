@@ -192,6 +192,24 @@ REVOKE ALL ON FUNCTION crm_security.verification_settings() FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.verification_settings() IS
     'the verification settings: the default row, each key''s own (NULL: the default''s), and this session''s settings (deprecated, checked in addition)';
 
+-- A change of a key (added, updated, disabled): one line in the server log and one security
+-- event, jwt.key_<action>, in the transaction of the change.  The details name the key (kid,
+-- algorithm, issuer, validity window) and the function that changed it, never its material.
+CREATE FUNCTION crm_security._jwt_key_changed(action text, details jsonb)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE LOG 'crm_security jwt_key_changed action=% by=% key=%', action, session_user, details::text;
+    PERFORM crm_security.record_security_event('jwt.key_' || action, 'medium',
+        'JWT verification key ' || action || ' by ' || coalesce(details ->> 'via', 'an update'), details);
+END
+$$;
+REVOKE ALL ON FUNCTION crm_security._jwt_key_changed(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION crm_security._jwt_key_changed(text, jsonb) IS
+    'internal: log and record a change of a key of the key store (kid, algorithm, issuer; never its material)';
+
 -- The functions that take keys are in C: every error they raise keeps the statement (which
 -- carries the key) out of the server log, and no error shows the key.
 CREATE FUNCTION crm_security.add_jwt_key(kid text, algorithm text, key text, issuer text DEFAULT NULL,
@@ -225,6 +243,20 @@ REVOKE ALL ON FUNCTION crm_security.import_jwks(jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.import_jwks(jsonb, text) IS
     'add or update every signature key of a JWKS as keys of issuer (keys need a kid; a key is identified by kid and issuer); returns how many keys it holds';
 
+-- The same, and with disable_missing the enabled keys of the issuer that the JWKS no longer
+-- holds are disabled (a key rotated out by the identity provider).  No defaults, so that
+-- import_jwks(jwks) and import_jwks(jwks, issuer) stay import_jwks(jsonb, text).
+CREATE FUNCTION crm_security.import_jwks(jwks jsonb, issuer text, disable_missing boolean,
+                                         OUT imported integer, OUT disabled integer,
+                                         OUT disabled_kids text[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'crm_import_jwks_sync'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION crm_security.import_jwks(jsonb, text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION crm_security.import_jwks(jsonb, text, boolean) IS
+    'import a JWKS as keys of issuer; with disable_missing, disable (not delete) the enabled keys of issuer that it does not hold (22023 without an issuer or without signature keys); returns the number imported, the number disabled and their kids';
+
 CREATE FUNCTION crm_security.disable_jwt_key(kid text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
@@ -244,11 +276,15 @@ BEGIN
             HINT = 'Name the issuer: crm_security.disable_jwt_key(kid, issuer).';
     END IF;
     UPDATE crm_security.jwt_keys AS k SET enabled = false WHERE k.kid OPERATOR(pg_catalog.=) disable_jwt_key.kid;
+    PERFORM crm_security._jwt_key_changed('disabled', pg_catalog.jsonb_build_object(
+                'kid', k.kid, 'algorithm', k.algorithm, 'issuer', k.issuer, 'not_before', k.not_before,
+                'not_after', k.not_after, 'via', 'disable_jwt_key'))
+       FROM crm_security.jwt_keys AS k WHERE k.kid OPERATOR(pg_catalog.=) disable_jwt_key.kid;
 END
 $$;
 REVOKE ALL ON FUNCTION crm_security.disable_jwt_key(text) FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.disable_jwt_key(text) IS
-    'stop trusting the key of this kid (when only one issuer uses the kid), in every session at once';
+    'stop trusting the key of this kid (when only one issuer uses the kid), in every session at once; logged and recorded as a security event';
 
 CREATE FUNCTION crm_security.disable_jwt_key(kid text, issuer text)
 RETURNS void
@@ -265,11 +301,16 @@ BEGIN
         RAISE EXCEPTION 'key "%" of issuer % does not exist', kid, coalesce('"' || issuer || '"', 'NULL')
             USING ERRCODE = '42704';
     END IF;
+    PERFORM crm_security._jwt_key_changed('disabled', pg_catalog.jsonb_build_object(
+                'kid', k.kid, 'algorithm', k.algorithm, 'issuer', k.issuer, 'not_before', k.not_before,
+                'not_after', k.not_after, 'via', 'disable_jwt_key'))
+       FROM crm_security.jwt_keys AS k
+      WHERE k.kid OPERATOR(pg_catalog.=) disable_jwt_key.kid AND k.issuer IS NOT DISTINCT FROM disable_jwt_key.issuer;
 END
 $$;
 REVOKE ALL ON FUNCTION crm_security.disable_jwt_key(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.disable_jwt_key(text, text) IS
-    'stop trusting the key (kid, issuer), issuer NULL for the key without issuer, in every session at once';
+    'stop trusting the key (kid, issuer), issuer NULL for the key without issuer, in every session at once; logged and recorded as a security event';
 
 ---------------------------------------------------------------------------------------------
 -- Claim context

@@ -50,6 +50,7 @@
 #include "crm_security.h"
 #include "crypto.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "keys.h"
 #include "keystore.h"
 #include "settings.h"
@@ -500,16 +501,12 @@ ctx_trusted_request_claims(void)
 
 	lex = makeJsonLexContextCstringLen(pstrdup(s), strlen(s), GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid claim context"),
-				 errdetail("request.jwt.claims is not valid JSON.")));
+		crm_auth_refuse(CRM_AUTH_INVALID_CONTEXT, "claim context",
+						"request.jwt.claims is not valid JSON.", NULL);
 	j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 	if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid claim context"),
-				 errdetail("request.jwt.claims is not a JSON object.")));
+		crm_auth_refuse(CRM_AUTH_INVALID_CONTEXT, "claim context",
+						"request.jwt.claims is not a JSON object.", NULL);
 	old = MemoryContextSwitchTo(ctx_mcxt);
 	ctx_request_text = pstrdup(s);
 	ctx_request_claims = ctx_copy(j);
@@ -551,10 +548,8 @@ ctx_current_claims(void)
 
 	len = strlen(ctx_token);
 	if (ctx_token_syntax(ctx_token, len) != NULL)
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid claim context"),
-				 errdetail("crm_security.token does not hold a token.")));
+		crm_auth_refuse(CRM_AUTH_INVALID_CONTEXT, "claim context",
+						"crm_security.token does not hold a token.", NULL);
 	crm_sha256(ctx_token, len, hash);
 	e = tc_lookup(hash, ctx_settings_gen, ks_current_version(), GetCurrentTimestamp());
 	if (e == NULL)

@@ -38,6 +38,7 @@
 #include "context_internal.h"
 #include "crm_security.h"
 #include "json_util.h"
+#include "jwt_errors.h"
 
 static char *ctx_service_audience = NULL;
 
@@ -70,14 +71,16 @@ ctx_actor_name(CtxActor actor)
 	}
 }
 
+/*
+ * A token of the extension's own key that gives no context here: 28000, or with
+ * crm_security.error_codes = 'specific' the reason's code (docs/errors.md): "context" for
+ * a token naming no or an unknown actor, "service" for a service token the registry or
+ * crm_security.service_audience refuses.
+ */
 static void
-ctx_internal_refuse(const char *detail)
+ctx_internal_refuse(CrmAuthReason reason, const char *detail)
 {
-	ereport(ERROR,
-			(errcode(CRM_ERRCODE_INVALID_AUTH),
-			 errmsg("invalid token"),
-			 errdetail_internal("%s", detail),
-			 errhidestmt(true)));
+	crm_auth_refuse(reason, "token", detail, NULL);
 }
 
 /* One row of service_registry: whether it exists, is enabled, and may call `callee`. */
@@ -180,7 +183,7 @@ ctx_internal_actor(const Jsonb *claims)
 	char	   *sub = claim_path_text(claims, "sub");
 
 	if (actor == NULL || sub == NULL)
-		ctx_internal_refuse("The token of the extension's key names no actor.");
+		ctx_internal_refuse(CRM_AUTH_CONTEXT, "The token of the extension's key names no actor.");
 	if (strcmp(actor, "api_key") == 0)
 		return CTX_ACTOR_API_KEY;
 	if (strcmp(actor, "service") == 0)
@@ -190,16 +193,16 @@ ctx_internal_actor(const Jsonb *claims)
 		const char *why;
 
 		if (aud == NULL || aud->type != jbvString)
-			ctx_internal_refuse("The service token has no audience.");
+			ctx_internal_refuse(CRM_AUTH_SERVICE, "The service token has no audience.");
 		audience = pnstrdup(aud->val.string.val, aud->val.string.len);
 		if (ctx_service_audience != NULL && ctx_service_audience[0] != '\0' &&
 			strcmp(audience, ctx_service_audience) != 0)
-			ctx_internal_refuse("The service token's audience is not crm_security.service_audience.");
+			ctx_internal_refuse(CRM_AUTH_SERVICE, "The service token's audience is not crm_security.service_audience.");
 		why = ctx_service_refusal(sub, audience);
 		if (why != NULL)
-			ctx_internal_refuse(why);
+			ctx_internal_refuse(CRM_AUTH_SERVICE, why);
 		return CTX_ACTOR_SERVICE;
 	}
-	ctx_internal_refuse("The token of the extension's key names an unknown actor.");
+	ctx_internal_refuse(CRM_AUTH_CONTEXT, "The token of the extension's key names an unknown actor.");
 	return CTX_ACTOR_USER;		/* keep compiler quiet */
 }

@@ -36,7 +36,9 @@ static const CrmAuthReasonInfo crm_auth_reasons[CRM_AUTH_NREASONS] = {
 	[CRM_AUTH_AUDIENCE] = {"audience", "28P19", "audience"},
 	[CRM_AUTH_ISSUER] = {"issuer", "28P1A", "issuer"},
 	[CRM_AUTH_INVALID_CLAIM] = {"invalid_claim", "28P1B", "malformed"},
-	[CRM_AUTH_CONTEXT] = {"context", "28P1C", "malformed"},
+	[CRM_AUTH_CONTEXT] = {"context", "28P1C", "context"},
+	[CRM_AUTH_SERVICE] = {"service", "28P1D", "context"},
+	[CRM_AUTH_INVALID_CONTEXT] = {"invalid_context", "28P1E", "malformed"},
 };
 
 typedef enum

@@ -20,7 +20,9 @@ typedef enum CrmAuthReason
 	CRM_AUTH_AUDIENCE,
 	CRM_AUTH_ISSUER,
 	CRM_AUTH_INVALID_CLAIM,		/* a registered claim of the wrong type */
-	CRM_AUTH_CONTEXT,			/* a context the extension refuses (service registry, ...) */
+	CRM_AUTH_CONTEXT,			/* a token of the extension's key naming no or an unknown actor */
+	CRM_AUTH_SERVICE,			/* a service token the service registry refuses */
+	CRM_AUTH_INVALID_CONTEXT,	/* the settings that carry a context hold no usable one */
 	CRM_AUTH_NREASONS
 } CrmAuthReason;
 

@@ -3,16 +3,24 @@
  *		What may enter the key store (table crm_security.jwt_keys): the row check of the
  *		trigger jwt_keys_validate(), and the administration functions add_jwt_key() and
  *		import_jwks().  The store in memory and verification against it are keystore.c's.
+ *
+ * Every key they add, update or disable is logged and recorded as a security event by
+ * crm_security._jwt_key_changed() (sql/30_context.sql), in the statement that changes the
+ * row: kid, algorithm, issuer, never key material.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -307,6 +315,35 @@ crm_jwt_keys_validate(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The columns of a changed row that its log line and security event name, and the call
+ * that logs and records the change (n: the changed rows; never the key material).
+ */
+#define KS_RETURNING \
+	" RETURNING kid, algorithm, issuer, not_before, not_after, (xmax OPERATOR(pg_catalog.=) 0) AS inserted"
+#define KS_LOG_CHANGE(action, via) \
+	"crm_security._jwt_key_changed(" action ", pg_catalog.jsonb_build_object(" \
+	"'kid', n.kid, 'algorithm', n.algorithm, 'issuer', n.issuer, 'not_before', n.not_before, " \
+	"'not_after', n.not_after, 'via', " via "))"
+
+/*
+ * Whether crm_security._jwt_key_changed(text, jsonb) exists: a 0.1.0 install that runs this
+ * library before ALTER EXTENSION ... UPDATE has no such function, and its key changes are
+ * then not logged (they worked as in 0.1.0).
+ */
+static bool
+ks_can_log(void)
+{
+	Oid			argtypes[2] = {TEXTOID, JSONBOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("crm_security"),
+												makeString("_jwt_key_changed")),
+									 2, argtypes, true));
+}
+
+/* `log` when the change can be logged, else a plain column of the changed rows. */
+#define KS_LOGGED(log) (ks_can_log() ? (log) : "n.kid")
+
 static uint64
 ks_spi(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
@@ -399,8 +436,9 @@ crm_add_jwt_key_text(PG_FUNCTION_ARGS)
 				 errmsg("kid, algorithm and key must not be null")));
 	ks_check_args(fcinfo, 0, 3, 4, 5);
 	ks_insert_args(fcinfo, 6, types, 3,
-				   "INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
-				   " VALUES ($1, $2, $3, $4, $5, $6)");
+				   psprintf("WITH n AS (INSERT INTO crm_security.jwt_keys (kid, algorithm, key, issuer, not_before, not_after)"
+							" VALUES ($1, $2, $3, $4, $5, $6)" KS_RETURNING ") SELECT %s FROM n",
+							KS_LOGGED(KS_LOG_CHANGE("'added'", "'add_jwt_key'"))));
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_VOID();
 }
@@ -438,8 +476,9 @@ crm_add_jwt_key_jwk(PG_FUNCTION_ARGS)
 				 errmsg("kid \"%s\" does not match the JWK", kid),
 				 errdetail("The JWK names a different key ID.")));
 	ks_insert_args(fcinfo, 5, types, 2,
-				   "INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
-				   " VALUES ($1, NULL, $2, $3, $4, $5)");
+				   psprintf("WITH n AS (INSERT INTO crm_security.jwt_keys (kid, algorithm, jwk, issuer, not_before, not_after)"
+							" VALUES ($1, NULL, $2, $3, $4, $5)" KS_RETURNING ") SELECT %s FROM n",
+							KS_LOGGED(KS_LOG_CHANGE("'added'", "'add_jwt_key'"))));
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_VOID();
 }
@@ -453,12 +492,15 @@ ks_invalid_jwks(const char *detail)
 			 errdetail_internal("%s", detail)));
 }
 
-/* SQL function: import_jwks(jwks jsonb, issuer text) returns integer */
-PG_FUNCTION_INFO_V1(crm_import_jwks);
-Datum
-crm_import_jwks(PG_FUNCTION_ARGS)
+/*
+ * Import a JWKS as keys of `issuer` (argument 1, NULL: no issuer); with `disable_missing`,
+ * also disable the enabled keys of that issuer whose kid is not among the JWKS's signature
+ * keys (never the extension's own key).  *disabled gets their kids (sorted), *ndisabled
+ * how many.  Returns the number of keys of the JWKS imported.
+ */
+static int
+ks_import_jwks(FunctionCallInfo fcinfo, bool disable_missing, Datum **disabled, int *ndisabled)
 {
-	ErrorContextCallback hide;
 	Jsonb	   *jwks;
 	JsonbValue *keys;
 	JsonbIterator *it;
@@ -470,8 +512,11 @@ crm_import_jwks(PG_FUNCTION_ARGS)
 	Oid			types[3] = {TEXTOID, JSONBOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *upsert;
 
-	keys_hide_statement_push(&hide);
+	*ndisabled = 0;
+	*disabled = NULL;
 	ks_require(fcinfo, 0, "jwks");
 	jwks = PG_GETARG_JSONB_P(0);
 	if (!PG_ARGISNULL(1))
@@ -481,6 +526,20 @@ crm_import_jwks(PG_FUNCTION_ARGS)
 	}
 	else
 		nulls[2] = 'n';
+	if (disable_missing)
+	{
+		if (PG_ARGISNULL(1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("disable_missing needs an issuer"),
+					 errdetail("Without an issuer it would disable every key that has no issuer and is not in the JWKS."),
+					 errhint("Give the issuer whose JWKS this is, or disable keys one by one with crm_security.disable_jwt_key().")));
+		if (ks_internal_reserved(NULL, TextDatumGetCString(values[2])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the issuer \"%s\" is reserved", KS_INTERNAL_ISSUER),
+					 errdetail("It belongs to the extension's own signing key, which only the extension writes.")));
+	}
 	if (VARSIZE(jwks) > KEY_MAX_JWK_BYTES)
 		ks_invalid_jwks(psprintf("A JWKS may be at most %d bytes long.", KEY_MAX_JWK_BYTES));
 	if (!JB_ROOT_IS_OBJECT(jwks) || JB_ROOT_IS_SCALAR(jwks) ||
@@ -521,9 +580,31 @@ crm_import_jwks(PG_FUNCTION_ARGS)
 			if (kids[i] != NULL && strcmp(kids[i], kid) == 0)
 				ks_invalid_jwks(psprintf("Two keys of the JWKS have the key ID \"%s\".", kid));
 		kids[nkids++] = kid;
+		n++;
 	}
 
+	/*
+	 * A set without signature keys is more likely a failed fetch than a provider that
+	 * dropped every key: it would lock out every user of the issuer at once.
+	 */
+	if (disable_missing && n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a JWKS without signature keys cannot replace the keys of issuer \"%s\"",
+						TextDatumGetCString(values[2])),
+				 errdetail("disable_missing would disable every key of the issuer."),
+				 errhint("Disable the keys one by one with crm_security.disable_jwt_key(kid, issuer).")));
+
 	SPI_connect();
+	upsert = psprintf("WITH n AS (INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer)"
+					  " VALUES ($1, NULL, $2, $3)"
+					  " ON CONFLICT ON CONSTRAINT jwt_keys_kid_issuer_key DO UPDATE"
+					  " SET algorithm = excluded.algorithm, key = NULL, jwk = excluded.jwk"
+					  " WHERE k.algorithm IS DISTINCT FROM excluded.algorithm"
+					  " OR k.key IS NOT NULL OR k.jwk IS DISTINCT FROM excluded.jwk"
+					  KS_RETURNING ") SELECT %s FROM n",
+					  KS_LOGGED(KS_LOG_CHANGE("CASE WHEN n.inserted THEN 'added' ELSE 'updated' END",
+											  "'import_jwks'")));
 	it = JsonbIteratorInit(keys->val.binary.data);
 	nkids = 0;
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -539,18 +620,97 @@ crm_import_jwks(PG_FUNCTION_ARGS)
 		/*
 		 * A key is identified by (kid, issuer): a key of another issuer that shares the kid
 		 * is another key, never touched.  A key that is already there gets the new
-		 * material; a disabled key stays disabled.
+		 * material; a disabled key stays disabled.  A key added or given new material is
+		 * logged; one that is unchanged is not.
 		 */
-		ks_spi("INSERT INTO crm_security.jwt_keys AS k (kid, algorithm, jwk, issuer)"
-			   " VALUES ($1, NULL, $2, $3)"
-			   " ON CONFLICT ON CONSTRAINT jwt_keys_kid_issuer_key DO UPDATE"
-			   " SET algorithm = excluded.algorithm, key = NULL, jwk = excluded.jwk"
-			   " WHERE k.algorithm IS DISTINCT FROM excluded.algorithm"
-			   " OR k.key IS NOT NULL OR k.jwk IS DISTINCT FROM excluded.jwk",
-			   3, types, values, nulls);
-		n++;
+		ks_spi(upsert, 3, types, values, nulls);
+	}
+
+	if (disable_missing)
+	{
+		Datum	   *present = palloc(sizeof(Datum) * (n + 1));
+		int			np = 0,
+					i;
+		Oid			dtypes[2] = {TEXTOID, TEXTARRAYOID};
+		Datum		dvalues[2];
+
+		for (i = 0; i < nkids; i++)
+			if (kids[i] != NULL)
+				present[np++] = CStringGetTextDatum(kids[i]);
+		dvalues[0] = values[2];
+		dvalues[1] = PointerGetDatum(construct_array(present, np, TEXTOID, -1, false, TYPALIGN_INT));
+		ks_spi(psprintf("WITH n AS (UPDATE crm_security.jwt_keys AS k SET enabled = false"
+						" WHERE k.issuer OPERATOR(pg_catalog.=) $1 AND k.enabled"
+						" AND NOT (k.kid OPERATOR(pg_catalog.=) ANY ($2))"
+						" AND k.kid OPERATOR(pg_catalog.<>) '" KS_INTERNAL_KID "'"
+						" AND k.issuer OPERATOR(pg_catalog.<>) '" KS_INTERNAL_ISSUER "'"
+						KS_RETURNING ")"
+						" SELECT n.kid, %s FROM n ORDER BY n.kid COLLATE pg_catalog.\"C\"",
+						KS_LOGGED(KS_LOG_CHANGE("'disabled'", "'import_jwks'"))),
+			   2, dtypes, dvalues, NULL);
+		*ndisabled = (int) SPI_processed;
+		if (SPI_processed > 0)
+		{
+			/* Copied out of SPI's memory, which SPI_finish() frees. */
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			*disabled = palloc(sizeof(Datum) * SPI_processed);
+			for (i = 0; i < (int) SPI_processed; i++)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+				(*disabled)[i] = isnull ? CStringGetTextDatum("") :
+					PointerGetDatum(DatumGetTextPCopy(d));
+			}
+			MemoryContextSwitchTo(spi);
+		}
 	}
 	SPI_finish();
+	return n;
+}
+
+/* SQL function: import_jwks(jwks jsonb, issuer text) returns integer (0.1.0's signature) */
+PG_FUNCTION_INFO_V1(crm_import_jwks);
+Datum
+crm_import_jwks(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback hide;
+	Datum	   *disabled;
+	int			ndisabled;
+	int			n;
+
+	keys_hide_statement_push(&hide);
+	n = ks_import_jwks(fcinfo, false, &disabled, &ndisabled);
 	keys_hide_statement_pop(&hide);
 	PG_RETURN_INT32(n);
+}
+
+/*
+ * SQL function: import_jwks(jwks jsonb, issuer text, disable_missing boolean,
+ *		OUT imported integer, OUT disabled integer, OUT disabled_kids text[]) returns record
+ */
+PG_FUNCTION_INFO_V1(crm_import_jwks_sync);
+Datum
+crm_import_jwks_sync(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback hide;
+	Datum	   *disabled;
+	int			ndisabled;
+	int			n;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	keys_hide_statement_push(&hide);
+	ks_require(fcinfo, 2, "disable_missing");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "import_jwks() must return a record");
+	desc = BlessTupleDesc(desc);
+	n = ks_import_jwks(fcinfo, PG_GETARG_BOOL(2), &disabled, &ndisabled);
+	values[0] = Int32GetDatum(n);
+	values[1] = Int32GetDatum(ndisabled);
+	values[2] = PointerGetDatum(construct_array(disabled, ndisabled, TEXTOID, -1, false, TYPALIGN_INT));
+	keys_hide_statement_pop(&hide);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

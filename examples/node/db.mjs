@@ -40,12 +40,42 @@ export async function withContext(pool, token, fn, { requestId } = {}) {
   }
 }
 
+// The connection option that gives every refused token a SQLSTATE of its own inside class 28
+// and its reason at the start of the detail (docs/errors.md).  It changes only how a
+// refusal is reported, never whether a token is accepted; any role may set it.
+export const SPECIFIC_ERROR_CODES = '-c crm_security.error_codes=specific';
+
+// The reason of a refused token ('expired', 'bad_signature', 'unknown_key', ...), or null:
+// with specific error codes, the detail starts with it and a colon.
+export function refusalReason(err) {
+  const code = err && err.code;
+  if (typeof code !== 'string' || !code.startsWith('28') || code === '28000') return null;
+  const m = /^([a-z_]+):/.exec((err && err.detail) || '');
+  return m ? m[1] : null;
+}
+
 // SQLSTATE → HTTP status, as an API in front of the database would answer.
 export function httpStatus(err) {
   const code = err && err.code;
   if (typeof code !== 'string') return 500;
+  if (code === '28P1D') return 403;        // a service token the registry does not allow
   if (code.startsWith('28')) return 401;   // token refused (expired, bad signature, unknown key, ...)
   if (code === '42501') return 403;        // permission denied, or a row outside the tenant
   if (code === '22023' || code === '22P02') return 400;   // malformed argument
   return 500;
+}
+
+// The HTTP answer to an error: status, the token's refusal reason (null when none) and, for a
+// 401, the WWW-Authenticate header of RFC 6750, where a client reads that its token expired
+// and refreshes it.
+export function httpError(err) {
+  const status = httpStatus(err);
+  const reason = refusalReason(err);
+  const headers = {};
+  if (status === 401) {
+    headers['WWW-Authenticate'] = reason
+      ? `Bearer error="invalid_token", error_description="${reason}"`
+      : 'Bearer error="invalid_token"';
+  }
+  return { status, reason, headers };
 }

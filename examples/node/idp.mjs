@@ -45,7 +45,16 @@ export async function startIdentityProvider({ issuer = 'https://idp.example.test
     issuer,
     jwksUrl,
     issue,
-    rotate: addKey,
+    // A new signing key; returns its kid and the kid of the key it succeeds.
+    rotate: async () => {
+      const previous = keys[keys.length - 1].kid;
+      return { kid: await addKey(), previous };
+    },
+    // Stop publishing a key (after its tokens have expired, in a real provider).
+    retire: (kid) => {
+      const i = keys.findIndex((k) => k.kid === kid);
+      if (i >= 0 && keys.length > 1) keys.splice(i, 1);
+    },
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }

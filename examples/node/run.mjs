@@ -8,7 +8,10 @@
 // connect as one.
 import { randomUUID } from 'node:crypto';
 import { startIdentityProvider } from './idp.mjs';
-import { createPool, withContext, httpStatus } from './db.mjs';
+import {
+  createPool, withContext, httpStatus, httpError, refusalReason as refusalReasonOf,
+  SPECIFIC_ERROR_CODES,
+} from './db.mjs';
 
 const database = process.env.CRM_EXAMPLE_DB || 'crm_example';
 const APP_ROLE = 'crm_example_app';
@@ -33,6 +36,16 @@ async function statusOf(pool, token, fn) {
     return 200;
   } catch (err) {
     return httpStatus(err);
+  }
+}
+
+// The whole answer: status, refusal reason, headers, and the SQLSTATE it came from.
+async function answerOf(pool, token, fn) {
+  try {
+    await withContext(pool, token, fn);
+    return { status: 200, reason: null, headers: {}, code: null };
+  } catch (err) {
+    return { ...httpError(err), code: err.code };
   }
 }
 
@@ -69,11 +82,16 @@ try {
     SELECT crm_security.enable_audit('deals');
   `);
 
-  app = createPool({ database, user: APP_ROLE, max: 10 });
+  // Every connection of the pool asks for specific error codes in its startup options, so a
+  // refused token says why (expired, bad_signature, ...) in a way code can branch on.
+  app = createPool({ database, user: APP_ROLE, max: 10, options: SPECIFIC_ERROR_CODES });
   const { rows: [role] } = await app.query(
-    'SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user');
+    `SELECT rolsuper, rolbypassrls, current_setting('crm_security.error_codes') AS error_codes
+       FROM pg_roles WHERE rolname = current_user`);
   check(!role.rolsuper && !role.rolbypassrls,
     'the application connects as a role that row-level security applies to', role);
+  check(role.error_codes === 'specific',
+    'the pool\'s connections ask for specific error codes (connection options)', role);
 
   // --- two tenants, many concurrent requests ------------------------------------------------
   const tenants = { acme: randomUUID(), globex: randomUUID() };
@@ -130,22 +148,42 @@ try {
   const listDeals = (c) => c.query('SELECT * FROM deals');
   const expired = await idp.issue('alice', { tenant_id: alice.tenant },
     { expiresIn: Math.floor(Date.now() / 1000) - 3600 });
-  check(await statusOf(app, expired, listDeals) === 401, 'an expired token gets 401');
+  const expiredAnswer = await answerOf(app, expired, listDeals);
+  check(expiredAnswer.status === 401 && expiredAnswer.reason === 'expired' && expiredAnswer.code === '28P16',
+    'an expired token gets 401 with the reason expired (SQLSTATE 28P16)', expiredAnswer);
+  check(expiredAnswer.headers['WWW-Authenticate']
+      === 'Bearer error="invalid_token", error_description="expired"',
+  '... and a WWW-Authenticate header that tells the client to refresh it', expiredAnswer.headers);
 
   const [h, p, s] = alice.token.split('.');
   const forgedPayload = Buffer.from(JSON.stringify({
     ...JSON.parse(Buffer.from(p, 'base64url')), tenant_id: tenants.globex,
   })).toString('base64url');
-  check(await statusOf(app, `${h}.${forgedPayload}.${s}`, listDeals) === 401,
-    'a token whose tenant was edited gets 401');
+  const edited = await answerOf(app, `${h}.${forgedPayload}.${s}`, listDeals);
+  check(edited.status === 401 && edited.reason === 'bad_signature',
+    'a token whose tenant was edited gets 401, reason bad_signature', edited);
 
   const otherIdp = await startIdentityProvider({ issuer: idp.issuer });
   const unknownKey = await otherIdp.issue('alice', { tenant_id: alice.tenant });
   await otherIdp.close();
-  check(await statusOf(app, unknownKey, listDeals) === 401,
-    'a token signed by a key the key store does not hold gets 401');
+  const unknown = await answerOf(app, unknownKey, listDeals);
+  // The other provider's first key has the kid of ours: the store's key of that kid says no.
+  check(unknown.status === 401 && unknown.reason === 'bad_signature',
+    'a token signed by a key the key store does not hold (under a known kid) gets 401, reason bad_signature', unknown);
 
-  check(await statusOf(app, 'not a token', listDeals) === 401, 'garbage in place of a token gets 401');
+  const garbage = await answerOf(app, 'not a token', listDeals);
+  check(garbage.status === 401 && garbage.reason === 'malformed',
+    'garbage in place of a token gets 401, reason malformed', garbage);
+
+  // Without the option (the admin pool), the same refusal is 28000, as API.md says.
+  let standard;
+  try {
+    await admin.query('SELECT crm_security.jwt_verify($1, $2)', [expired, 'x'.repeat(32)]);
+  } catch (err) {
+    standard = { code: err.code, reason: refusalReasonOf(err) };
+  }
+  check(standard && standard.code === '28000' && standard.reason === null,
+    'a connection without the option gets 28000 and no reason prefix', standard);
 
   check(await statusOf(app, alice.token, (c) => c.query(
     'INSERT INTO deals (tenant_id, title, amount) VALUES ($1, $2, $3)',
@@ -173,6 +211,35 @@ try {
     withContext(app, alice.token, async (c) => (await c.query('SELECT 1 AS one')).rows[0].one)));
   check(again.every((v) => v === 1) && app.totalCount <= 10,
     'the pool keeps serving after refused requests', { total: app.totalCount });
+
+  // --- key rotation: the provider adds a key, then stops publishing the old one ------------
+  const syncKeys = async () => {
+    const current = await (await fetch(idp.jwksUrl)).json();
+    const { rows: [r] } = await admin.query(
+      'SELECT * FROM crm_security.import_jwks($1::jsonb, $2, disable_missing => true)',
+      [current, idp.issuer]);
+    return r;
+  };
+  const oldKid = await idp.rotate();
+  const fresh = await idp.issue('alice', { tenant_id: alice.tenant });
+  const both = await syncKeys();
+  check(both.imported === 2 && both.disabled === 0, 'the JWKS with the new key is imported', both);
+  check(await statusOf(app, fresh, listDeals) === 200, 'a token of the new key is accepted');
+  check(await statusOf(app, alice.token, listDeals) === 200, '... and one of the old key still is');
+  idp.retire(oldKid.previous);
+  const rotated = await syncKeys();
+  check(rotated.imported === 1 && rotated.disabled === 1
+      && JSON.stringify(rotated.disabled_kids) === JSON.stringify([oldKid.previous]),
+  'the key the provider no longer publishes is disabled by the next import', rotated);
+  const retired = await answerOf(app, alice.token, listDeals);
+  check(retired.status === 401 && retired.reason === 'disabled_key',
+    'a token of the retired key gets 401, reason disabled_key, on every pooled connection', retired);
+  check(await statusOf(app, fresh, listDeals) === 200, 'a token of the new key is still accepted');
+  const { rows: [event] } = await admin.query(
+    `SELECT details FROM crm_security.security_events
+      WHERE event_type = 'jwt.key_disabled' ORDER BY id DESC LIMIT 1`);
+  check(event && event.details.kid === oldKid.previous && event.details.via === 'import_jwks',
+    'the disabled key is a security event', event);
 
   // --- the audit log: who did what, provably ------------------------------------------------
   const { rows: perActor } = await admin.query(`

@@ -1,9 +1,10 @@
 -- Typed refusals (docs/errors.md): 28000 by default, as API.md says; with
 -- crm_security.error_codes = 'specific' one SQLSTATE of class 28 per reason and the reason
--- at the start of the detail.  The Bearer hint.  context_status().  The verification
+-- at the start of the detail; also for refusals of the extension's own contexts (a service
+-- token the registry refuses) and of a claim context that is not one.  The Bearer hint.  context_status().  The verification
 -- settings functions with hostile input and privileges.
 BEGIN;
-SELECT plan(59);
+SELECT plan(69);
 
 \set secret '''je-secret-0123456789-0123456789-abcdefgh'''
 SELECT crm_security.add_jwt_key('je_hs', 'HS256', :secret) IS NULL AS added \gset
@@ -119,6 +120,52 @@ SELECT throws_ok($$SELECT * FROM crm_security.verification_settings()$$, '42501'
 SELECT lives_ok($$SET LOCAL crm_security.error_codes = 'specific'$$, 'any role may choose specific error codes');
 RESET ROLE;
 SELECT is((SELECT count(*) FROM crm_security.verification_settings() WHERE scope = 'default'), 1::bigint, 'verification_settings() shows the default row');
+
+-- Refusals of the extension's own contexts: a service token the registry refuses ("service")
+SELECT 1 AS r FROM crm_security.register_service('jebilling', '{jecrm}') \gset
+SELECT 1 AS r FROM crm_security.register_service('jecrm') \gset
+SELECT crm_security.issue_service_token('jebilling', 'jecrm') AS stok \gset
+SELECT is(pg_temp.refusal(:'stok'), 'ok', 'a service token of a registered call gives a context');
+SELECT 1 AS r FROM crm_security.set_service_enabled('jebilling', false) \gset
+SET LOCAL crm_security.error_codes = 'standard';
+SELECT is(pg_temp.refusal(:'stok'), '28000 The service is disabled in service_registry.',
+          'a service the registry disabled: 28000 by default');
+SET LOCAL crm_security.error_codes = 'specific';
+SELECT is(pg_temp.refusal(:'stok'), '28P1D service: The service is disabled in service_registry.',
+          'specific: a service the registry refuses is 28P1D, reason service');
+SELECT 1 AS r FROM crm_security.set_service_enabled('jebilling', true) \gset
+SELECT 1 AS r FROM crm_security.deny_service_call('jebilling', 'jecrm') \gset
+SELECT is(pg_temp.refusal(:'stok'), '28P1D service: The registry does not let the service call the audience.',
+          'specific: a call the registry no longer allows is 28P1D too');
+SET LOCAL crm_security.service_audience = 'jeother';
+SELECT 1 AS r FROM crm_security.allow_service_call('jebilling', 'jecrm') \gset
+SELECT is(pg_temp.refusal(:'stok'), '28P1D service: The service token''s audience is not crm_security.service_audience.',
+          'specific: a service token for another database is 28P1D');
+RESET crm_security.service_audience;
+SELECT is(pg_temp.refusal(:'stok'), 'ok', '... and the same token gives a context once allowed again');
+
+-- An invalid claim context ("invalid_context"): request.jwt.claims in trust mode
+CREATE FUNCTION pg_temp.claims_refusal(claims text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE s text; m text; d text;
+BEGIN
+    PERFORM set_config('request.jwt.claims', claims, true);
+    PERFORM crm_security.user_id();
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+    RETURN s || ' ' || m || ' | ' || coalesce(d, '');
+END $$;
+SET LOCAL crm_security.trust_request_jwt_claims = on;
+SELECT is(pg_temp.claims_refusal('[1, 2]'), '28P1E invalid claim context | invalid_context: request.jwt.claims is not a JSON object.',
+          'specific: request.jwt.claims that is not an object is 28P1E, reason invalid_context');
+SELECT is(pg_temp.claims_refusal('{"sub": '), '28P1E invalid claim context | invalid_context: request.jwt.claims is not valid JSON.',
+          'specific: request.jwt.claims that is not JSON is 28P1E');
+SET LOCAL crm_security.error_codes = 'standard';
+SELECT is(pg_temp.claims_refusal('"x"'), '28000 invalid claim context | request.jwt.claims is not a JSON object.',
+          '... and 28000 with the detail unchanged by default');
+SELECT is(pg_temp.claims_refusal('{"sub": "u1"}'), 'ok', 'an object in request.jwt.claims is a context in trust mode');
+RESET crm_security.trust_request_jwt_claims;
+RESET crm_security.error_codes;
 
 SELECT * FROM finish();
 ROLLBACK;

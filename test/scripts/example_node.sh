@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # examples/node, the two-tenant Node.js application, run against the test server: npm ci
 # installs node-postgres and jose (from the npm registry or npm's cache), then run.mjs prints
-# TAP.  Where Node or the registry is not there, the suite says it is skipped, in one line.
+# TAP: isolation, refusals mapped to HTTP statuses with their reasons (the pool asks for
+# crm_security.error_codes = 'specific' in its connection options), key rotation, audit.  Where Node or the registry is not there, the suite says it is skipped, in one line.
 # Environment (from test/run.sh): PGHOST, PGPORT, PGUSER, PG_BIN, CRM_ROOT, CRM_WORK.
 set -uo pipefail
 
@@ -14,8 +15,11 @@ DB=crm_example_node
 rm -rf "$W"; mkdir -p "$W"
 cp "$CRM_ROOT"/examples/node/package.json "$CRM_ROOT"/examples/node/package-lock.json \
    "$CRM_ROOT"/examples/node/*.mjs "$W/"
-if ! (cd "$W" && npm ci --silent --no-audit --no-fund >"$W/npm.log" 2>&1); then
-    echo "1..0 # SKIP npm ci could not install node-postgres and jose (registry unreachable?)"
+# Short retry pauses: an unreachable registry is told within seconds, not minutes.
+if ! (cd "$W" && npm ci --silent --no-audit --no-fund --fetch-retries=2 \
+        --fetch-retry-mintimeout=1000 --fetch-retry-maxtimeout=5000 >"$W/npm.log" 2>&1); then
+    REG=$(npm config get registry 2>/dev/null || echo "the npm registry")
+    echo "1..0 # SKIP examples/node not run: npm ci could not install node-postgres and jose from $REG (registry unreachable and not in npm's cache)"
     exit 0
 fi
 
