@@ -93,62 +93,89 @@ value_aad(int64 entry_id, const char *image, const char *name, int namelen, int6
 	return s.data;
 }
 
-/* Push the envelope of value v (not null) into st; returns its string. */
-static StringInfoData
-push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *image,
-			  const char *name, int namelen, int64 key_id, const uint8 *key)
+/* The envelope string "crm1.<key id>.<base64url(nonce | ciphertext | tag)>" of pt. */
+static void
+envelope_string(StringInfo env, const char *pt, int ptlen, int64 entry_id, const char *image,
+				const char *name, int namelen, int64 key_id, const uint8 *key)
 {
-	StringInfoData pt;
-	Jsonb	   *jb;
 	uint8	   *buf;
 	int			blen;
 	char	   *aad;
 	int			aadlen;
+	char		num[MAXINT8LEN + 1];
+
+	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
+	buf = palloc(blen);
+	next_nonce(buf);
+	aad = value_aad(entry_id, image, name, namelen, key_id, &aadlen);
+	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
+						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
+	pfree(aad);
+
+	initStringInfo(env);
+	enlargeStringInfo(env, sizeof(ENV_PREFIX) + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1);
+	appendBinaryStringInfo(env, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
+	appendBinaryStringInfo(env, num, pg_lltoa(key_id, num));
+	appendStringInfoCharMacro(env, '.');
+	env->len += b64url_encode(buf, blen, env->data + env->len);
+	env->data[env->len] = '\0';
+	pfree(buf);
+}
+
+/* The envelope object {"enc": env} as a jsonb container value. */
+static void
+envelope_value(StringInfo env, JsonbValue *out)
+{
+	JsonbPair	pair;
+	Jsonb	   *jb;
+
+	pair.key.type = jbvString;
+	pair.key.val.string.val = ENV_KEY;
+	pair.key.val.string.len = sizeof(ENV_KEY) - 1;
+	pair.value.type = jbvString;
+	pair.value.val.string.val = env->data;
+	pair.value.val.string.len = env->len;
+	pair.order = 0;
+	jb = json_object_from_pairs(&pair, 1);
+	out->type = jbvBinary;
+	out->val.binary.data = &jb->root;
+	out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+}
+
+void
+audit_personal_envelope(const AuditPersonalKey *pk, const char *name, int namelen,
+						const char *pt, int ptlen, JsonbValue *env, StringInfo text)
+{
+	StringInfoData s;
+
+	envelope_string(&s, pt, ptlen, pk->entry_id, pk->image, name, namelen, pk->key_id,
+					pk->key);
+	envelope_value(&s, env);
+	/* What jsonb's output writes for it: the string needs no escapes. */
+	appendBinaryStringInfo(text, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
+	appendBinaryStringInfo(text, s.data, s.len);
+	appendBinaryStringInfo(text, "\"}", 2);
+}
+
+/* Push the envelope of value v (not null) into st. */
+static void
+push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *image,
+			  const char *name, int namelen, int64 key_id, const uint8 *key)
+{
+	StringInfoData pt;
 	StringInfoData env;
-	JsonbValue	k,
-				ev;
+	JsonbValue	ev;
 
 	/* The plaintext: the value's jsonb text (a scalar written directly, as jsonb would). */
 	initStringInfo(&pt);
 	if (v->type == jbvBinary)
-	{
-		jb = JsonbValueToJsonb(v);
-		(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
-	}
+		(void) JsonbToCString(&pt, v->val.binary.data, v->val.binary.len);
 	else
 		json_append_scalar(&pt, v);
-
-	blen = CRM_GCM_NONCE_LEN + pt.len + CRM_GCM_TAG_LEN;
-	buf = palloc(blen);
-	next_nonce(buf);
-	aad = value_aad(entry_id, image, name, namelen, key_id, &aadlen);
-	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (uint8 *) pt.data, pt.len,
-						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + pt.len);
+	envelope_string(&env, pt.data, pt.len, entry_id, image, name, namelen, key_id, key);
 	explicit_bzero(pt.data, pt.len);
-
-	initStringInfo(&env);
-	appendBinaryStringInfo(&env, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
-	{
-		char		num[MAXINT8LEN + 1];
-
-		appendBinaryStringInfo(&env, num, pg_lltoa(key_id, num));
-	}
-	appendStringInfoCharMacro(&env, '.');
-	enlargeStringInfo(&env, B64URL_ENC_LEN(blen) + 1);
-	env.len += b64url_encode(buf, blen, env.data + env.len);
-	env.data[env.len] = '\0';
-
-	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	k.type = jbvString;
-	k.val.string.val = ENV_KEY;
-	k.val.string.len = strlen(ENV_KEY);
-	pushJsonbValue(st, WJB_KEY, &k);
-	ev.type = jbvString;
-	ev.val.string.val = env.data;
-	ev.val.string.len = env.len;
+	envelope_value(&env, &ev);
 	pushJsonbValue(st, WJB_VALUE, &ev);
-	pushJsonbValue(st, WJB_END_OBJECT, NULL);
-	return env;
 }
 
 static bool
@@ -162,13 +189,11 @@ name_in(const char *name, int len, char **names, int n)
 
 /*
  * A copy of the object img with the non-null members named in names (all when names is
- * NULL) encrypted under key.  When out is given, the copy's text as JsonbToCString() writes
- * it (the canonical text of the image, docs/audit.md) is appended to it in the same walk,
- * so that hashing the entry does not render the image again.
+ * NULL) encrypted under key.
  */
 static Jsonb *
 encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *image,
-				int64 key_id, const uint8 *key, StringInfo out)
+				int64 key_id, const uint8 *key)
 {
 	JsonbIterator *it = JsonbIteratorInit(&img->root);
 	JsonbParseState *st = NULL;
@@ -176,60 +201,26 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 	JsonbValue	key_v = {0};
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
-	int			depth = 0;
-	bool		first = true;
 
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		switch (r)
 		{
 			case WJB_BEGIN_OBJECT:
-				depth++;
-				res = pushJsonbValue(&st, r, NULL);
-				if (out)
-					appendStringInfoCharMacro(out, '{');
-				break;
 			case WJB_END_OBJECT:
-				depth--;
 				res = pushJsonbValue(&st, r, NULL);
-				if (out)
-					appendStringInfoCharMacro(out, '}');
 				break;
 			case WJB_KEY:
 				key_v = v;
 				res = pushJsonbValue(&st, r, &v);
-				if (out)
-				{
-					if (!first)
-						appendBinaryStringInfo(out, ", ", 2);
-					first = false;
-					json_append_string(out, v.val.string.val, v.val.string.len);
-					appendBinaryStringInfo(out, ": ", 2);
-				}
 				break;
 			case WJB_VALUE:
 				if (v.type != jbvNull &&
 					(names == NULL || name_in(key_v.val.string.val, key_v.val.string.len, names, n)))
-				{
-					StringInfoData env = push_envelope(&st, &v, entry_id, image,
-													   key_v.val.string.val,
-													   key_v.val.string.len, key_id, key);
-
-					if (out)
-					{
-						appendBinaryStringInfo(out, "{\"" ENV_KEY "\": ", sizeof("{\"" ENV_KEY "\": ") - 1);
-						json_append_string(out, env.data, env.len);
-						appendStringInfoCharMacro(out, '}');
-					}
-				}
+					push_envelope(&st, &v, entry_id, image, key_v.val.string.val,
+								  key_v.val.string.len, key_id, key);
 				else
-				{
 					res = pushJsonbValue(&st, r, &v);
-					if (out && v.type == jbvBinary)
-						(void) JsonbToCString(out, v.val.binary.data, v.val.binary.len);
-					else if (out)
-						json_append_scalar(out, &v);
-				}
 				break;
 			default:
 				elog(ERROR, "unexpected jsonb token in an audit image");
@@ -279,52 +270,28 @@ row_subject(AuditEntry *e, AuditRelInfo *info, TupleTableSlot *slot)
 	return s;
 }
 
-static void
-encrypt_image(AuditEntry *e, int col, const char *image, AuditRelInfo *info,
-			  TupleTableSlot *slot)
+void
+audit_personal_key(AuditEntry *e, AuditRelInfo *info, TupleTableSlot *slot, const char *image,
+				   AuditPersonalKey *pk)
 {
 	char	   *tenant;
 	char	   *subject;
-	uint8		key[CRM_GCM_KEY_LEN];
-	int64		key_id;
-	int64		entry_id = DatumGetInt64(e->values[AL_ID]);
-	StringInfoData canon;
 
-	if (e->nulls[col])
-		return;
+	Assert(!e->nulls[AL_ID]);
 	if (info->tenant_attnum != InvalidAttrNumber)
 		tenant = slot_text(slot, info->tenant_attnum);
 	else
 		tenant = e->nulls[AL_TENANT_ID] ? NULL : TextDatumGetCString(e->values[AL_TENANT_ID]);
 	subject = row_subject(e, info, slot);
-	key_id = audit_subject_key(tenant, subject, key);
-	initStringInfo(&canon);
-	e->values[col] = JsonbPGetDatum(encrypt_members(DatumGetJsonbP(e->values[col]),
-													info->personal, info->npersonal,
-													entry_id, image, key_id, key, &canon));
-	explicit_bzero(key, sizeof(key));
-	/* The canonical text of the stored value, written in the same walk. */
-	e->text[col] = canon.data;
-	e->textlen[col] = canon.len;
+	pk->entry_id = DatumGetInt64(e->values[AL_ID]);
+	pk->image = image;
+	pk->key_id = audit_subject_key(tenant, subject, pk->key);
 }
 
-void
-audit_personal_row(AuditEntry *e, TriggerData *td, AuditRelInfo *info)
+bool
+audit_personal_column(AuditRelInfo *info, const char *name, int len)
 {
-	TriggerEvent ev = td->tg_event;
-
-	if (info->npersonal == 0 || TRIGGER_FIRED_BY_TRUNCATE(ev))
-		return;
-	Assert(!e->nulls[AL_ID]);
-	if (TRIGGER_FIRED_BY_INSERT(ev))
-		encrypt_image(e, AL_NEW_ROW, "new_row", info, td->tg_trigslot);
-	else if (TRIGGER_FIRED_BY_UPDATE(ev))
-	{
-		encrypt_image(e, AL_OLD_ROW, "old_row", info, td->tg_trigslot);
-		encrypt_image(e, AL_NEW_ROW, "new_row", info, td->tg_newslot);
-	}
-	else
-		encrypt_image(e, AL_OLD_ROW, "old_row", info, td->tg_trigslot);
+	return name_in(name, len, info->personal, info->npersonal);
 }
 
 Jsonb *
@@ -362,7 +329,7 @@ audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const cha
 		}
 	}
 	key_id = audit_subject_key(tenant, subject, key);
-	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key, NULL);
+	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key);
 	explicit_bzero(key, sizeof(key));
 	return res;
 }
