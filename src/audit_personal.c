@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -25,6 +26,7 @@
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "audit_entry.h"
 #include "audit_personal.h"
@@ -65,32 +67,38 @@ next_nonce(uint8 *out)
 	nonce_left -= CRM_GCM_NONCE_LEN;
 }
 
-/* The associated data of one value. */
+/*
+ * The associated data of one value,
+ *		AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>",
+ * written into buf (AAD_BUF bytes) when it fits, else into memory of its own.
+ */
+#define AAD_BUF 256
+
 static char *
-value_aad(int64 entry_id, const char *image, const char *name, int namelen, int64 key_id,
-		  int *len)
+value_aad(char *buf, int64 entry_id, const char *image, const char *name, int namelen,
+		  int64 key_id, int *len)
 {
-	StringInfoData s;
-
-	char		num[MAXINT8LEN + 1];
 	size_t		imagelen = strlen(image);
+	size_t		need = sizeof(AAD_TAG) + 32 + imagelen + namelen + 4 * (MAXINT8LEN + 1);
+	char	   *out = need <= AAD_BUF ? buf : palloc(need);
+	char	   *p = out;
 
-	/* AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>", built by hand. */
-	initStringInfo(&s);
-	appendBinaryStringInfo(&s, AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
-	appendBinaryStringInfo(&s, num, pg_lltoa(entry_id, num));
-	appendBinaryStringInfo(&s, "\nimage=", 7);
-	appendBinaryStringInfo(&s, num, pg_lltoa((int64) imagelen, num));
-	appendStringInfoCharMacro(&s, ':');
-	appendBinaryStringInfo(&s, image, imagelen);
-	appendBinaryStringInfo(&s, "\nname=", 6);
-	appendBinaryStringInfo(&s, num, pg_lltoa(namelen, num));
-	appendStringInfoCharMacro(&s, ':');
-	appendBinaryStringInfo(&s, name, namelen);
-	appendBinaryStringInfo(&s, "\nkey=", 5);
-	appendBinaryStringInfo(&s, num, pg_lltoa(key_id, num));
-	*len = s.len;
-	return s.data;
+#define PUT(s, n) (memcpy(p, (s), (n)), p += (n))
+	PUT(AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
+	p += pg_lltoa(entry_id, p);
+	PUT("\nimage=", 7);
+	p += pg_lltoa((int64) imagelen, p);
+	*p++ = ':';
+	PUT(image, imagelen);
+	PUT("\nname=", 6);
+	p += pg_lltoa(namelen, p);
+	*p++ = ':';
+	PUT(name, namelen);
+	PUT("\nkey=", 5);
+	p += pg_lltoa(key_id, p);
+#undef PUT
+	*len = p - out;
+	return out;
 }
 
 /* The envelope string "crm1.<key id>.<base64url(nonce | ciphertext | tag)>" of pt. */
@@ -98,28 +106,36 @@ static void
 envelope_string(StringInfo env, const char *pt, int ptlen, int64 entry_id, const char *image,
 				const char *name, int namelen, int64 key_id, const uint8 *key)
 {
+	uint8		small[512];
 	uint8	   *buf;
 	int			blen;
+	char		aadbuf[AAD_BUF];
 	char	   *aad;
 	int			aadlen;
-	char		num[MAXINT8LEN + 1];
+	int			cap;
 
 	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
-	buf = palloc(blen);
+	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
 	next_nonce(buf);
-	aad = value_aad(entry_id, image, name, namelen, key_id, &aadlen);
+	aad = value_aad(aadbuf, entry_id, image, name, namelen, key_id, &aadlen);
 	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
 						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
-	pfree(aad);
+	if (aad != aadbuf)
+		pfree(aad);
 
-	initStringInfo(env);
-	enlargeStringInfo(env, sizeof(ENV_PREFIX) + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1);
-	appendBinaryStringInfo(env, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
-	appendBinaryStringInfo(env, num, pg_lltoa(key_id, num));
-	appendStringInfoCharMacro(env, '.');
+	/* Sized exactly: prefix, key id, dot, the encoding and a terminator. */
+	cap = sizeof(ENV_PREFIX) + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1;
+	env->data = palloc(cap);
+	env->maxlen = cap;
+	env->cursor = 0;
+	memcpy(env->data, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
+	env->len = sizeof(ENV_PREFIX) - 1;
+	env->len += pg_lltoa(key_id, env->data + env->len);
+	env->data[env->len++] = '.';
 	env->len += b64url_encode(buf, blen, env->data + env->len);
 	env->data[env->len] = '\0';
-	pfree(buf);
+	if (buf != small)
+		pfree(buf);
 }
 
 /* The envelope object {"enc": env} as a jsonb container value. */
@@ -233,16 +249,48 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 static char *
 slot_text(TupleTableSlot *slot, AttrNumber attnum)
 {
-	Oid			typoutput;
-	bool		varlena;
+	/* Output functions of the last few built-in types, looked up once per backend. */
+	static struct
+	{
+		Oid			typid;
+		FmgrInfo	flinfo;
+	}			outs[4];
+	static int	nouts = 0;
+	static int	next = 0;
 	Form_pg_attribute att;
+	int			i;
 
 	slot_getallattrs(slot);
 	if (slot->tts_isnull[attnum - 1])
 		return NULL;
 	att = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1);
-	getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
-	return OidOutputFunctionCall(typoutput, slot->tts_values[attnum - 1]);
+	/* Only built-in types are kept: a user type's oid may be dropped and reused. */
+	if (att->atttypid >= FirstNormalObjectId)
+	{
+		Oid			typoutput;
+		bool		varlena;
+
+		getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+		return OidOutputFunctionCall(typoutput, slot->tts_values[attnum - 1]);
+	}
+	for (i = 0; i < nouts; i++)
+		if (outs[i].typid == att->atttypid)
+			break;
+	if (i == nouts)
+	{
+		Oid			typoutput;
+		bool		varlena;
+
+		getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+		i = nouts < lengthof(outs) ? nouts : next;
+		next = (i + 1) % lengthof(outs);
+		outs[i].typid = InvalidOid;
+		fmgr_info_cxt(typoutput, &outs[i].flinfo, TopMemoryContext);
+		outs[i].typid = att->atttypid;
+		if (nouts < lengthof(outs))
+			nouts++;
+	}
+	return OutputFunctionCall(&outs[i].flinfo, slot->tts_values[attnum - 1]);
 }
 
 /* The subject of the image of slot: the subject column, else the primary key. */
@@ -400,12 +448,13 @@ push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbVal
 	{
 		int			ptlen = len - CRM_GCM_NONCE_LEN - CRM_GCM_TAG_LEN;
 		char	   *pt = palloc(ptlen + 1);
+		char		aadbuf[AAD_BUF];
 		char	   *aad;
 		int			aadlen;
 		Jsonb	   *jb;
 
-		aad = value_aad(entry_id, image, name->val.string.val, name->val.string.len, key_id,
-						&aadlen);
+		aad = value_aad(aadbuf, entry_id, image, name->val.string.val, name->val.string.len,
+						key_id, &aadlen);
 		if (!crm_aes_gcm_decrypt(key, bytes, (uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
 								 ptlen, bytes + CRM_GCM_NONCE_LEN + ptlen, (uint8 *) pt))
 			ereport(ERROR,

@@ -537,8 +537,10 @@ json_object_from_pairs(const JsonbPair *pairs, int n)
 		else if (v->type == jbvBinary)
 			estimate += v->val.binary.len + 3;
 	}
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, estimate);
+	/* An upper bound of the size: one allocation, not a default buffer then a larger one. */
+	buf.data = palloc(estimate + 1);
+	buf.maxlen = estimate + 1;
+	buf.cursor = 0;
 	buf.len = VARHDRSZ;
 	appendBinaryStringInfo(&buf, (const char *) &header, sizeof(uint32));
 	metaoff = buf.len;
