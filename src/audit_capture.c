@@ -53,7 +53,6 @@ audit_row_entry(TriggerData *td, AuditRelInfo *info)
 	if (info->npersonal > 0 && !TRIGGER_FIRED_BY_TRUNCATE(ev))
 		audit_entry_assign_id(&e);
 	audit_row_images(&e, td, info);
-	audit_personal_row(&e, td, info);
 	e.values[AL_TABLE_NAME] = info->qualname_text;
 	e.nulls[AL_TABLE_NAME] = false;
 	audit_insert_entry(&e, true);

@@ -5,7 +5,9 @@
  *		canonical text, so that hashing the entry does not render them again.
  *
  * A column's value becomes what to_jsonb() gives for it; common types are converted
- * directly, by a plan made once per table description (audit_image_cols()).
+ * directly, by a plan made once per table description (audit_image_cols()).  The value
+ * of a personal column (docs/privacy.md) becomes its envelope in the same walk, under
+ * the data key of the image's subject (audit_personal.c).
  */
 #include "postgres.h"
 
@@ -24,6 +26,7 @@
 
 #include "audit_entry.h"
 #include "audit_image.h"
+#include "audit_personal.h"
 #include "audit_rel.h"
 #include "json_util.h"
 
@@ -48,6 +51,7 @@ struct AuditCol
 	char	   *key_text;		/* ... as jsonb's output writes it, with ": " */
 	int			key_text_len;
 	FmgrInfo	to_jsonb;		/* AC_OTHER, and NaN/infinite numerics */
+	int8		personal;		/* a personal column: 0 not known yet, 1 no, 2 yes */
 	/* AC_DATETIME: the last value and its text (rows of a statement often share it). */
 	bool		dt_valid;
 	Datum		dt_value;
@@ -171,14 +175,30 @@ typedef struct AuditImage
 } AuditImage;
 
 static Datum
-audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot,
-				 StringInfo out, AuditImage *img, const AuditImage *prev, const bool *same)
+audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot,
+				 StringInfo out, AuditImage *img, const AuditImage *prev, const bool *same,
+				 const AuditPersonalKey *pk)
 {
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
 	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
 	bool	   *reused = palloc0(sizeof(bool) * Max(n, 1));
 	bool		scalars = true;
 	Jsonb	   *res;
+	/* Personal values: their plaintext, and their envelopes' text. */
+	bool	   *sealed = NULL;
+	StringInfoData pt;
+	StringInfoData envtext;
+	int		   *envoff = NULL;
+	int		   *envlen = NULL;
+
+	if (pk != NULL)
+	{
+		sealed = palloc0(sizeof(bool) * Max(n, 1));
+		envoff = palloc(sizeof(int) * Max(n, 1));
+		envlen = palloc(sizeof(int) * Max(n, 1));
+		initStringInfo(&pt);
+		initStringInfo(&envtext);
+	}
 
 	/* An UPDATE's new image takes the unchanged values of the old one as they are. */
 	if (prev != NULL && !prev->scalars)
@@ -196,7 +216,11 @@ audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot
 
 		pairs[i].key = c->key;
 		pairs[i].order = i;
-		if (prev != NULL && same[c->attnum - 1])
+		if (pk != NULL && c->personal == 0)
+			c->personal = audit_personal_column(info, c->key.val.string.val,
+												c->key.val.string.len) ? 2 : 1;
+		/* A personal value is encrypted again: another image, a fresh nonce. */
+		if (prev != NULL && same[c->attnum - 1] && !(pk != NULL && c->personal == 2))
 		{
 			*v = prev->pairs[i].value;
 			ints[i] = prev->ints[i];
@@ -285,6 +309,30 @@ audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot
 				scalars &= audit_jsonb_value(DatumGetJsonbP(FunctionCall1(&c->to_jsonb, d)), v);
 				break;
 		}
+
+		/*
+		 * A personal value becomes its envelope here, in the walk that builds the image:
+		 * the plaintext is the value's jsonb text.
+		 */
+		if (pk != NULL && c->personal == 2)
+		{
+			resetStringInfo(&pt);
+			if (v->type == jbvBinary)
+				(void) JsonbToCString(&pt, v->val.binary.data, v->val.binary.len);
+			else if (v->type == jbvNumeric && c->kind == AC_INT)
+			{
+				enlargeStringInfo(&pt, MAXINT8LEN + 1);
+				pt.len = pg_lltoa(ints[i], pt.data);
+			}
+			else
+				json_append_scalar(&pt, v);
+			envoff[i] = envtext.len;
+			audit_personal_envelope(pk, c->key.val.string.val, c->key.val.string.len,
+									pt.data, pt.len, v, &envtext);
+			envlen[i] = envtext.len - envoff[i];
+			explicit_bzero(pt.data, pt.len);
+			sealed[i] = true;
+		}
 	}
 
 	if (scalars)
@@ -300,7 +348,9 @@ audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot
 				appendBinaryStringInfo(out, ", ", 2);
 			appendBinaryStringInfo(out, cols[i].key_text, cols[i].key_text_len);
 			img->off[i] = out->len;
-			if (reused[i])
+			if (sealed != NULL && sealed[i])
+				appendBinaryStringInfo(out, envtext.data + envoff[i], envlen[i]);
+			else if (reused[i])
 			{
 				/* Enlarge first: the copy comes from the same buffer. */
 				enlargeStringInfo(out, prev->len[i]);
@@ -337,19 +387,36 @@ audit_cols_jsonb(const AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot
 	}
 	img->scalars = scalars;
 	pfree(reused);
+	if (pk != NULL)
+	{
+		pfree(pt.data);
+		pfree(envtext.data);
+		pfree(sealed);
+	}
 	return JsonbPGetDatum(res);
 }
 
 /* Set a jsonb row image of an entry, with its canonical text in texts (from offset). */
+/*
+ * image names a row image (old_row, new_row) whose personal values are encrypted, NULL
+ * for the record key.
+ */
 static void
-audit_set_image(AuditEntry *e, int col, const AuditRelInfo *info, AuditCol *cols, int n,
+audit_set_image(AuditEntry *e, int col, AuditRelInfo *info, AuditCol *cols, int n,
 				TupleTableSlot *slot, StringInfo texts, AuditImage *img, const AuditImage *prev,
-				const bool *same)
+				const bool *same, const char *image)
 {
 	int			start = texts->len;
 	AuditImage	local;
+	AuditPersonalKey pk;
+	bool		personal = image != NULL && info->npersonal > 0;
 
-	e->values[col] = audit_cols_jsonb(info, cols, n, slot, texts, img ? img : &local, prev, same);
+	if (personal)
+		audit_personal_key(e, info, slot, image, &pk);
+	e->values[col] = audit_cols_jsonb(info, cols, n, slot, texts, img ? img : &local, prev,
+									  same, personal ? &pk : NULL);
+	if (personal)
+		explicit_bzero(pk.key, sizeof(pk.key));
 	e->nulls[col] = false;
 	/* Offsets for now: texts may still move as it grows. */
 	e->text[col] = (const char *) (uintptr_t) start;
@@ -426,9 +493,9 @@ audit_row_images(AuditEntry *e, TriggerData *td, AuditRelInfo *info)
 		static const int images[] = {AL_RECORD_KEY, AL_NEW_ROW};
 
 		audit_set_image(e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
-						NULL, NULL, NULL);
+						NULL, NULL, NULL, NULL);
 		audit_set_image(e, AL_NEW_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
-						NULL, NULL, NULL);
+						NULL, NULL, NULL, "new_row");
 		audit_fix_images(e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(ev))
@@ -445,11 +512,11 @@ audit_row_images(AuditEntry *e, TriggerData *td, AuditRelInfo *info)
 		e->text[AL_CHANGED_COLUMNS] = (const char *) (uintptr_t) start;
 		e->textlen[AL_CHANGED_COLUMNS] = texts.len - start;
 		audit_set_image(e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
-						NULL, NULL, NULL);
+						NULL, NULL, NULL, NULL);
 		audit_set_image(e, AL_OLD_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
-						&old_img, NULL, NULL);
+						&old_img, NULL, NULL, "old_row");
 		audit_set_image(e, AL_NEW_ROW, info, info->row_cols, info->nrow, td->tg_newslot, &texts,
-						NULL, &old_img, same);
+						NULL, &old_img, same, "new_row");
 		audit_fix_images(e, &texts, images, lengthof(images));
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(ev))
@@ -457,9 +524,9 @@ audit_row_images(AuditEntry *e, TriggerData *td, AuditRelInfo *info)
 		static const int images[] = {AL_RECORD_KEY, AL_OLD_ROW};
 
 		audit_set_image(e, AL_RECORD_KEY, info, info->key_cols, info->nkey, td->tg_trigslot, &texts,
-						NULL, NULL, NULL);
+						NULL, NULL, NULL, NULL);
 		audit_set_image(e, AL_OLD_ROW, info, info->row_cols, info->nrow, td->tg_trigslot, &texts,
-						NULL, NULL, NULL);
+						NULL, NULL, NULL, "old_row");
 		audit_fix_images(e, &texts, images, lengthof(images));
 	}
 }

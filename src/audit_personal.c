@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -25,6 +26,7 @@
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "audit_entry.h"
 #include "audit_personal.h"
@@ -65,90 +67,131 @@ next_nonce(uint8 *out)
 	nonce_left -= CRM_GCM_NONCE_LEN;
 }
 
-/* The associated data of one value. */
+/*
+ * The associated data of one value,
+ *		AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>",
+ * written into buf (AAD_BUF bytes) when it fits, else into memory of its own.
+ */
+#define AAD_BUF 256
+
 static char *
-value_aad(int64 entry_id, const char *image, const char *name, int namelen, int64 key_id,
-		  int *len)
+value_aad(char *buf, int64 entry_id, const char *image, const char *name, int namelen,
+		  int64 key_id, int *len)
+{
+	size_t		imagelen = strlen(image);
+	size_t		need = sizeof(AAD_TAG) + 32 + imagelen + namelen + 4 * (MAXINT8LEN + 1);
+	char	   *out = need <= AAD_BUF ? buf : palloc(need);
+	char	   *p = out;
+
+#define PUT(s, n) (memcpy(p, (s), (n)), p += (n))
+	PUT(AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
+	p += pg_lltoa(entry_id, p);
+	PUT("\nimage=", 7);
+	p += pg_lltoa((int64) imagelen, p);
+	*p++ = ':';
+	PUT(image, imagelen);
+	PUT("\nname=", 6);
+	p += pg_lltoa(namelen, p);
+	*p++ = ':';
+	PUT(name, namelen);
+	PUT("\nkey=", 5);
+	p += pg_lltoa(key_id, p);
+#undef PUT
+	*len = p - out;
+	return out;
+}
+
+/* The envelope string "crm1.<key id>.<base64url(nonce | ciphertext | tag)>" of pt. */
+static void
+envelope_string(StringInfo env, const char *pt, int ptlen, int64 entry_id, const char *image,
+				const char *name, int namelen, int64 key_id, const uint8 *key)
+{
+	uint8		small[512];
+	uint8	   *buf;
+	int			blen;
+	char		aadbuf[AAD_BUF];
+	char	   *aad;
+	int			aadlen;
+	int			cap;
+
+	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
+	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
+	next_nonce(buf);
+	aad = value_aad(aadbuf, entry_id, image, name, namelen, key_id, &aadlen);
+	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
+						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
+	if (aad != aadbuf)
+		pfree(aad);
+
+	/* Sized exactly: prefix, key id, dot, the encoding and a terminator. */
+	cap = sizeof(ENV_PREFIX) + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1;
+	env->data = palloc(cap);
+	env->maxlen = cap;
+	env->cursor = 0;
+	memcpy(env->data, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
+	env->len = sizeof(ENV_PREFIX) - 1;
+	env->len += pg_lltoa(key_id, env->data + env->len);
+	env->data[env->len++] = '.';
+	env->len += b64url_encode(buf, blen, env->data + env->len);
+	env->data[env->len] = '\0';
+	if (buf != small)
+		pfree(buf);
+}
+
+/* The envelope object {"enc": env} as a jsonb container value. */
+static void
+envelope_value(StringInfo env, JsonbValue *out)
+{
+	JsonbPair	pair;
+	Jsonb	   *jb;
+
+	pair.key.type = jbvString;
+	pair.key.val.string.val = ENV_KEY;
+	pair.key.val.string.len = sizeof(ENV_KEY) - 1;
+	pair.value.type = jbvString;
+	pair.value.val.string.val = env->data;
+	pair.value.val.string.len = env->len;
+	pair.order = 0;
+	jb = json_object_from_pairs(&pair, 1);
+	out->type = jbvBinary;
+	out->val.binary.data = &jb->root;
+	out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+}
+
+void
+audit_personal_envelope(const AuditPersonalKey *pk, const char *name, int namelen,
+						const char *pt, int ptlen, JsonbValue *env, StringInfo text)
 {
 	StringInfoData s;
 
-	char		num[MAXINT8LEN + 1];
-	size_t		imagelen = strlen(image);
-
-	/* AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>", built by hand. */
-	initStringInfo(&s);
-	appendBinaryStringInfo(&s, AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
-	appendBinaryStringInfo(&s, num, pg_lltoa(entry_id, num));
-	appendBinaryStringInfo(&s, "\nimage=", 7);
-	appendBinaryStringInfo(&s, num, pg_lltoa((int64) imagelen, num));
-	appendStringInfoCharMacro(&s, ':');
-	appendBinaryStringInfo(&s, image, imagelen);
-	appendBinaryStringInfo(&s, "\nname=", 6);
-	appendBinaryStringInfo(&s, num, pg_lltoa(namelen, num));
-	appendStringInfoCharMacro(&s, ':');
-	appendBinaryStringInfo(&s, name, namelen);
-	appendBinaryStringInfo(&s, "\nkey=", 5);
-	appendBinaryStringInfo(&s, num, pg_lltoa(key_id, num));
-	*len = s.len;
-	return s.data;
+	envelope_string(&s, pt, ptlen, pk->entry_id, pk->image, name, namelen, pk->key_id,
+					pk->key);
+	envelope_value(&s, env);
+	/* What jsonb's output writes for it: the string needs no escapes. */
+	appendBinaryStringInfo(text, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
+	appendBinaryStringInfo(text, s.data, s.len);
+	appendBinaryStringInfo(text, "\"}", 2);
 }
 
-/* Push the envelope of value v (not null) into st; returns its string. */
-static StringInfoData
+/* Push the envelope of value v (not null) into st. */
+static void
 push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *image,
 			  const char *name, int namelen, int64 key_id, const uint8 *key)
 {
 	StringInfoData pt;
-	Jsonb	   *jb;
-	uint8	   *buf;
-	int			blen;
-	char	   *aad;
-	int			aadlen;
 	StringInfoData env;
-	JsonbValue	k,
-				ev;
+	JsonbValue	ev;
 
 	/* The plaintext: the value's jsonb text (a scalar written directly, as jsonb would). */
 	initStringInfo(&pt);
 	if (v->type == jbvBinary)
-	{
-		jb = JsonbValueToJsonb(v);
-		(void) JsonbToCString(&pt, &jb->root, VARSIZE(jb));
-	}
+		(void) JsonbToCString(&pt, v->val.binary.data, v->val.binary.len);
 	else
 		json_append_scalar(&pt, v);
-
-	blen = CRM_GCM_NONCE_LEN + pt.len + CRM_GCM_TAG_LEN;
-	buf = palloc(blen);
-	next_nonce(buf);
-	aad = value_aad(entry_id, image, name, namelen, key_id, &aadlen);
-	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (uint8 *) pt.data, pt.len,
-						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + pt.len);
+	envelope_string(&env, pt.data, pt.len, entry_id, image, name, namelen, key_id, key);
 	explicit_bzero(pt.data, pt.len);
-
-	initStringInfo(&env);
-	appendBinaryStringInfo(&env, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
-	{
-		char		num[MAXINT8LEN + 1];
-
-		appendBinaryStringInfo(&env, num, pg_lltoa(key_id, num));
-	}
-	appendStringInfoCharMacro(&env, '.');
-	enlargeStringInfo(&env, B64URL_ENC_LEN(blen) + 1);
-	env.len += b64url_encode(buf, blen, env.data + env.len);
-	env.data[env.len] = '\0';
-
-	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	k.type = jbvString;
-	k.val.string.val = ENV_KEY;
-	k.val.string.len = strlen(ENV_KEY);
-	pushJsonbValue(st, WJB_KEY, &k);
-	ev.type = jbvString;
-	ev.val.string.val = env.data;
-	ev.val.string.len = env.len;
+	envelope_value(&env, &ev);
 	pushJsonbValue(st, WJB_VALUE, &ev);
-	pushJsonbValue(st, WJB_END_OBJECT, NULL);
-	return env;
 }
 
 static bool
@@ -162,13 +205,11 @@ name_in(const char *name, int len, char **names, int n)
 
 /*
  * A copy of the object img with the non-null members named in names (all when names is
- * NULL) encrypted under key.  When out is given, the copy's text as JsonbToCString() writes
- * it (the canonical text of the image, docs/audit.md) is appended to it in the same walk,
- * so that hashing the entry does not render the image again.
+ * NULL) encrypted under key.
  */
 static Jsonb *
 encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *image,
-				int64 key_id, const uint8 *key, StringInfo out)
+				int64 key_id, const uint8 *key)
 {
 	JsonbIterator *it = JsonbIteratorInit(&img->root);
 	JsonbParseState *st = NULL;
@@ -176,60 +217,26 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 	JsonbValue	key_v = {0};
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
-	int			depth = 0;
-	bool		first = true;
 
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		switch (r)
 		{
 			case WJB_BEGIN_OBJECT:
-				depth++;
-				res = pushJsonbValue(&st, r, NULL);
-				if (out)
-					appendStringInfoCharMacro(out, '{');
-				break;
 			case WJB_END_OBJECT:
-				depth--;
 				res = pushJsonbValue(&st, r, NULL);
-				if (out)
-					appendStringInfoCharMacro(out, '}');
 				break;
 			case WJB_KEY:
 				key_v = v;
 				res = pushJsonbValue(&st, r, &v);
-				if (out)
-				{
-					if (!first)
-						appendBinaryStringInfo(out, ", ", 2);
-					first = false;
-					json_append_string(out, v.val.string.val, v.val.string.len);
-					appendBinaryStringInfo(out, ": ", 2);
-				}
 				break;
 			case WJB_VALUE:
 				if (v.type != jbvNull &&
 					(names == NULL || name_in(key_v.val.string.val, key_v.val.string.len, names, n)))
-				{
-					StringInfoData env = push_envelope(&st, &v, entry_id, image,
-													   key_v.val.string.val,
-													   key_v.val.string.len, key_id, key);
-
-					if (out)
-					{
-						appendBinaryStringInfo(out, "{\"" ENV_KEY "\": ", sizeof("{\"" ENV_KEY "\": ") - 1);
-						json_append_string(out, env.data, env.len);
-						appendStringInfoCharMacro(out, '}');
-					}
-				}
+					push_envelope(&st, &v, entry_id, image, key_v.val.string.val,
+								  key_v.val.string.len, key_id, key);
 				else
-				{
 					res = pushJsonbValue(&st, r, &v);
-					if (out && v.type == jbvBinary)
-						(void) JsonbToCString(out, v.val.binary.data, v.val.binary.len);
-					else if (out)
-						json_append_scalar(out, &v);
-				}
 				break;
 			default:
 				elog(ERROR, "unexpected jsonb token in an audit image");
@@ -242,16 +249,48 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 static char *
 slot_text(TupleTableSlot *slot, AttrNumber attnum)
 {
-	Oid			typoutput;
-	bool		varlena;
+	/* Output functions of the last few built-in types, looked up once per backend. */
+	static struct
+	{
+		Oid			typid;
+		FmgrInfo	flinfo;
+	}			outs[4];
+	static int	nouts = 0;
+	static int	next = 0;
 	Form_pg_attribute att;
+	int			i;
 
 	slot_getallattrs(slot);
 	if (slot->tts_isnull[attnum - 1])
 		return NULL;
 	att = TupleDescAttr(slot->tts_tupleDescriptor, attnum - 1);
-	getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
-	return OidOutputFunctionCall(typoutput, slot->tts_values[attnum - 1]);
+	/* Only built-in types are kept: a user type's oid may be dropped and reused. */
+	if (att->atttypid >= FirstNormalObjectId)
+	{
+		Oid			typoutput;
+		bool		varlena;
+
+		getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+		return OidOutputFunctionCall(typoutput, slot->tts_values[attnum - 1]);
+	}
+	for (i = 0; i < nouts; i++)
+		if (outs[i].typid == att->atttypid)
+			break;
+	if (i == nouts)
+	{
+		Oid			typoutput;
+		bool		varlena;
+
+		getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+		i = nouts < lengthof(outs) ? nouts : next;
+		next = (i + 1) % lengthof(outs);
+		outs[i].typid = InvalidOid;
+		fmgr_info_cxt(typoutput, &outs[i].flinfo, TopMemoryContext);
+		outs[i].typid = att->atttypid;
+		if (nouts < lengthof(outs))
+			nouts++;
+	}
+	return OutputFunctionCall(&outs[i].flinfo, slot->tts_values[attnum - 1]);
 }
 
 /* The subject of the image of slot: the subject column, else the primary key. */
@@ -279,52 +318,28 @@ row_subject(AuditEntry *e, AuditRelInfo *info, TupleTableSlot *slot)
 	return s;
 }
 
-static void
-encrypt_image(AuditEntry *e, int col, const char *image, AuditRelInfo *info,
-			  TupleTableSlot *slot)
+void
+audit_personal_key(AuditEntry *e, AuditRelInfo *info, TupleTableSlot *slot, const char *image,
+				   AuditPersonalKey *pk)
 {
 	char	   *tenant;
 	char	   *subject;
-	uint8		key[CRM_GCM_KEY_LEN];
-	int64		key_id;
-	int64		entry_id = DatumGetInt64(e->values[AL_ID]);
-	StringInfoData canon;
 
-	if (e->nulls[col])
-		return;
+	Assert(!e->nulls[AL_ID]);
 	if (info->tenant_attnum != InvalidAttrNumber)
 		tenant = slot_text(slot, info->tenant_attnum);
 	else
 		tenant = e->nulls[AL_TENANT_ID] ? NULL : TextDatumGetCString(e->values[AL_TENANT_ID]);
 	subject = row_subject(e, info, slot);
-	key_id = audit_subject_key(tenant, subject, key);
-	initStringInfo(&canon);
-	e->values[col] = JsonbPGetDatum(encrypt_members(DatumGetJsonbP(e->values[col]),
-													info->personal, info->npersonal,
-													entry_id, image, key_id, key, &canon));
-	explicit_bzero(key, sizeof(key));
-	/* The canonical text of the stored value, written in the same walk. */
-	e->text[col] = canon.data;
-	e->textlen[col] = canon.len;
+	pk->entry_id = DatumGetInt64(e->values[AL_ID]);
+	pk->image = image;
+	pk->key_id = audit_subject_key(tenant, subject, pk->key);
 }
 
-void
-audit_personal_row(AuditEntry *e, TriggerData *td, AuditRelInfo *info)
+bool
+audit_personal_column(AuditRelInfo *info, const char *name, int len)
 {
-	TriggerEvent ev = td->tg_event;
-
-	if (info->npersonal == 0 || TRIGGER_FIRED_BY_TRUNCATE(ev))
-		return;
-	Assert(!e->nulls[AL_ID]);
-	if (TRIGGER_FIRED_BY_INSERT(ev))
-		encrypt_image(e, AL_NEW_ROW, "new_row", info, td->tg_trigslot);
-	else if (TRIGGER_FIRED_BY_UPDATE(ev))
-	{
-		encrypt_image(e, AL_OLD_ROW, "old_row", info, td->tg_trigslot);
-		encrypt_image(e, AL_NEW_ROW, "new_row", info, td->tg_newslot);
-	}
-	else
-		encrypt_image(e, AL_OLD_ROW, "old_row", info, td->tg_trigslot);
+	return name_in(name, len, info->personal, info->npersonal);
 }
 
 Jsonb *
@@ -362,7 +377,7 @@ audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const cha
 		}
 	}
 	key_id = audit_subject_key(tenant, subject, key);
-	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key, NULL);
+	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key);
 	explicit_bzero(key, sizeof(key));
 	return res;
 }
@@ -433,12 +448,13 @@ push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbVal
 	{
 		int			ptlen = len - CRM_GCM_NONCE_LEN - CRM_GCM_TAG_LEN;
 		char	   *pt = palloc(ptlen + 1);
+		char		aadbuf[AAD_BUF];
 		char	   *aad;
 		int			aadlen;
 		Jsonb	   *jb;
 
-		aad = value_aad(entry_id, image, name->val.string.val, name->val.string.len, key_id,
-						&aadlen);
+		aad = value_aad(aadbuf, entry_id, image, name->val.string.val, name->val.string.len,
+						key_id, &aadlen);
 		if (!crm_aes_gcm_decrypt(key, bytes, (uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
 								 ptlen, bytes + CRM_GCM_NONCE_LEN + ptlen, (uint8 *) pt))
 			ereport(ERROR,

@@ -9,18 +9,41 @@
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
+
+#include "crypto.h"
 
 struct AuditEntry;
 struct AuditRelInfo;
 
+/* The data key an image's personal values are encrypted under, and what binds them. */
+typedef struct AuditPersonalKey
+{
+	int64		entry_id;
+	const char *image;			/* "old_row", "new_row" */
+	int64		key_id;
+	uint8		key[CRM_GCM_KEY_LEN];
+} AuditPersonalKey;
+
 /*
- * Encrypt the personal columns of the row images of e (built by audit_row_images(), its
- * id already assigned) under the data keys of their subjects.
+ * The key of the subject of the row in slot (entry e's id assigned, its record_key
+ * built), for its image named image.  Wipe pk->key with explicit_bzero() after use.
  */
-extern void audit_personal_row(struct AuditEntry *e, TriggerData *td,
-							   struct AuditRelInfo *info);
+extern void audit_personal_key(struct AuditEntry *e, struct AuditRelInfo *info,
+							   TupleTableSlot *slot, const char *image, AuditPersonalKey *pk);
+
+/*
+ * The envelope of the value whose jsonb text is pt (of column name) as a jsonb object in
+ * *env (jbvBinary), its text as jsonb's output writes it appended to text.
+ */
+extern void audit_personal_envelope(const AuditPersonalKey *pk, const char *name, int namelen,
+									const char *pt, int ptlen, JsonbValue *env,
+									StringInfo text);
+
+/* Whether name is one of the personal columns of info. */
+extern bool audit_personal_column(struct AuditRelInfo *info, const char *name, int len);
 
 /*
  * The metadata of an event with the top-level members named in keys (NULL: every one)

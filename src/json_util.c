@@ -512,8 +512,9 @@ json_append_compact(StringInfo out, JsonbContainer *jc)
  * A jsonb object of scalar members, written directly in jsonb's binary format (the
  * layout of utils/jsonb.h) rather than through a JsonbValue tree.  The pairs must be in
  * jsonb key order (shorter keys first, then bytewise), with unique keys, and their values
- * scalars (null, string, numeric, bool): the result is then byte for byte what
- * JsonbValueToJsonb() gives for the same object.
+ * scalars (null, string, numeric, bool) or containers already in jsonb's binary format
+ * (jbvBinary, e.g. &jb->root of another Jsonb, copied as they are): the result is then
+ * byte for byte what JsonbValueToJsonb() gives for the same object.
  */
 Jsonb *
 json_object_from_pairs(const JsonbPair *pairs, int n)
@@ -533,9 +534,13 @@ json_object_from_pairs(const JsonbPair *pairs, int n)
 			estimate += v->val.string.len;
 		else if (v->type == jbvNumeric)
 			estimate += VARSIZE_ANY(v->val.numeric) + 3;
+		else if (v->type == jbvBinary)
+			estimate += v->val.binary.len + 3;
 	}
-	initStringInfo(&buf);
-	enlargeStringInfo(&buf, estimate);
+	/* An upper bound of the size: one allocation, not a default buffer then a larger one. */
+	buf.data = palloc(estimate + 1);
+	buf.maxlen = estimate + 1;
+	buf.cursor = 0;
 	buf.len = VARHDRSZ;
 	appendBinaryStringInfo(&buf, (const char *) &header, sizeof(uint32));
 	metaoff = buf.len;
@@ -567,6 +572,21 @@ json_object_from_pairs(const JsonbPair *pairs, int n)
 					len = pad + numlen;
 					break;
 				}
+			case jbvBinary:
+				{
+					/* A container: int-aligned like a numeric, the padding in its length. */
+					int			pad = INTALIGN(buf.len) - buf.len;
+
+					if (JsonContainerIsScalar(v->val.binary.data))
+						elog(ERROR, "unexpected scalar container in an object of pairs");
+					type = JENTRY_ISCONTAINER;
+					for (int p = 0; p < pad; p++)
+						appendStringInfoCharMacro(&buf, '\0');
+					appendBinaryStringInfo(&buf, (const char *) v->val.binary.data,
+										   v->val.binary.len);
+					len = pad + v->val.binary.len;
+					break;
+				}
 			case jbvBool:
 				type = v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
 				break;
@@ -574,7 +594,7 @@ json_object_from_pairs(const JsonbPair *pairs, int n)
 				type = JENTRY_ISNULL;
 				break;
 			default:
-				elog(ERROR, "unexpected jsonb value type %d in an object of scalars", (int) v->type);
+				elog(ERROR, "unexpected jsonb value type %d in an object of pairs", (int) v->type);
 		}
 		totallen += len;
 		if (totallen > JENTRY_OFFLENMASK)

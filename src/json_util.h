@@ -35,8 +35,8 @@ extern void json_append_string(StringInfo out, const char *s, int len);
 extern void json_append_scalar(StringInfo out, const JsonbValue *v);
 
 /*
- * A jsonb object of scalar members given in jsonb key order with unique keys, written
- * directly in jsonb's binary format.
+ * A jsonb object of members given in jsonb key order with unique keys, written directly
+ * in jsonb's binary format; values are scalars or containers in binary form (jbvBinary).
  */
 extern Jsonb *json_object_from_pairs(const JsonbPair *pairs, int n);
 

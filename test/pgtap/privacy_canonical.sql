@@ -17,10 +17,33 @@ INSERT INTO public.tap_kinds VALUES
 UPDATE public.tap_kinds SET name = name || ' changed', score = score + 1, extra = '{"k": "w"}' WHERE id IN (1, 2);
 UPDATE public.tap_kinds SET note = 'note only' WHERE id = 3;
 DELETE FROM public.tap_kinds WHERE id = 4;
+-- More than 32 members (jsonb stores every 32nd member's offset, not its length), personal
+-- ones among the first and past the 32nd: the envelopes are nested objects written into
+-- the image's binary form directly.
+SELECT format('CREATE TABLE public.tap_wide (id int PRIMARY KEY, %s)',
+              string_agg(format('c%s text', lpad(i::text, 2, '0')), ', ')) FROM generate_series(1, 40) i \gexec
+SELECT crm_security.enable_audit('public.tap_wide', NULL, ARRAY['c05', 'c32', 'c33', 'c40']) \g /dev/null
+SELECT format('INSERT INTO public.tap_wide VALUES (1, %s)',
+              string_agg(format('%L', 'value ' || i), ', ')) FROM generate_series(1, 40) i \gexec
+UPDATE public.tap_wide SET c33 = NULL, c34 = 'changed' WHERE id = 1;
 
-SELECT plan(6);
+SELECT plan(10);
 SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE table_name = 'public.tap_kinds'), 8::bigint,
           'eight row entries');
+SELECT is((SELECT count(*) FROM crm_security.audit_log
+            WHERE table_name IN ('public.tap_kinds', 'public.tap_wide')
+              AND (new_row IS DISTINCT FROM new_row::text::jsonb
+                   OR old_row IS DISTINCT FROM old_row::text::jsonb
+                   OR jsonb_path_query_array(coalesce(new_row, old_row), '$.*.enc')::text
+                      IS DISTINCT FROM jsonb_path_query_array(coalesce(new_row, old_row)::text::jsonb, '$.*.enc')::text)),
+          0::bigint, 'every stored image reads as what jsonb makes of its own text (envelopes nested in the binary form)');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM crm_security.audit_log l, jsonb_each(l.new_row) e(k, v)
+            WHERE l.table_name = 'public.tap_wide' AND l.operation = 'INSERT'
+              AND jsonb_typeof(v) = 'object' AND v->>'enc' LIKE 'crm1.%'),
+          ARRAY['c05', 'c32', 'c33', 'c40'], 'the personal members of a wide row are envelopes, found by key');
+SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE table_name = 'public.tap_wide'
+              AND (coalesce(new_row::text, '') || coalesce(old_row::text, '')) ~ 'value (5|32|33|40)"'),
+          0::bigint, 'no personal value of the wide row in clear');
 SELECT is((SELECT count(*) FROM crm_security.audit_log WHERE table_name = 'public.tap_kinds'
              AND (new_row::text ~ 'O''Brien|nested|deepest' OR old_row::text ~ 'O''Brien|nested|deepest')),
           0::bigint, 'no personal value in clear');
@@ -38,6 +61,12 @@ SELECT is((SELECT count(*) FROM crm_security.audit_log l
 SELECT is((SELECT crm_security.audit_personal_data(id)->'old_row'->'prefs' FROM crm_security.audit_log
             WHERE table_name = 'public.tap_kinds' AND operation = 'DELETE'),
           '{"deep": {"deeper": {"deepest": [true, false, null]}}}'::jsonb, 'a nested jsonb value decrypts from a DELETE''s old image');
+SELECT is((SELECT crm_security.audit_personal_data(max(id)) FROM crm_security.audit_log
+            WHERE table_name = 'public.tap_wide'),
+          (SELECT jsonb_build_object('old_row', to_jsonb(w) || '{"c33": "value 33", "c34": "value 34"}',
+                                     'new_row', to_jsonb(w), 'metadata', NULL)
+             FROM public.tap_wide w),
+          'an auditor reads both images of the wide row back exactly');
 SELECT * FROM finish();
 
-DROP TABLE public.tap_kinds;
+DROP TABLE public.tap_kinds, public.tap_wide;
