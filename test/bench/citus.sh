@@ -10,7 +10,8 @@
 #    without it Citus cannot know the tenant and asks every shard (also shown).
 #  - Per request (BEGIN; context; the router query; COMMIT): the cost of the context with the
 #    worker hop (the token verified again on the worker), and without it (the same request on
-#    a table local to the coordinator).
+#    a table local to the coordinator); each also as the same request with the context set
+#    on the table without row level security, which separates the context from the policies.
 # Environment (from test/bench.sh): PG_BIN, CRM_ROOT, CRM_WORK.
 set -u
 : "${PG_BIN:?}" "${CRM_ROOT:?}" "${CRM_WORK:?}"
@@ -80,6 +81,11 @@ CTX="SELECT crm_security.set_claim_context('$TOK');"
 plain=$(bench plain "$Q plain_deals WHERE tenant_id = 't1';")
 iso_where=$(bench iso_where "BEGIN;" "$CTX" "$Q deals WHERE tenant_id = 't1';" "COMMIT;")
 plain_tx=$(bench plain_tx "BEGIN;" "$Q plain_deals WHERE tenant_id = 't1';" "COMMIT;")
+# The same request with the context set, on the table without row level security: the
+# context's own cost (set, sent to the worker in the transaction's first command, which
+# runs the three SET LOCALs there), apart from the policies.
+plain_ctx=$(bench plain_ctx "BEGIN;" "$CTX" "$Q plain_deals WHERE tenant_id = 't1';" "COMMIT;")
+lplain_ctx=$(bench lplain_ctx "BEGIN;" "$CTX" "$Q local_plain WHERE tenant_id = 't1';" "COMMIT;")
 iso_all=$(bench iso_all "BEGIN;" "$CTX" "$Q deals;" "COMMIT;")
 lplain_tx=$(bench lplain_tx "BEGIN;" "$Q local_plain WHERE tenant_id = 't1';" "COMMIT;")
 liso=$(bench liso "BEGIN;" "$CTX" "$Q local_deals WHERE tenant_id = 't1';" "COMMIT;")
@@ -105,11 +111,14 @@ echo "tenant query, RLS off, explicit WHERE (autocommit)         : $(ms "$plain"
 echo "tenant query, RLS off, explicit WHERE, in a transaction     : $(ms "$plain_tx") ms/request"
 echo "  under isolation, context + same WHERE (router)            : $(ms "$iso_where") ms/request, $(ratio "$iso_where" "$plain_tx")x"
 echo "  under isolation, context, no WHERE (every shard)          : $(ms "$iso_all") ms/request, $(ratio "$iso_all" "$plain_tx")x"
+echo "  RLS off, context set, same WHERE                          : $(ms "$plain_ctx") ms/request, $(ratio "$plain_ctx" "$plain_tx")x"
+echo "  under isolation against RLS off, both with the context    : $(ratio "$iso_where" "$plain_ctx")x"
 echo "the query alone (300 in one transaction, context set):"
 echo "  distributed, RLS off, explicit WHERE                      : $q_plain ms"
 echo "  distributed, under isolation, same WHERE                  : $q_iso ms, $(awk -v a="$q_plain" -v b="$q_iso" 'BEGIN { printf "%.2f", b / a }')x"
 echo "  local, RLS off / under isolation                          : $q_lplain ms / $q_liso ms, $(awk -v a="$q_lplain" -v b="$q_liso" 'BEGIN { printf "%.2f", b / a }')x"
-echo "context cost per request with the worker hop                : $(diffms "$iso_where" "$plain_tx") ms"
+echo "context cost per request with the worker hop                : $(diffms "$plain_ctx" "$plain_tx") ms (policies included: $(diffms "$iso_where" "$plain_tx") ms)"
 echo "local table on the coordinator, RLS off, in a transaction   : $(ms "$lplain_tx") ms/request"
 echo "  under isolation, context (no worker hop)                  : $(ms "$liso") ms/request, $(ratio "$liso" "$lplain_tx")x"
-echo "context cost per request without the worker hop             : $(diffms "$liso" "$lplain_tx") ms"
+echo "  RLS off, context set (no worker hop)                      : $(ms "$lplain_ctx") ms/request, $(ratio "$lplain_ctx" "$lplain_tx")x"
+echo "context cost per request without the worker hop             : $(diffms "$lplain_ctx" "$lplain_tx") ms (policies included: $(diffms "$liso" "$lplain_tx") ms)"
