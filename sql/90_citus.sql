@@ -1,6 +1,15 @@
 -- Citus (docs/citus.md): one key store for the cluster, audit verified on every node.
 
 -- The coordinator sends every change of these tables to every worker (src/citus_sync.c).
+-- The workers that have had every table: a worker added later gets them at the next change.
+CREATE TABLE crm_security.citus_synced_nodes (
+    nodeid integer PRIMARY KEY,
+    synced_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON crm_security.citus_synced_nodes FROM PUBLIC;
+COMMENT ON TABLE crm_security.citus_synced_nodes IS
+'on a Citus coordinator: the workers (pg_dist_node.nodeid) that have had every replicated table; the next change of a replicated table sends every table when an active worker is missing here';
+
 CREATE FUNCTION crm_security._citus_replicate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'crm_citus_replicate'
@@ -23,7 +32,7 @@ AS 'MODULE_PATHNAME', 'crm_citus_sync'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION crm_security.citus_sync() FROM PUBLIC;
 COMMENT ON FUNCTION crm_security.citus_sync() IS
-'on a Citus coordinator: send the key store, roles, grants, tenants, members, API keys, isolation registry and record-access tables to every worker (after citus_add_node); the number of tables sent';
+'on a Citus coordinator: send the key store, roles, grants, tenants, members, API keys, isolation registry and record-access tables to every worker now (a worker added later gets them at the next change of one of them otherwise); the number of tables sent';
 
 CREATE TRIGGER citus_replicate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm_security.jwt_keys
     FOR EACH STATEMENT EXECUTE FUNCTION crm_security._citus_replicate();

@@ -189,7 +189,7 @@ audit_record_truncations(List *relids)
 			AuditEntry	e;
 
 			audit_entry_init(&e, "row", "TRUNCATE");
-			audit_set_text(&e, AL_TABLE_NAME, audit_rel_qualname(rel));
+			audit_set_text(&e, AL_TABLE_NAME, audit_rel_entry_name(rel));
 			audit_insert_entry(&e, false);
 		}
 		relation_close(rel, NoLock);

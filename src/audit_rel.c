@@ -28,6 +28,7 @@
 
 #include "audit_image.h"
 #include "audit_rel.h"
+#include "citus_context.h"
 
 static AuditRelids audit_rels;
 /* Set by a relcache invalidation of one of them: look them up again at the next use. */
@@ -108,6 +109,14 @@ audit_rel_qualname(Relation rel)
 {
 	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 									  RelationGetRelationName(rel));
+}
+
+char *
+audit_rel_entry_name(Relation rel)
+{
+	const char *table = citus_shard_table_name(rel);	/* a Citus shard: its table */
+
+	return table != NULL ? pstrdup(table) : audit_rel_qualname(rel);
 }
 
 /* The names of a text[] literal. */
@@ -301,7 +310,7 @@ audit_rel_fill(Relation rel, MemoryContext cxt, Oid pkoid, List *excluded, List 
 	info->cxt = cxt;
 	info->relid = RelationGetRelid(rel);
 
-	info->qualname = audit_rel_qualname(rel);
+	info->qualname = audit_rel_entry_name(rel);
 	info->qualname_text = CStringGetTextDatum(info->qualname);
 
 	pkrel = index_open(pkoid, AccessShareLock);

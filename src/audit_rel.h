@@ -73,4 +73,7 @@ extern void audit_rel_invalidate(Oid relid);
 /* The schema-qualified, quoted name of a relation. */
 extern char *audit_rel_qualname(Relation rel);
 
+/* The name an entry gives the relation: a Citus shard's distributed table, else itself. */
+extern char *audit_rel_entry_name(Relation rel);
+
 #endif							/* CRM_AUDIT_REL_H */

@@ -19,6 +19,12 @@
  * Citus propagates SET LOCAL only in a transaction block (BEGIN ... COMMIT, a DO block, a
  * procedure, a function call): a context set in one autocommit statement ends with it.
  *
+ * The statements carry the token in their text, and a worker logs the statements it runs when
+ * log_statement = 'all' or log_min_duration_statement says so.  An emit_log_hook (installed
+ * by _PG_init, so on the nodes that preload crm_security) writes "(token)" in place of the
+ * value of every crm_security.token assignment in a log line, and leaves out the STATEMENT
+ * line of a message logged while such a statement runs.
+ *
  * There is no link to Citus: whether it runs is read from its settings and its catalog
  * entry, and the few Citus C functions used elsewhere (citus_sync.c) are looked up by name.
  */
@@ -33,9 +39,11 @@
 #include "nodes/plannodes.h"
 #include "nodes/value.h"
 #include "tcop/dest.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "citus_context.h"
 
@@ -142,4 +150,120 @@ citus_allow_triggers_end(int nest)
 {
 	if (nest >= 0)
 		AtEOXact_GUC(true, nest);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Tokens out of the server log
+ * --------------------------------------------------------------------------------------- */
+
+#define CTX_TOKEN_NAME "crm_security.token"
+
+static emit_log_hook_type citus_prev_emit_log_hook = NULL;
+
+/* The first case-insensitive occurrence of crm_security.token in s, or NULL. */
+static const char *
+citus_find_token_name(const char *s)
+{
+	size_t		n = strlen(CTX_TOKEN_NAME);
+
+	for (; *s; s++)
+		if ((*s == 'c' || *s == 'C') && pg_strncasecmp(s, CTX_TOKEN_NAME, n) == 0)
+			return s;
+	return NULL;
+}
+
+/*
+ * A copy of msg (in the current memory context) where the value assigned to each
+ * crm_security.token (= or TO, then a quoted literal or a word) reads '(token)'; NULL when
+ * there is none.
+ */
+static char *
+citus_redact_token(const char *msg)
+{
+	StringInfoData out;
+	const char *p = msg;
+	const char *hit;
+	bool		changed = false;
+
+	initStringInfo(&out);
+	while ((hit = citus_find_token_name(p)) != NULL)
+	{
+		const char *q = hit + strlen(CTX_TOKEN_NAME);
+
+		appendBinaryStringInfo(&out, p, q - p);
+		p = q;
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			q++;
+		if (*q == '=')
+			q++;
+		else if (pg_strncasecmp(q, "to", 2) == 0 && (q[2] == ' ' || q[2] == '\t' || q[2] == '\n' || q[2] == '\''))
+			q += 2;
+		else
+			continue;
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			q++;
+		appendBinaryStringInfo(&out, p, q - p);
+		if (*q == 'E' || *q == 'e')
+			q++;
+		if (*q == '\'')
+		{
+			/* A literal: up to its closing quote ('' and \' inside it). */
+			q++;
+			while (*q)
+			{
+				if (*q == '\\' && q[1] != '\0')
+					q += 2;
+				else if (*q == '\'' && q[1] == '\'')
+					q += 2;
+				else if (*q == '\'')
+				{
+					q++;
+					break;
+				}
+				else
+					q++;
+			}
+		}
+		else
+			while (*q && *q != ';' && *q != ' ' && *q != '\n')
+				q++;
+		appendStringInfoString(&out, "'(token)'");
+		changed = true;
+		p = q;
+	}
+	if (!changed)
+	{
+		pfree(out.data);
+		return NULL;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+static void
+citus_emit_log(ErrorData *edata)
+{
+	if (edata->output_to_server)
+	{
+		if (edata->message != NULL && citus_find_token_name(edata->message) != NULL)
+		{
+			/* EmitErrorReport() runs in ErrorContext: the new string belongs there. */
+			char	   *redacted = citus_redact_token(edata->message);
+
+			if (redacted != NULL)
+				edata->message = redacted;
+		}
+		if (!edata->hide_stmt && debug_query_string != NULL &&
+			citus_find_token_name(debug_query_string) != NULL)
+			edata->hide_stmt = true;
+	}
+	if (citus_prev_emit_log_hook)
+		citus_prev_emit_log_hook(edata);
+}
+
+void
+citus_log_init(void)
+{
+	citus_prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = citus_emit_log;
 }

@@ -6,6 +6,8 @@
 #ifndef CRM_CITUS_CONTEXT_H
 #define CRM_CITUS_CONTEXT_H
 
+struct RelationData;
+
 /* Whether Citus is loaded in this process and installed in this database. */
 extern bool citus_present(void);
 
@@ -22,6 +24,18 @@ extern void citus_ctx_propagate(void);
  */
 extern int	citus_allow_triggers(void);
 extern void citus_allow_triggers_end(int nest);
+
+/*
+ * The qualified name of the distributed table whose shard rel is, when rel is a shard held
+ * by this node (citus_shard.c); NULL otherwise, and without Citus.  Cached per backend.
+ */
+extern const char *citus_shard_table_name(struct RelationData *rel);
+
+/*
+ * emit_log_hook: the value of crm_security.token assignments out of server log lines (the
+ * statements Citus sends to the workers carry it).  From _PG_init.
+ */
+extern void citus_log_init(void);
 
 /* A Citus function by name (dlsym), or an error naming it. */
 extern void *citus_function(const char *name);

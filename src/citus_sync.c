@@ -19,6 +19,13 @@
  * key (keystore_internal.c), which would otherwise be made by the first set_api_key_context(),
  * in a transaction whose worker connections cannot see it yet.
  *
+ * A worker added later (citus_add_node copies Citus's objects and the extension, not the rows
+ * of extension tables) gets everything at the next change of any of these tables on the
+ * coordinator: the trigger first compares the active primary workers with metadata
+ * (pg_dist_node) with crm_security.citus_synced_nodes, and when one is missing sends every
+ * table, then records the workers.  citus_sync() does the same at once.  Until then the new
+ * worker's key store is empty: it refuses every token (it fails closed).
+ *
  * Rows that name a table (isolated_tables, record_access_tables, shared_records) are sent
  * only for tables that Citus knows (distributed and reference tables), the only ones that
  * exist on the workers.
@@ -155,6 +162,61 @@ citus_sync_send(const CitusSyncTable *t)
 	pfree(rows);
 }
 
+/* The workers that the sends reach: active primaries with metadata, the coordinator aside. */
+#define CITUS_SYNC_WORKERS \
+	"SELECT n.nodeid FROM pg_catalog.pg_dist_node n " \
+	" WHERE n.isactive AND n.hasmetadata AND n.noderole OPERATOR(pg_catalog.=) 'primary' " \
+	"   AND n.groupid OPERATOR(pg_catalog.<>) 0"
+
+/*
+ * Run one statement of citus_synced_nodes as the extension's owner (the table is not
+ * granted to anyone); for a SELECT, whether it returned a row.
+ */
+static bool
+citus_synced_nodes_run(const char *sql, bool read_only)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+	bool		res;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(crm_table_owner("jwt_keys"), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, read_only, 0) < 0)
+		elog(ERROR, "could not use crm_security.citus_synced_nodes");
+	res = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return res;
+}
+
+/* Whether a worker has joined that has not had every table yet. */
+static bool
+citus_unsynced_worker(void)
+{
+	return citus_synced_nodes_run(CITUS_SYNC_WORKERS
+								  " AND NOT EXISTS (SELECT 1 FROM crm_security.citus_synced_nodes s"
+								  " WHERE s.nodeid OPERATOR(pg_catalog.=) n.nodeid) LIMIT 1", true);
+}
+
+/* Send every table to every worker, and record the workers as synced. */
+static void
+citus_sync_all(void)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(citus_sync_tables); i++)
+		citus_sync_send(&citus_sync_tables[i]);
+	(void) citus_synced_nodes_run("INSERT INTO crm_security.citus_synced_nodes (nodeid) "
+								  CITUS_SYNC_WORKERS " ON CONFLICT (nodeid) DO NOTHING", false);
+}
+
 /*
  * Trigger function: _citus_replicate(), AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH
  * STATEMENT on every replicated table.  Nothing without Citus, or on a worker.
@@ -175,7 +237,10 @@ crm_citus_replicate(PG_FUNCTION_ARGS)
 	t = citus_sync_find(RelationGetRelationName(td->tg_relation));
 	if (t == NULL || RelationGetNamespace(td->tg_relation) != get_namespace_oid("crm_security", false))
 		return PointerGetDatum(NULL);
-	citus_sync_send(t);
+	if (citus_unsynced_worker())
+		citus_sync_all();		/* a worker added since: every table, this one included */
+	else
+		citus_sync_send(t);
 	return PointerGetDatum(NULL);
 }
 
@@ -187,8 +252,6 @@ PG_FUNCTION_INFO_V1(crm_citus_sync);
 Datum
 crm_citus_sync(PG_FUNCTION_ARGS)
 {
-	int			i;
-
 	if (!citus_present())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -202,8 +265,7 @@ crm_citus_sync(PG_FUNCTION_ARGS)
 	 * transaction of that use, whose worker connections would not see it yet: make it now.
 	 */
 	ks_internal_ensure();
-	for (i = 0; i < lengthof(citus_sync_tables); i++)
-		citus_sync_send(&citus_sync_tables[i]);
+	citus_sync_all();
 	PG_RETURN_INT32(lengthof(citus_sync_tables));
 }
 

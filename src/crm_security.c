@@ -16,6 +16,7 @@
 #include "apikey_hash.h"
 #include "apikey_usage.h"
 #include "audit.h"
+#include "citus_context.h"
 #include "context.h"
 #include "context_status.h"
 #include "crm_security.h"
@@ -49,6 +50,8 @@ _PG_init(void)
 	ctx_init();
 	/* emit_log_hook: a clear message for set_config() of crm_security.token. */
 	ctx_status_init();
+	/* emit_log_hook: no token in the SET LOCAL statements that Citus logs on a worker. */
+	citus_log_init();
 
 	/* Relcache callback on jwt_keys: reload the key store after a change. */
 	ks_init();

@@ -4,7 +4,7 @@
 -- policy signature and isolation_report work, enable_audit makes both triggers.
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 \ir include/err.sql
 
 SELECT is(pg_temp.err('SELECT crm_security.citus_sync()'), '55000: ', 'citus_sync() without Citus: 55000');
@@ -31,6 +31,7 @@ CREATE ROLE crm_citus_nobody;
 SET LOCAL ROLE crm_citus_nobody;
 SELECT is(pg_temp.err('SELECT crm_security._citus_apply(''tenants'', ''[]'')'), '42501: ', 'apply: refused to a role without the right');
 SELECT is(pg_temp.err('SELECT crm_security.citus_sync()'), '42501: ', 'citus_sync: refused to a role without the right');
+SELECT is(pg_temp.err('SELECT * FROM crm_security.citus_synced_nodes'), '42501: ', 'citus_synced_nodes: not readable by a role without the right');
 RESET ROLE;
 
 -- Without Citus the triggers do nothing: a key, a member, a change are local as always.
@@ -52,6 +53,16 @@ CREATE TABLE at (id int PRIMARY KEY, v text);
 SELECT crm_security.enable_audit('at');
 SELECT is((SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'at'::regclass), 'crm_audit_row,crm_audit_truncate', 'enable_audit makes the row and TRUNCATE triggers');
 SELECT lives_ok($$SELECT crm_security.enable_audit('at', exclude_columns => '{v}')$$, 'enable_audit again with other options replaces them');
+
+-- Without Citus a table named like a shard (name_<digits>) is audited under its own name.
+CREATE TABLE deals_102008 (id int PRIMARY KEY);
+SELECT crm_security.enable_audit('deals_102008');
+INSERT INTO deals_102008 VALUES (1);
+TRUNCATE deals_102008;
+SELECT is((SELECT string_agg(DISTINCT table_name, ',') FROM crm_security.audit_log WHERE kind = 'row' AND table_name LIKE '%deals_1%'),
+          'public.deals_102008', 'without Citus, a table named like a shard keeps its name in its entries (INSERT, TRUNCATE)');
+SELECT is((SELECT count(*)::int FROM crm_security.audit_log WHERE kind = 'row' AND table_name = 'public.deals_102008'), 2,
+          '... both entries written');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -15,7 +15,15 @@
 #    the verified actor and tenant;
 #  - a forged and an expired token are refused on a worker;
 #  - isolation_report() flags a shard whose policy was altered by hand;
-#  - the audit of every node seals and verifies (verify_cluster_audit()).
+#  - the audit of every node seals and verifies (verify_cluster_audit()); a worker's entries
+#    name the distributed table (public.deals), not the shard; a table named like a shard
+#    on a node that holds no placement of it keeps its own name;
+#  - record access on a distributed table: a member reads her own records only, on the
+#    workers (multi-shard and router); a share added on the coordinator is seen there;
+#  - a worker added later gets the key store at the next change on the coordinator, without
+#    citus_sync(), and refuses tokens until then;
+#  - a worker with log_statement = 'all' and log_min_duration_statement = 0 (preloading
+#    crm_security) logs the SET LOCAL crm_security.token statements without the token.
 # Environment (from test/run.sh): PG_BIN, CRM_ROOT, CRM_WORK.
 set -uo pipefail
 : "${PG_BIN:?}" "${CRM_ROOT:?}"
@@ -36,11 +44,11 @@ if [ ! -f "$LIBDIR/citus.so" ]; then
             exit 0
         fi
         bash "$src/build.sh" >"$WORK/citus_build.log" 2>&1 || {
-            echo "1..41"; echo "not ok 1 - Citus could not be built from $src (see citus_build.log)"; tail -5 "$WORK/citus_build.log" | sed 's/^/# /'; exit 1; }
+            echo "1..50"; echo "not ok 1 - Citus could not be built from $src (see citus_build.log)"; tail -5 "$WORK/citus_build.log" | sed 's/^/# /'; exit 1; }
     fi
     cp -a /usr/lib/postgresql/15/lib/citus* "$LIBDIR/" &&
     cp -a /usr/share/postgresql/15/extension/citus* "$SHAREDIR/extension/" || {
-        echo "1..41"; echo "not ok 1 - Citus could not be copied into the private installation"; exit 1; }
+        echo "1..50"; echo "not ok 1 - Citus could not be copied into the private installation"; exit 1; }
 fi
 
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate -v ON_ERROR_STOP=0 -h 127.0.0.1 -d "$DB")
@@ -66,7 +74,7 @@ log_min_messages = warning" >/dev/null || return 1
     "${PSQL[@]}" -p "$PGPORT" -U postgres -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" >/dev/null
 }
 
-echo "1..41"
+echo "1..50"
 # The coordinator and the first worker preload crm_security too (with Citus first).
 if ! node coord 'citus, crm_security'; then echo "not ok 1 - the coordinator did not start"; exit 1; fi
 CP=$PGPORT
@@ -181,6 +189,48 @@ audited() { qn "$1" postgres -c "SELECT count(*) || ':' || coalesce(string_agg(D
 check "the own INSERT is audited once, on the node of its shard, with actor alice and tenant t1" "1:alice/t1" "$(audited "$NODE")"
 check "... and not on the other worker" "0:" "$(audited "$OTHER")"
 check "... nor on the coordinator" "0:" "$(audited "$CP")"
+check "the worker's entries name the distributed table, not the shard" "public.deals" \
+    "$(qn "$NODE" postgres -c "SELECT string_agg(DISTINCT table_name, ',') FROM crm_security.audit_log WHERE kind = 'row' AND table_name LIKE 'public.deals%'")"
+# A table named like a shard of deals on the coordinator, which holds no placement of it.
+FAKE=deals_$(qc -c "SELECT get_shard_id_for_distribution_column('deals', 't1')")
+qc -c "SET client_min_messages = warning" -c "CREATE TABLE $FAKE (id int PRIMARY KEY)" -c "SELECT crm_security.enable_audit('$FAKE')" \
+   -c "INSERT INTO $FAKE VALUES (1)" >>"$DIR/setup.log"
+check "a table named like a shard on a node without its placement keeps its own name" "public.$FAKE" \
+    "$(qc -c "SELECT string_agg(DISTINCT table_name, ',') FROM crm_security.audit_log WHERE kind = 'row' AND table_name LIKE 'public.deals%'")"
+
+# Record access on a distributed table: the rules hold on the workers, shares reach them.
+qc >>"$DIR/setup.log" <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE accounts (tenant_id text NOT NULL, id int NOT NULL, owner text, PRIMARY KEY (tenant_id, id));
+SELECT create_distributed_table('accounts', 'tenant_id', colocate_with => 'deals');
+SELECT crm_security.enable_tenant_isolation('accounts');
+SELECT crm_security.enable_record_access('accounts', 'owner');
+GRANT SELECT, UPDATE ON accounts TO crm_app;
+INSERT INTO accounts VALUES ('t1', 1, 'alice'), ('t1', 2, 'alice'), ('t1', 3, 'dave'), ('t1', 4, 'dave'),
+                            ('t2', 5, 'alice'), ('t2', 6, 'bob');
+SQL
+ids() { grep -E '^[0-9,]*$' | grep -v '^$' | one; }
+check "record access on the workers: own records only (multi-shard, router)" "1,2|1,2" \
+    "$(qctx "SELECT string_agg(id::text, ',' ORDER BY id) FROM accounts" "SELECT string_agg(id::text, ',' ORDER BY id) FROM accounts WHERE tenant_id = 't1'" | ids)"
+check "... and an UPDATE of another's record changes nothing" "dave" \
+    "$(qctx "UPDATE accounts SET owner = 'alice' WHERE id = 3" >/dev/null; qc -c "SELECT owner FROM accounts WHERE id = 3")"
+qc -c "SET client_min_messages = warning" -c "SELECT crm_security.share_record('accounts', '3', 't1', 'alice')" >>"$DIR/setup.log"
+check "a share added on the coordinator is on the workers" "1|1" \
+    "$(for p in $W1 $W2; do qn "$p" postgres -c "SELECT count(*) FROM crm_security.shared_records WHERE relation = 'accounts'::regclass AND record_id = '3' AND with_user = 'alice'"; done | one)"
+check "... and the shared record is seen on the workers (multi-shard, router)" "1,2,3|1,2,3" \
+    "$(qctx "SELECT string_agg(id::text, ',' ORDER BY id) FROM accounts" "SELECT string_agg(id::text, ',' ORDER BY id) FROM accounts WHERE tenant_id = 't1'" | ids)"
+
+# A worker with statement logging: the SET LOCALs Citus sends are logged without the token.
+logw1() { qn "$W1" postgres -c "ALTER SYSTEM SET $1" -c "SELECT pg_reload_conf()" >/dev/null; sleep 1; }
+logw1 "log_statement = 'all'"
+qctx "SELECT count(*) FROM deals" >/dev/null
+logw1 "log_statement = 'none'"; logw1 "log_min_duration_statement = 0"
+qctx "SELECT count(*) FROM deals" >/dev/null
+qn "$W1" postgres -c "ALTER SYSTEM RESET log_statement" -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
+check "a worker logging every statement logs the SET LOCAL of the token without it (statement:, duration:)" "t|t|0" \
+    "$( (grep -q "statement: .*crm_security.token = '(token)'" "$DIR/w1/server.log" && echo t
+         grep -q "duration: .*crm_security.token = '(token)'" "$DIR/w1/server.log" && echo t
+         grep -cF "${ALICE##*.}" "$DIR/w1/server.log") | one)"
 
 # Forged and expired tokens sent to a worker are refused there.
 wtok() { qn "$W1" crm_app -c "BEGIN" -c "SET LOCAL crm_security.token = '$1'" -c "SELECT crm_security.user_id()" -c "ROLLBACK" | errcode; }
@@ -223,14 +273,20 @@ check "... and the worker's log holds the entries of its shard" "t" \
 # A worker added after the keys exist.
 node w3 'citus'; W3=$PGPORT
 qc -c "SET client_min_messages = warning" -c "SELECT citus_add_node('127.0.0.1', $W3)" >>"$DIR/setup.log"
-qc -c "SELECT crm_security.citus_sync()" >>"$DIR/setup.log"
-check "a worker added later has the extension, the key and the members" "1|1|2" \
-    "$(qn "$W3" postgres -c "SELECT count(*) FROM pg_extension WHERE extname = 'crm_security'" -c "SELECT count(*) FROM crm_security.jwt_keys WHERE kid = 'k1'" -c "SELECT count(*) FROM crm_security.tenant_members" | one)"
+check "a worker added later has the extension, an empty key store, and refuses tokens (28000)" "1|0|28000" \
+    "$( (qn "$W3" postgres -c "SELECT count(*) FROM pg_extension WHERE extname = 'crm_security'" -c "SELECT count(*) FROM crm_security.jwt_keys"
+         qn "$W3" crm_app -c "BEGIN" -c "SELECT crm_security.set_claim_context('$ALICE') IS NULL" -c "ROLLBACK" | errcode) | one)"
+# No citus_sync(): the next change of a replicated table on the coordinator sends every table.
+qc -c "SELECT crm_security.add_tenant_member('t1', 'carol')" >/dev/null
+check "at the next change on the coordinator, the new worker gets every table: the key, members, shares" "1|3|1" \
+    "$(qn "$W3" postgres -c "SELECT count(*) FROM crm_security.jwt_keys WHERE kid = 'k1'" -c "SELECT count(*) FROM crm_security.tenant_members" -c "SELECT count(*) FROM crm_security.shared_records" | one)"
+check "... and the coordinator records the three workers as synced" "3" \
+    "$(qc -c "SELECT count(*) FROM crm_security.citus_synced_nodes s JOIN pg_dist_node n USING (nodeid) WHERE n.groupid <> 0")"
 check "a token verifies on the worker added later" "alice|t1" \
     "$(qn "$W3" crm_app -c "BEGIN" -c "SELECT crm_security.set_claim_context('$ALICE') IS NULL" -c "SELECT crm_security.user_id() || '|' || crm_security.tenant_id()" -c "COMMIT" | grep '|')"
-qc -c "SELECT crm_security.add_tenant_member('t1', 'carol')" >/dev/null
-check "a member added afterwards reaches every worker, the new one too" "3|3|3" \
-    "$(for p in $W1 $W2 $W3; do qn "$p" postgres -c "SELECT count(*) FROM crm_security.tenant_members"; done | one)"
+check "a member added afterwards reaches every worker, the new one too" "4|4|4" \
+    "$(qc -c "SELECT crm_security.add_tenant_member('t2', 'erin')" >/dev/null
+       for p in $W1 $W2 $W3; do qn "$p" postgres -c "SELECT count(*) FROM crm_security.tenant_members"; done | one)"
 
 # A key disabled on the coordinator is refused on every worker, at once (a worker session that
 # verified with it before is open meanwhile: its cache follows the invalidation).
