@@ -115,9 +115,7 @@ static void
 citus_sync_send(const CitusSyncTable *t)
 {
 	Oid			owner = crm_table_owner("jwt_keys");
-	Oid			save_userid;
-	int			save_sec;
-	int			nest;
+	CrmAsOwner	as_owner;
 	StringInfoData q;
 	char	   *rows;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -134,11 +132,7 @@ citus_sync_send(const CitusSyncTable *t)
 	if (t->names_table)
 		appendStringInfoString(&q, " WHERE t.relation OPERATOR(pg_catalog.=) ANY "
 							   "(SELECT p.logicalrelid FROM pg_catalog.pg_dist_partition p)");
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	crm_as_owner_begin(&as_owner, "jwt_keys");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* Not read-only: the rows of the statement that fired the trigger are seen. */
@@ -151,8 +145,7 @@ citus_sync_send(const CitusSyncTable *t)
 		strcpy(rows, v);
 	}
 	SPI_finish();
-	AtEOXact_GUC(true, nest);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	crm_as_owner_end(&as_owner);
 
 	values[0] = t->name;
 	values[1] = rows;
@@ -175,24 +168,17 @@ citus_sync_send(const CitusSyncTable *t)
 static bool
 citus_synced_nodes_run(const char *sql, bool read_only)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			nest;
+	CrmAsOwner	as_owner;
 	bool		res;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(crm_table_owner("jwt_keys"), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	crm_as_owner_begin(&as_owner, "jwt_keys");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute(sql, read_only, 0) < 0)
 		elog(ERROR, "could not use crm_security.citus_synced_nodes");
 	res = SPI_processed > 0;
 	SPI_finish();
-	AtEOXact_GUC(true, nest);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	crm_as_owner_end(&as_owner);
 	return res;
 }
 

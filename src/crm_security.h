@@ -21,4 +21,15 @@
 extern Oid	crm_rel_owner(Oid relid);
 extern Oid	crm_table_owner(const char *relname);
 
+/* The caller's user and settings while running as the owner of an extension table. */
+typedef struct CrmAsOwner
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+} CrmAsOwner;
+
+extern void crm_as_owner_begin(CrmAsOwner *st, const char *relname);
+extern void crm_as_owner_end(CrmAsOwner *st);
+
 #endif							/* CRM_SECURITY_H */
