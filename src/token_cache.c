@@ -44,8 +44,9 @@ tc_drop(TcEntry *e)
 	memset(e, 0, sizeof(TcEntry));
 }
 
-TcEntry *
-tc_lookup(const unsigned char *hash, uint64 settings_gen, uint64 ks_version, TimestampTz now)
+/* The entry of the token with this hash, or NULL. */
+static TcEntry *
+tc_find_hash(const unsigned char *hash)
 {
 	int			i;
 
@@ -53,37 +54,37 @@ tc_lookup(const unsigned char *hash, uint64 settings_gen, uint64 ks_version, Tim
 	{
 		TcEntry    *e = &tc_entries[i];
 
-		if (e->id == 0 || e->hash[0] != hash[0])
-			continue;
-		if (CRYPTO_memcmp(e->hash, hash, 32) != 0)
-			continue;
-		/* A token seen again after it (or its key) expired is verified again, and refused. */
-		if (e->settings_gen != settings_gen || e->ks_version != ks_version || now >= e->until)
-		{
-			tc_drop(e);
-			continue;
-		}
-		return e;
+		if (e->id != 0 && e->hash[0] == hash[0] && CRYPTO_memcmp(e->hash, hash, 32) == 0)
+			return e;
 	}
 	return NULL;
+}
+
+TcEntry *
+tc_lookup(const unsigned char *hash, uint64 settings_gen, uint64 ks_version, TimestampTz now)
+{
+	TcEntry    *e = tc_find_hash(hash);
+
+	if (e == NULL)
+		return NULL;
+	/* A token seen again after it (or its key) expired is verified again, and refused. */
+	if (e->settings_gen != settings_gen || e->ks_version != ks_version || now >= e->until)
+	{
+		tc_drop(e);
+		return NULL;
+	}
+	return e;
 }
 
 TcEntry *
 tc_store(const unsigned char *hash, const Jsonb *claims, uint64 settings_gen,
 		 uint64 ks_version, TimestampTz until, CtxActor actor)
 {
-	TcEntry    *e = NULL;
-	int			i;
+	TcEntry    *e;
 
 	tc_init();
 	/* The same token again (verified afresh after a change): replace its entry. */
-	for (i = 0; i < TC_SIZE; i++)
-		if (tc_entries[i].id != 0 && tc_entries[i].hash[0] == hash[0] &&
-			CRYPTO_memcmp(tc_entries[i].hash, hash, 32) == 0)
-		{
-			e = &tc_entries[i];
-			break;
-		}
+	e = tc_find_hash(hash);
 	if (e == NULL)
 	{
 		e = &tc_entries[tc_next];
