@@ -230,7 +230,7 @@ qn "$W1" postgres -c "ALTER SYSTEM RESET log_statement" -c "ALTER SYSTEM RESET l
 check "a worker logging every statement logs the SET LOCAL of the token without it (statement:, duration:)" "t|t|0" \
     "$( (grep -q "statement: .*crm_security.token = '(token)'" "$DIR/w1/server.log" && echo t
          grep -q "duration: .*crm_security.token = '(token)'" "$DIR/w1/server.log" && echo t
-         grep -cF "${ALICE##*.}" "$DIR/w1/server.log") | one)"
+         grep -cF -e "${ALICE##*.}" "$DIR/w1/server.log") | one)"
 
 # Forged and expired tokens sent to a worker are refused there.
 wtok() { qn "$W1" crm_app -c "BEGIN" -c "SET LOCAL crm_security.token = '$1'" -c "SELECT crm_security.user_id()" -c "ROLLBACK" | errcode; }
