@@ -403,19 +403,52 @@ crm_random_bytes(PG_FUNCTION_ARGS)
  */
 
 /*
- * One context per process and direction.  An encryption context keeps the key schedule of
- * the last key it used (a copy of the key with it, to compare): a statement encrypts many
- * values under one subject's key, and only the nonce changes between them.
+ * Contexts that keep their key schedule: a statement encrypts the values of many rows, each
+ * under its subject's key, and the rows of a few subjects often alternate.  Setting up a
+ * context for a key (the AES key schedule, the GHASH tables, the provider's state) costs
+ * more than encrypting a short value, so each direction keeps a small table of keyed
+ * contexts, placed by the key's first bytes (data keys are random) with a copy of the key
+ * to compare in constant time; between two values under one key only the nonce changes.
+ * crm_aes_gcm_forget() clears them all at the end of every transaction.
  */
-static EVP_CIPHER *crm_gcm_cipher = NULL;
-static EVP_CIPHER_CTX *crm_gcm_enc = NULL;
-static EVP_CIPHER_CTX *crm_gcm_dec = NULL;
-static unsigned char crm_gcm_enc_key[CRM_GCM_KEY_LEN];
-static bool crm_gcm_enc_keyed = false;
+#define GCM_ENC_SLOTS 128
+#define GCM_DEC_SLOTS 16
 
-static EVP_CIPHER_CTX *
-crm_gcm_context(EVP_CIPHER_CTX **slot)
+typedef struct GcmSlot
 {
+	EVP_CIPHER_CTX *ctx;
+	bool		keyed;
+	unsigned char key[CRM_GCM_KEY_LEN];
+} GcmSlot;
+
+static EVP_CIPHER *crm_gcm_cipher = NULL;
+static GcmSlot gcm_enc[GCM_ENC_SLOTS];
+static GcmSlot gcm_dec[GCM_DEC_SLOTS];
+static bool gcm_any_keyed = false;
+
+static void
+gcm_slot_clear(GcmSlot *s)
+{
+	if (s->keyed)
+	{
+		/* Frees the provider's state, the key schedule with it, wiped. */
+		EVP_CIPHER_CTX_reset(s->ctx);
+		OPENSSL_cleanse(s->key, CRM_GCM_KEY_LEN);
+		s->keyed = false;
+	}
+}
+
+/*
+ * The slot of key in slots, initialised for one operation with nonce: re-keyed when it
+ * held another key.  False when OpenSSL refuses (the slot is then clear).
+ */
+static bool
+gcm_slot_init(GcmSlot *slots, int nslots, bool enc, const unsigned char *key,
+			  const unsigned char *nonce, GcmSlot **slotp)
+{
+	GcmSlot    *s = &slots[(key[0] | (key[1] << 8)) % nslots];
+	bool		ok;
+
 	if (crm_gcm_cipher == NULL)
 	{
 		crm_gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -424,15 +457,36 @@ crm_gcm_context(EVP_CIPHER_CTX **slot)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("AES-256-GCM is not available from OpenSSL")));
 	}
-	if (*slot == NULL)
+	if (s->ctx == NULL)
 	{
-		*slot = EVP_CIPHER_CTX_new();
-		if (*slot == NULL)
+		s->ctx = EVP_CIPHER_CTX_new();
+		if (s->ctx == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory")));
 	}
-	return *slot;
+	*slotp = s;
+	if (s->keyed && CRYPTO_memcmp(s->key, key, CRM_GCM_KEY_LEN) == 0)
+		ok = (enc ? EVP_EncryptInit_ex2(s->ctx, NULL, NULL, nonce, NULL) :
+			  EVP_DecryptInit_ex2(s->ctx, NULL, NULL, nonce, NULL)) == 1;
+	else
+	{
+		gcm_slot_clear(s);
+		ok = (enc ? EVP_EncryptInit_ex2(s->ctx, crm_gcm_cipher, key, nonce, NULL) :
+			  EVP_DecryptInit_ex2(s->ctx, crm_gcm_cipher, key, nonce, NULL)) == 1;
+		if (ok)
+		{
+			memcpy(s->key, key, CRM_GCM_KEY_LEN);
+			s->keyed = true;
+			gcm_any_keyed = true;
+		}
+	}
+	if (!ok)
+	{
+		s->keyed = true;		/* so that the reset runs */
+		gcm_slot_clear(s);
+	}
+	return ok;
 }
 
 void
@@ -441,7 +495,8 @@ crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
 					const unsigned char *pt, size_t len,
 					unsigned char *ct, unsigned char *tag)
 {
-	EVP_CIPHER_CTX *ctx = crm_gcm_context(&crm_gcm_enc);
+	GcmSlot    *s;
+	EVP_CIPHER_CTX *ctx;
 	int			n;
 	bool		ok;
 
@@ -449,29 +504,15 @@ crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("value too large to encrypt")));
-	if (crm_gcm_enc_keyed && CRYPTO_memcmp(crm_gcm_enc_key, key, CRM_GCM_KEY_LEN) == 0)
-		ok = EVP_EncryptInit_ex2(ctx, NULL, NULL, nonce, NULL) == 1;
-	else
-	{
-		crm_gcm_enc_keyed = false;
-		EVP_CIPHER_CTX_reset(ctx);
-		ok = EVP_EncryptInit_ex2(ctx, crm_gcm_cipher, key, nonce, NULL) == 1;
-		if (ok)
-		{
-			memcpy(crm_gcm_enc_key, key, CRM_GCM_KEY_LEN);
-			crm_gcm_enc_keyed = true;
-		}
-	}
-	ok = ok &&
+	ok = gcm_slot_init(gcm_enc, GCM_ENC_SLOTS, true, key, nonce, &s) &&
+		(ctx = s->ctx) != NULL &&
 		(aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
 		(len == 0 || EVP_EncryptUpdate(ctx, ct, &n, pt, (int) len) == 1) &&
 		EVP_EncryptFinal_ex(ctx, ct + len, &n) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRM_GCM_TAG_LEN, tag) == 1;
 	if (!ok)
 	{
-		crm_gcm_enc_keyed = false;
-		OPENSSL_cleanse(crm_gcm_enc_key, CRM_GCM_KEY_LEN);
-		EVP_CIPHER_CTX_reset(ctx);
+		crm_aes_gcm_forget();
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("AES-256-GCM encryption failed")));
@@ -484,28 +525,33 @@ crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
 					const unsigned char *ct, size_t len,
 					const unsigned char *tag, unsigned char *pt)
 {
-	EVP_CIPHER_CTX *ctx = crm_gcm_context(&crm_gcm_dec);
+	GcmSlot    *s = NULL;
+	EVP_CIPHER_CTX *ctx;
 	int			n;
 	bool		ok;
 
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return false;
-	EVP_CIPHER_CTX_reset(ctx);
-	ok = EVP_DecryptInit_ex2(ctx, crm_gcm_cipher, key, nonce, NULL) == 1 &&
+	ok = gcm_slot_init(gcm_dec, GCM_DEC_SLOTS, false, key, nonce, &s) &&
+		(ctx = s->ctx) != NULL &&
 		(aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
 		(len == 0 || EVP_DecryptUpdate(ctx, pt, &n, ct, (int) len) == 1) &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRM_GCM_TAG_LEN, (void *) tag) == 1 &&
 		EVP_DecryptFinal_ex(ctx, pt + len, &n) == 1;
-	/* No key schedule kept for decryption. */
-	EVP_CIPHER_CTX_reset(ctx);
+	/* After a refusal (a wrong tag: tampering or another key) the context starts over. */
+	if (!ok && s != NULL)
+		gcm_slot_clear(s);
 	return ok;
 }
 
 void
 crm_aes_gcm_forget(void)
 {
-	if (crm_gcm_enc_keyed && crm_gcm_enc != NULL)
-		EVP_CIPHER_CTX_reset(crm_gcm_enc);
-	crm_gcm_enc_keyed = false;
-	OPENSSL_cleanse(crm_gcm_enc_key, CRM_GCM_KEY_LEN);
+	if (!gcm_any_keyed)
+		return;
+	for (int i = 0; i < GCM_ENC_SLOTS; i++)
+		gcm_slot_clear(&gcm_enc[i]);
+	for (int i = 0; i < GCM_DEC_SLOTS; i++)
+		gcm_slot_clear(&gcm_dec[i]);
+	gcm_any_keyed = false;
 }

@@ -88,7 +88,7 @@ extern bool crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *n
 								const unsigned char *ct, size_t len,
 								const unsigned char *tag, unsigned char *pt);
 
-/* Wipe the key kept by the encryption context (at the end of each transaction). */
+/* Wipe the keys kept by the keyed contexts (at the end of each transaction). */
 extern void crm_aes_gcm_forget(void);
 
 #endif							/* CRM_CRYPTO_H */
