@@ -31,12 +31,6 @@ extern void citus_allow_triggers_end(int nest);
  */
 extern const char *citus_shard_table_name(struct RelationData *rel);
 
-/*
- * emit_log_hook: the value of crm_security.token assignments out of server log lines (the
- * statements Citus sends to the workers carry it).  From _PG_init.
- */
-extern void citus_log_init(void);
-
 /* A Citus function by name (dlsym), or an error naming it. */
 extern void *citus_function(const char *name);
 

@@ -24,6 +24,7 @@
 #include "jwt_errors.h"
 #include "keystore.h"
 #include "lockout.h"
+#include "log_redact.h"
 #include "perm_context.h"
 #include "ratelimit.h"
 #include "request_sign.h"
@@ -50,8 +51,11 @@ _PG_init(void)
 	ctx_init();
 	/* emit_log_hook: a clear message for set_config() of crm_security.token. */
 	ctx_status_init();
-	/* emit_log_hook: no token in the SET LOCAL statements that Citus logs on a worker. */
-	citus_log_init();
+	/*
+	 * emit_log_hook: no token or API key in a server log line (statements and their
+	 * parameters, the SET LOCAL that Citus sends to a worker).
+	 */
+	log_redact_init();
 
 	/* Relcache callback on jwt_keys: reload the key store after a change. */
 	ks_init();
