@@ -172,9 +172,16 @@ ctx_token_check(char **newval, void **extra, GucSource source)
 	if (detail != NULL)
 	{
 		/* The default message would quote the value: a token never goes into a message. */
-		GUC_check_errcode(CRM_ERRCODE_INVALID_AUTH);
+		const char *hint = crm_auth_bearer_hint(*newval, (int) strlen(*newval));
+
+		GUC_check_errcode(crm_auth_sqlstate(CRM_AUTH_MALFORMED));
 		GUC_check_errmsg("invalid token");
-		GUC_check_errdetail("%s", detail);
+		if (crm_auth_specific())
+			GUC_check_errdetail("%s: %s", crm_auth_reason_name(CRM_AUTH_MALFORMED), detail);
+		else
+			GUC_check_errdetail("%s", detail);
+		if (hint != NULL)
+			GUC_check_errhint("%s", hint);
 		return false;
 	}
 	return true;

@@ -16,6 +16,7 @@
 #include "context_status.h"
 #include "crm_security.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "keys.h"
 
 /* An optional text argument as a C string, or NULL. */
@@ -48,10 +49,7 @@ crm_set_claim_context(PG_FUNCTION_ARGS)
 	t = jwt_token_arg(fcinfo, 0);
 	len = VARSIZE_ANY_EXHDR(t);
 	if (len == 0)
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("The token is empty.")));
+		crm_auth_refuse(CRM_AUTH_MALFORMED, "token", "The token is empty.", NULL);
 	jwt_check_length((int) Min(len, (size_t) INT_MAX));
 	tenant = ctx_opt_text_arg(fcinfo, 1);
 	request_id = ctx_opt_text_arg(fcinfo, 2);

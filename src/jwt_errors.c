@@ -74,16 +74,28 @@ crm_auth_reason_name(CrmAuthReason reason)
 }
 
 int
-crm_auth_errcode(CrmAuthReason reason)
+crm_auth_sqlstate(CrmAuthReason reason)
 {
 	const char *s;
 
 	if (crm_error_codes != CRM_ERRCODES_SPECIFIC)
-		return errcode(CRM_ERRCODE_INVALID_AUTH);
+		return CRM_ERRCODE_INVALID_AUTH;
 	if (reason < 0 || reason >= CRM_AUTH_NREASONS)
 		reason = CRM_AUTH_MALFORMED;
 	s = crm_auth_reasons[reason].sqlstate;
-	return errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]));
+	return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+}
+
+int
+crm_auth_errcode(CrmAuthReason reason)
+{
+	return errcode(crm_auth_sqlstate(reason));
+}
+
+bool
+crm_auth_specific(void)
+{
+	return crm_error_codes == CRM_ERRCODES_SPECIFIC;
 }
 
 int

@@ -35,6 +35,10 @@ extern const char *crm_auth_reason_name(CrmAuthReason reason);
  */
 extern int	crm_auth_errcode(CrmAuthReason reason);
 
+/* The same SQLSTATE as a value (for GUC_check_errcode), and whether 'specific' is on. */
+extern int	crm_auth_sqlstate(CrmAuthReason reason);
+extern bool crm_auth_specific(void);
+
 /*
  * errdetail() for a refusal: the detail as it is, or in 'specific' mode prefixed by the
  * reason's name and a colon ("expired: The token expired at ...").

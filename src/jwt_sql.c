@@ -15,6 +15,7 @@
 
 #include "crm_security.h"
 #include "jwt.h"
+#include "jwt_errors.h"
 #include "keys.h"
 #include "signature.h"
 
@@ -22,10 +23,7 @@ text *
 jwt_token_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(CRM_ERRCODE_INVALID_AUTH),
-				 errmsg("invalid token"),
-				 errdetail("No token was given.")));
+		crm_auth_refuse(CRM_AUTH_MALFORMED, "token", "No token was given.", NULL);
 	return PG_GETARG_TEXT_PP(argno);
 }
 

@@ -4,7 +4,7 @@
 -- token the registry refuses) and of a claim context that is not one.  The Bearer hint.  context_status().  The verification
 -- settings functions with hostile input and privileges.
 BEGIN;
-SELECT plan(69);
+SELECT plan(75);
 
 \set secret '''je-secret-0123456789-0123456789-abcdefgh'''
 SELECT crm_security.add_jwt_key('je_hs', 'HS256', :secret) IS NULL AS added \gset
@@ -77,7 +77,28 @@ DELETE FROM crm_security.jwt_settings;
 SELECT is(pg_temp.refusal('Bearer ' || pg_temp.tok(jsonb_build_object('exp', extract(epoch FROM now())::bigint + 600))),
           '28P10 malformed: The header is not valid base64url. | The token starts with "Bearer ": pass the token alone, without the scheme of the Authorization header.',
           'a token with the Bearer prefix: a hint says what to do');
+-- Every path that refuses a token is typed: an empty or NULL token, and one set directly.
+SELECT is(pg_temp.refusal(''), '28P10 malformed: The token is empty.', 'an empty token: 28P10 malformed');
+SELECT throws_ok($$SELECT crm_security.set_claim_context(NULL)$$, '28P10', 'invalid token', 'a NULL token: 28P10');
+SELECT throws_ok($$SELECT crm_security.jwt_verify(NULL, 'x')$$, '28P10', 'invalid token', '... also for jwt_verify');
+SELECT throws_ok($$SET LOCAL crm_security.token = 'not a token'$$, '28P10', 'invalid token',
+                 'a token set directly that is not one: 28P10');
+CREATE FUNCTION pg_temp.set_refusal(tok text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE s text; d text; h text;
+BEGIN
+    PERFORM set_config('crm_security.token', tok, true);
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+    RETURN s || ' ' || d || coalesce(' | ' || nullif(h, ''), '');
+END $$;
+SELECT is(pg_temp.set_refusal('Bearer abc.def.ghi'),
+          '28P10 malformed: The token is not three base64url segments. | The token starts with "Bearer ": pass the token alone, without the scheme of the Authorization header.',
+          '... with the reason in the detail and the Bearer hint');
 RESET crm_security.error_codes;
+SELECT is(pg_temp.set_refusal('Bearer abc.def.ghi'),
+          '28000 The token is not three base64url segments. | The token starts with "Bearer ": pass the token alone, without the scheme of the Authorization header.',
+          '... and 28000 by default');
 SELECT ok(pg_temp.refusal('bearer abc.def.ghi') LIKE '28000 % | The token starts with "Bearer "%', '... in any case, with 28000 by default');
 SELECT is(pg_temp.refusal('Bearer'), '28000 A compact token has three segments separated by dots; this one has 1.', 'a lone word gets no hint');
 SELECT throws_ok($$SET LOCAL crm_security.error_codes = 'loud'$$, '22023', NULL, 'error_codes takes standard or specific');
