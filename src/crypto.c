@@ -411,7 +411,7 @@ crm_random_bytes(PG_FUNCTION_ARGS)
  * to compare in constant time; between two values under one key only the nonce changes.
  * crm_aes_gcm_forget() clears them all at the end of every transaction.
  */
-#define GCM_ENC_SLOTS 128
+#define GCM_ENC_SLOTS 256
 #define GCM_DEC_SLOTS 16
 
 typedef struct GcmSlot
@@ -471,9 +471,11 @@ gcm_slot_init(GcmSlot *slots, int nslots, bool enc, const unsigned char *key,
 			  EVP_DecryptInit_ex2(s->ctx, NULL, NULL, nonce, NULL)) == 1;
 	else
 	{
-		gcm_slot_clear(s);
-		ok = (enc ? EVP_EncryptInit_ex2(s->ctx, crm_gcm_cipher, key, nonce, NULL) :
-			  EVP_DecryptInit_ex2(s->ctx, crm_gcm_cipher, key, nonce, NULL)) == 1;
+		/* A context that held another key is keyed again in place (no new state). */
+		const EVP_CIPHER *c = s->keyed ? NULL : crm_gcm_cipher;
+
+		ok = (enc ? EVP_EncryptInit_ex2(s->ctx, c, key, nonce, NULL) :
+			  EVP_DecryptInit_ex2(s->ctx, c, key, nonce, NULL)) == 1;
 		if (ok)
 		{
 			memcpy(s->key, key, CRM_GCM_KEY_LEN);
@@ -487,6 +489,18 @@ gcm_slot_init(GcmSlot *slots, int nslots, bool enc, const unsigned char *key,
 		gcm_slot_clear(s);
 	}
 	return ok;
+}
+
+/* The tag of the encryption just finished (the parameter directly, not through ctrl). */
+static bool
+gcm_get_tag(EVP_CIPHER_CTX *ctx, unsigned char *tag)
+{
+	OSSL_PARAM	params[2];
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag,
+												  CRM_GCM_TAG_LEN);
+	params[1] = OSSL_PARAM_construct_end();
+	return EVP_CIPHER_CTX_get_params(ctx, params) == 1;
 }
 
 void
@@ -509,7 +523,7 @@ crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
 		(aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
 		(len == 0 || EVP_EncryptUpdate(ctx, ct, &n, pt, (int) len) == 1) &&
 		EVP_EncryptFinal_ex(ctx, ct + len, &n) == 1 &&
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRM_GCM_TAG_LEN, tag) == 1;
+		gcm_get_tag(ctx, tag);
 	if (!ok)
 	{
 		crm_aes_gcm_forget();
