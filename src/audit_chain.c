@@ -13,12 +13,15 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "audit_actor.h"
@@ -26,6 +29,7 @@
 #include "audit_chain.h"
 #include "audit_entry.h"
 #include "audit_protect.h"
+#include "audit_rel.h"
 #include "crypto.h"
 
 /* Largest block, in entries; one transaction's entries are never split. */
@@ -120,6 +124,25 @@ audit_last_block(int64 *id, uint8 *hash, int64 *txid_hi)
 	}
 }
 
+/*
+ * Summarize the page ranges of audit_log's BRIN index that are not yet: a range is
+ * summarized when it is full (autosummarize) by autovacuum, whose next run may be a while
+ * away, and until then every lookup by id or txid (audit_personal_data(), sealing,
+ * verification) reads all the unsummarized pages.  Every seal_audit_log() call does it
+ * (sealing reads those pages anyway), only when the lock is free at once: a VACUUM of
+ * audit_log holds it, and does the same.
+ */
+static void
+audit_summarize_ranges(void)
+{
+	Oid			log = audit_relids()->log;
+	Oid			idx = get_relname_relid("audit_log_txid_id_brin", get_rel_namespace(log));
+
+	if (!OidIsValid(idx) || !ConditionalLockRelationOid(log, ShareUpdateExclusiveLock))
+		return;
+	(void) DirectFunctionCall1(brin_summarize_new_values, ObjectIdGetDatum(idx));
+}
+
 /* SQL function: seal_audit_log() returns bigint */
 PG_FUNCTION_INFO_V1(audit_seal);
 Datum
@@ -163,6 +186,7 @@ audit_seal(PG_FUNCTION_ARGS)
 	if (horizon <= lo)
 	{
 		SPI_finish();
+		audit_summarize_ranges();
 		PG_RETURN_INT64(0);
 	}
 
@@ -210,6 +234,7 @@ audit_seal(PG_FUNCTION_ARGS)
 	if (open)
 		audit_seal_close(&st, horizon);
 	SPI_finish();
+	audit_summarize_ranges();
 	PG_RETURN_INT64(st.sealed);
 }
 
