@@ -24,6 +24,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -568,6 +569,17 @@ audit_personal_data(PG_FUNCTION_ARGS)
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
+		/*
+		 * One entry by id: through the BRIN index (one page range once summarized, see
+		 * audit_chain.c), never a scan of the whole log, and not compiled by JIT (the
+		 * estimate of a bitmap scan of a large log passes jit_above_cost).
+		 */
+		int			nest = NewGUCNestLevel();
+
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_execute_with_args("SELECT old_row, new_row, metadata FROM crm_security.audit_log "
 								  "WHERE id OPERATOR(pg_catalog.=) $1",
 								  1, types, args, NULL, true, 2) != SPI_OK_SELECT)
@@ -582,6 +594,7 @@ audit_personal_data(PG_FUNCTION_ARGS)
 					img[i] = SPI_datumTransfer(img[i], false, -1);
 			}
 		}
+		AtEOXact_GUC(true, nest);
 	}
 	PG_FINALLY();
 	{
