@@ -34,14 +34,20 @@ SELECT max(id) AS jane_entry FROM crm_security.audit_log
 SELECT crm_security.audit_personal_data(:jane_entry)->'new_row' AS jane_as_the_auditor_sees_it;
 
 \echo
-\echo '== 4. Jane asks to be forgotten: her key is destroyed =='
+\echo '== 4. Jane asks what the log holds about her (GDPR article 15): every entry, decrypted =='
+SELECT entry_id, operation, new_row->>'email' AS email, new_row->>'plan' AS plan
+  FROM crm_security.audit_subject_data('acme', 'C-100') ORDER BY entry_id;
+
+\echo
+\echo '== 5. Jane asks to be forgotten: her key is destroyed =='
 SELECT crm_security.forget_subject('acme', 'C-100') AS entries_affected;
+SELECT count(*) AS entries_found_for_jane_now FROM crm_security.audit_subject_data('acme', 'C-100');
 SELECT crm_security.audit_personal_data(:jane_entry)->'new_row' AS jane_after_erasure;
 SELECT crm_security.audit_personal_data(max(id))->'new_row'->>'name' AS john_is_still_readable
   FROM crm_security.audit_log WHERE table_name = 'public.demo_customers' AND new_row->>'customer_no' = 'C-200';
 
 \echo
-\echo '== 5. The proof: seal what is new, keep the digest outside, verify the whole chain =='
+\echo '== 6. The proof: seal what is new, keep the digest outside, verify the whole chain =='
 SELECT crm_security.seal_audit_log() AS entries_sealed;
 SELECT crm_security.audit_digest() AS digest \gset
 SELECT ok, blocks_checked, entries_checked, detail FROM crm_security.verify_audit_log(:'digest') \gset proof_

@@ -20,6 +20,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -423,26 +424,35 @@ parse_envelope(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
 	return true;
 }
 
+/* Push {"<name>": true}. */
+static void
+push_marker(JsonbParseState **st, const char *name)
+{
+	JsonbValue	k,
+				v;
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = (char *) name;
+	k.val.string.len = strlen(name);
+	pushJsonbValue(st, WJB_KEY, &k);
+	v.type = jbvBool;
+	v.val.boolean = true;
+	pushJsonbValue(st, WJB_VALUE, &v);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
 /* Push the decrypted value of an envelope, or {"erased": true}. */
 static void
 push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbValue *name,
 			   int64 key_id, const uint8 *bytes, int len)
 {
 	uint8		key[CRM_GCM_KEY_LEN];
-	JsonbValue	k,
-				v;
+	JsonbValue	v;
 
 	if (!audit_subject_key_by_id(key_id, key))
 	{
-		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-		k.type = jbvString;
-		k.val.string.val = "erased";
-		k.val.string.len = 6;
-		pushJsonbValue(st, WJB_KEY, &k);
-		v.type = jbvBool;
-		v.val.boolean = true;
-		pushJsonbValue(st, WJB_VALUE, &v);
-		pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		push_marker(st, "erased");
 		return;
 	}
 	else
@@ -482,9 +492,12 @@ push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbVal
 	}
 }
 
-/* A copy of the object img with every envelope among its members decrypted. */
+/*
+ * A copy of the object img with every envelope among its members decrypted; with only_key
+ * (not 0), the envelopes of other keys read {"other_subject": true}.
+ */
 static Jsonb *
-decrypt_members(Jsonb *img, int64 entry_id, const char *image)
+decrypt_members(Jsonb *img, int64 entry_id, const char *image, int64 only_key)
 {
 	JsonbIterator *it;
 	JsonbParseState *st = NULL;
@@ -515,7 +528,10 @@ decrypt_members(Jsonb *img, int64 entry_id, const char *image)
 			case WJB_VALUE:
 				if (parse_envelope(&v, &key_id, &bytes, &len))
 				{
-					push_decrypted(&st, entry_id, image, &key_v, key_id, bytes, len);
+					if (only_key != 0 && key_id != only_key)
+						push_marker(&st, "other_subject");
+					else
+						push_decrypted(&st, entry_id, image, &key_v, key_id, bytes, len);
 					res = NULL;
 				}
 				else
@@ -526,6 +542,38 @@ decrypt_members(Jsonb *img, int64 entry_id, const char *image)
 		}
 	}
 	return JsonbValueToJsonb(res);
+}
+
+static const char *const image_names[3] = {"old_row", "new_row", "metadata"};
+
+/* {"old_row": ..., "new_row": ..., "metadata": ...} of an entry, decrypted. */
+static Jsonb *
+images_object(Datum *img, bool *isnull, int64 entry_id)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	k,
+				v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	for (int i = 0; i < 3; i++)
+	{
+		k.val.string.val = (char *) image_names[i];
+		k.val.string.len = strlen(image_names[i]);
+		pushJsonbValue(&st, WJB_KEY, &k);
+		if (isnull[i])
+			v.type = jbvNull;
+		else
+		{
+			Jsonb	   *jb = decrypt_members(DatumGetJsonbP(img[i]), entry_id, image_names[i], 0);
+
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+		}
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 static void
@@ -553,11 +601,6 @@ audit_personal_data(PG_FUNCTION_ARGS)
 	int			save_sec;
 	Datum		img[3];
 	bool		isnull[3];
-	static const char *const names[3] = {"old_row", "new_row", "metadata"};
-	JsonbParseState *st = NULL;
-	JsonbValue	k,
-				v;
-	JsonbValue *res;
 	volatile bool found = false;
 
 	require_auditor();
@@ -605,25 +648,121 @@ audit_personal_data(PG_FUNCTION_ARGS)
 	if (!found)
 		PG_RETURN_NULL();
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	k.type = jbvString;
-	for (int i = 0; i < 3; i++)
-	{
-		k.val.string.val = (char *) names[i];
-		k.val.string.len = strlen(names[i]);
-		pushJsonbValue(&st, WJB_KEY, &k);
-		if (isnull[i])
-			v.type = jbvNull;
-		else
-		{
-			Jsonb	   *jb = decrypt_members(DatumGetJsonbP(img[i]), entry_id, names[i]);
+	PG_RETURN_JSONB_P(images_object(img, isnull, entry_id));
+}
 
-			v.type = jbvBinary;
-			v.val.binary.data = &jb->root;
-			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+/*
+ * SQL function: audit_subject_data(tenant_id text, subject text) returns setof record:
+ * every entry that holds personal values of the subject, those values decrypted (values of
+ * another subject in the same entry, an UPDATE that changed the subject column, read
+ * {"other_subject": true}).  One scan of the log for the envelopes of the subject's key.
+ * Nothing for a subject without a key: never written, or forgotten.
+ */
+PG_FUNCTION_INFO_V1(audit_subject_data);
+Datum
+audit_subject_data(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *tenant = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	text	   *subject;
+	const AuditRelids *rels;
+	Oid			save_userid;
+	int			save_sec;
+
+	require_auditor();
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("data subject id cannot be null")));
+	subject = PG_GETARG_TEXT_PP(1);
+	if (VARSIZE_ANY_EXHDR(subject) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("data subject id cannot be empty")));
+	if (VARSIZE_ANY_EXHDR(subject) > AUDIT_SUBJECT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("data subject id is too long"),
+				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
+	if (tenant != NULL && VARSIZE_ANY_EXHDR(tenant) > AUDIT_SUBJECT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant id is too long"),
+				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
+	InitMaterializedSRF(fcinfo, 0);
+
+	rels = audit_relids();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(audit_rel_owner(rels->log), save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		Oid			ktypes[2] = {TEXTOID, TEXTOID};
+		Datum		kargs[2] = {PointerGetDatum(tenant), PointerGetDatum(subject)};
+		char		knulls[2] = {tenant ? ' ' : 'n', ' '};
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT key_id FROM crm_security.audit_subject_keys "
+								  "WHERE (tenant_id OPERATOR(pg_catalog.=) $1 OR (tenant_id IS NULL AND $1 IS NULL)) "
+								  "AND subject OPERATOR(pg_catalog.=) $2",
+								  2, ktypes, kargs, knulls, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm_security.audit_subject_keys");
+		if (SPI_processed == 1)
+		{
+			int64		key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+			char		pat[32];
+			Oid			types[1] = {TEXTOID};
+			Datum		args[1];
+			Portal		portal;
+
+			/* Every envelope of the key begins so (docs/privacy.md, "Envelope"). */
+			snprintf(pat, sizeof(pat), "\"" ENV_PREFIX INT64_FORMAT ".", key_id);
+			args[0] = CStringGetTextDatum(pat);
+			portal = SPI_cursor_open_with_args(NULL,
+											   "SELECT id, logged_at, kind, table_name, operation, record_key, "
+											   "old_row, new_row, metadata FROM crm_security.audit_log "
+											   "WHERE pg_catalog.strpos(pg_catalog.concat(old_row::pg_catalog.text, "
+											   "new_row::pg_catalog.text, metadata::pg_catalog.text), $1) "
+											   "OPERATOR(pg_catalog.>) 0 ORDER BY id",
+											   1, types, args, NULL, true, CURSOR_OPT_NO_SCROLL);
+			for (;;)
+			{
+				SPITupleTable *tt;
+
+				SPI_cursor_fetch(portal, true, 100);
+				tt = SPI_tuptable;
+				if (SPI_processed == 0)
+					break;
+				for (uint64 r = 0; r < SPI_processed; r++)
+				{
+					HeapTuple	tup = tt->vals[r];
+					Datum		values[9];
+					bool		nulls[9];
+					int64		entry_id;
+
+					for (int c = 0; c < 9; c++)
+						values[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &nulls[c]);
+					entry_id = DatumGetInt64(values[0]);
+					for (int i = 0; i < 3; i++)
+						if (!nulls[6 + i])
+							values[6 + i] = JsonbPGetDatum(decrypt_members(DatumGetJsonbP(values[6 + i]),
+																		   entry_id, image_names[i],
+																		   key_id));
+					tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				}
+				SPI_freetuptable(tt);
+			}
+			SPI_cursor_close(portal);
 		}
-		pushJsonbValue(&st, WJB_VALUE, &v);
 	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return (Datum) 0;
 }

@@ -39,7 +39,7 @@ SELECT is((SELECT display_prefix FROM crm_security.api_keys WHERE name = 'plain'
 -- Every refusal reason, with its detail
 SELECT is(pg_temp.err(format('SELECT * FROM crm_security.verify_api_key(%L)', crm_security.generate_api_key())),
           '28000: The API key is unknown.', 'an unknown (well-formed) key');
-SELECT is(pg_temp.err(format('SELECT * FROM crm_security.verify_api_key(%L)', left(:'plain', -1) || 'x')),
+SELECT is(pg_temp.err(format('SELECT * FROM crm_security.verify_api_key(%L)', left(:'plain', -1) || CASE WHEN right(:'plain', 1) = 'x' THEN 'y' ELSE 'x' END)),
           '28000: The API key is not well-formed: its prefix, length or checksum is wrong.', 'a typo: refused by the checksum');
 SELECT is(pg_temp.err(format('SELECT * FROM crm_security.verify_api_key(%L)', 'crm_test' || substr(:'plain', 9))),
           '28000: The API key is not well-formed: its prefix, length or checksum is wrong.', 'a wrong prefix');
