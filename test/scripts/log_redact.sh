@@ -12,7 +12,7 @@ SECRET=log-redact-secret-0123456789-0123456789-ab
 LOG=${CRM_WORK:?}/pg/server.log
 source "$(dirname "$0")/include/tap.sh"
 
-echo "1..16"
+echo "1..18"
 "${PSQL[@]}" -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" \
     -c "CREATE DATABASE $DB" >/dev/null
 "${PSQL[@]}" -d "$DB" -c "SET client_min_messages = warning" -c "CREATE EXTENSION crm_security" \
@@ -64,6 +64,15 @@ check "... without a STATEMENT line" 0 "$(since | grep -c 'STATEMENT:  SELECT cr
 q -c "DO \$\$ BEGIN RAISE LOG 'caller logs %', '$TOK2'; END \$\$" >/dev/null
 check "a message that carries a token: RAISE LOG writes (token)" 1 "$(has 'LOG:  caller logs (token)')"
 check "... and no token is in the log" 0 "$(secrets)"
+
+# Hostile messages: 1 MB of fragments that begin like a token or a key, and one run of 1 MB
+# that is a token; each logged in time, the second as one placeholder.
+mark
+out=$(q -c "SET statement_timeout = '20s'" \
+        -c "DO \$\$ BEGIN RAISE LOG 'frag %', repeat('eyJa-x_', 150000) || repeat('eyJ.', 1) || repeat('crm_live_ab ', 80000); END \$\$" \
+        -c "DO \$\$ BEGIN RAISE LOG 'run %', 'eyJ' || repeat('a.', 500000); END \$\$" -c "SELECT 'alive'")
+check "1 MB messages of look-alike fragments are logged, in time" "alive" "$(tail -1 <<<"$out")"
+check "... a 1 MB token is one placeholder" 1 "$(has 'LOG:  run (token)')"
 
 # Durations instead of statements.
 "${PSQL[@]}" -d postgres -c "ALTER DATABASE $DB SET log_statement = 'none'" \
