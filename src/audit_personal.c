@@ -576,6 +576,17 @@ images_object(Datum *img, bool *isnull, int64 entry_id)
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
+/* SPI connected, running as the owner of audit_log for the reads of the caller. */
+static void
+log_owner_begin(Oid *save_userid, int *save_sec)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(save_userid, save_sec);
+	SetUserIdAndSecContext(audit_rel_owner(audit_relids()->log),
+						   *save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
 static void
 require_auditor(void)
 {
@@ -594,7 +605,6 @@ Datum
 audit_personal_data(PG_FUNCTION_ARGS)
 {
 	int64		entry_id = PG_GETARG_INT64(0);
-	const AuditRelids *rels;
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(entry_id)};
 	Oid			save_userid;
@@ -604,12 +614,7 @@ audit_personal_data(PG_FUNCTION_ARGS)
 	volatile bool found = false;
 
 	require_auditor();
-	rels = audit_relids();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(audit_rel_owner(rels->log), save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	log_owner_begin(&save_userid, &save_sec);
 	PG_TRY();
 	{
 		/*
@@ -665,7 +670,6 @@ audit_subject_data(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *tenant = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	text	   *subject;
-	const AuditRelids *rels;
 	Oid			save_userid;
 	int			save_sec;
 
@@ -691,12 +695,7 @@ audit_subject_data(PG_FUNCTION_ARGS)
 				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
 	InitMaterializedSRF(fcinfo, 0);
 
-	rels = audit_relids();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(audit_rel_owner(rels->log), save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	log_owner_begin(&save_userid, &save_sec);
 	PG_TRY();
 	{
 		Oid			ktypes[2] = {TEXTOID, TEXTOID};
