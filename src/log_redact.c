@@ -163,8 +163,12 @@ replace(StringInfo out, bool *started, const char **done, const char *from, cons
 	appendStringInfoString(out, repl);
 }
 
-char *
-log_redact(const char *s)
+/*
+ * The redacted copy of s into out (started on the first redaction), or with find_only
+ * just whether there is something to redact.  Returns whether there was.
+ */
+static bool
+redact_scan(const char *s, StringInfo outp, bool find_only)
 {
 	StringInfoData out;
 	bool		started = false;
@@ -173,8 +177,6 @@ log_redact(const char *s)
 	size_t		n;
 	size_t		pre;
 
-	if (s == NULL)
-		return NULL;
 	while (*p)
 	{
 		/* Only where a word begins. */
@@ -185,12 +187,16 @@ log_redact(const char *s)
 		}
 		if (*p == 'e' && (p == s || p[-1] != '-') && (n = jwt_at(p)) > 0)
 		{
+			if (find_only)
+				return true;
 			replace(&out, &started, &done, p, "(token)");
 			p += n;
 			done = p;
 		}
 		else if ((n = api_key_at(p)) > 0)
 		{
+			if (find_only)
+				return true;
 			replace(&out, &started, &done, p, "(api key)");
 			p += n;
 			done = p;
@@ -202,6 +208,8 @@ log_redact(const char *s)
 		{
 			const char *v = p + strlen(TOKEN_SETTING) + pre;
 
+			if (find_only)
+				return true;
 			replace(&out, &started, &done, v, "'(token)'");
 			p = v + n;
 			done = p;
@@ -211,8 +219,19 @@ log_redact(const char *s)
 				p++;
 	}
 	if (!started)
-		return NULL;
+		return false;
 	appendStringInfoString(&out, done);
+	*outp = out;
+	return true;
+}
+
+char *
+log_redact(const char *s)
+{
+	StringInfoData out;
+
+	if (s == NULL || !redact_scan(s, &out, false))
+		return NULL;
 	return out.data;
 }
 
@@ -238,16 +257,9 @@ log_redact_emit(ErrorData *edata)
 		redact_field(&edata->hint);
 		redact_field(&edata->context);
 		redact_field(&edata->internalquery);
-		if (!edata->hide_stmt && debug_query_string != NULL)
-		{
-			char	   *r = log_redact(debug_query_string);
-
-			if (r != NULL)
-			{
-				edata->hide_stmt = true;
-				pfree(r);
-			}
-		}
+		if (!edata->hide_stmt && debug_query_string != NULL &&
+			redact_scan(debug_query_string, NULL, true))
+			edata->hide_stmt = true;
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
