@@ -509,10 +509,10 @@ audit_subject_insert(Oid relid, Oid seqid, Oid arbiter, const char *tenant,
 	rri.ri_IndexRelationInfo = ins_idx_info;
 	rri.ri_onConflictArbiterIndexes = ins_arbiters;
 
-	/* The other default: created_at is now(). */
 	values[1] = tenant != NULL ? CStringGetTextDatum(tenant) : (Datum) 0;
 	values[2] = CStringGetTextDatum(subject);
 	values[3] = PointerGetDatum(wrapped_new);
+	/* The other default: created_at is now(). */
 	values[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	fill_slot(slot, values, nulls);
 	if (RelationGetDescr(rel)->constr != NULL)
