@@ -5,20 +5,25 @@
  *		first use, wrapped under a key-encryption key derived from the entry key, cached for
  *		the transaction; and forget_subject(), which destroys one.
  *
- * The table is owned by the extension's owner and not readable by PUBLIC: the writer and
- * the reader reach it through SQL run as its owner.  A key row holds the key wrapped with
- * AES-256-GCM under the KEK, the tenant and subject as associated data, so a dump of the
- * table is useless without the entry key file, and a wrapped key copied to another
- * subject's row does not unwrap.
+ * The table is owned by the extension's owner and not readable by PUBLIC: the extension
+ * reads and writes it itself, never through its callers' privileges.  A key is found by
+ * one probe of the unique index on (tenant_id, subject), without SQL; a new one is
+ * inserted without SQL as well (audit_subject_insert.c), and read back by id through SQL
+ * run as the table's owner.  A key row holds the key wrapped with AES-256-GCM under the
+ * KEK, the tenant and subject as associated data, so a dump of the table is useless
+ * without the entry key file, and a wrapped key copied to another subject's row does not
+ * unwrap.
  *
- * Concurrent first writes for one subject agree on one key: INSERT ... ON CONFLICT DO
- * NOTHING on the unique (tenant_id, subject) waits for the other inserter, and the loser
- * reads the winner's row.  The cache lives in the transaction's memory and is dropped
- * when a subtransaction aborts (a key inserted there is gone), so no session ever keeps
- * a key past its transaction: once forget_subject() commits, no backend can encrypt or
- * decrypt with the destroyed key again.
+ * Concurrent first writes for one subject agree on one key: the insertion is speculative,
+ * as INSERT ... ON CONFLICT DO NOTHING on the unique (tenant_id, subject) is; it waits for
+ * the other inserter, and the loser reads the winner's row.  The cache lives in the
+ * transaction's memory and is dropped when a subtransaction aborts (a key inserted there
+ * is gone), so no session ever keeps a key past its transaction: once forget_subject()
+ * commits, no backend can encrypt or decrypt with the destroyed key again.
  */
 #include "postgres.h"
+
+#include <openssl/evp.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -47,6 +52,7 @@
 
 #include "audit_entry.h"
 #include "audit_key.h"
+#include "audit_subject_insert.h"
 #include "audit_subject_keys.h"
 #include "crypto.h"
 
@@ -64,6 +70,7 @@ typedef struct SubjectKey
 typedef struct ByName
 {
 	uint8		name[CRM_SHA256_LEN];	/* hash key: see name_key() */
+	bool		ready;			/* k is set */
 	SubjectKey	k;
 } ByName;
 
@@ -76,16 +83,15 @@ typedef struct ById
 
 static HTAB *by_name = NULL;
 static HTAB *by_id = NULL;
+static uint64 subject_keys_resets = 0;	/* counts the times they were dropped */
 
 /* The key table, its unique index on (tenant_id, subject) and its owner, per transaction. */
 static Oid	keys_relid = InvalidOid;
 static Oid	keys_index = InvalidOid;
+static Oid	keys_seq = InvalidOid;
 static Oid	keys_owner = InvalidOid;
 static bool callbacks_registered = false;
 
-static SPIPlanPtr plan_select_t = NULL;	/* tenant_id = $1 */
-static SPIPlanPtr plan_select_n = NULL;	/* tenant_id IS NULL */
-static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_by_id = NULL;
 
 void
@@ -98,6 +104,7 @@ audit_subject_keys_reset(void)
 		hash_destroy(by_id);
 	by_name = NULL;
 	by_id = NULL;
+	subject_keys_resets++;
 }
 
 static void
@@ -110,7 +117,9 @@ subject_keys_xact(XactEvent event, void *arg)
 		/* The memory goes with TopTransactionContext; only the pointers remain. */
 		by_name = NULL;
 		by_id = NULL;
+		subject_keys_resets++;
 		keys_relid = InvalidOid;
+		audit_subject_insert_xact_end();
 		crm_aes_gcm_forget();
 	}
 }
@@ -200,45 +209,133 @@ wrap_aad(const char *tenant, const char *subject, int *len)
 	return s.data;
 }
 
-static bool
-unwrap_key(const char *tenant, const char *subject, bytea *wrapped, uint8 *key)
+/*
+ * Random bytes (data keys, the nonces of wrapping) drawn from OpenSSL a few kilobytes at
+ * a time rather than per key: each draw takes locks and checks for a fork (a system call).
+ * Bytes are wiped from the pool as they are taken.  The pool belongs to the process that
+ * filled it: a process that finds another's (it was forked with it) refills it first, so
+ * that no two processes ever hand out the same bytes.
+ */
+#define RANDOM_POOL 2048
+static uint8 random_pool[RANDOM_POOL];
+static int	random_left = 0;
+static int	random_pid = 0;
+
+static void
+subject_random(uint8 *out, int len)
 {
-	uint8		kek[CRM_GCM_KEY_LEN];
+	uint8	   *p;
+
+	Assert(len > 0 && len <= RANDOM_POOL);
+	if (random_pid != MyProcPid || random_left < len)
+	{
+		if (!pg_strong_random(random_pool, RANDOM_POOL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bytes")));
+		random_left = RANDOM_POOL;
+		random_pid = MyProcPid;
+	}
+	p = random_pool + RANDOM_POOL - random_left;
+	memcpy(out, p, len);
+	explicit_bzero(p, len);
+	random_left -= len;
+}
+
+/*
+ * AES-256-GCM under the KEK, with a cipher context of each direction keyed once and kept
+ * for the life of the backend, as the KEK is: a wrapping or unwrapping then sets only its
+ * nonce (no key schedule per key).
+ */
+static EVP_CIPHER_CTX *kek_ctx[2];	/* [1] encrypts, [0] decrypts */
+
+static EVP_CIPHER_CTX *
+kek_context(int enc)
+{
+	if (kek_ctx[enc] == NULL)
+	{
+		EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+		uint8		kek[CRM_GCM_KEY_LEN];
+		bool		ok;
+
+		subject_kek(kek);
+		ok = cipher != NULL && ctx != NULL &&
+			EVP_CipherInit_ex2(ctx, cipher, kek, NULL, enc, NULL) == 1;
+		explicit_bzero(kek, sizeof(kek));
+		EVP_CIPHER_free(cipher);
+		if (!ok)
+		{
+			EVP_CIPHER_CTX_free(ctx);
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not set up AES-256-GCM")));
+		}
+		kek_ctx[enc] = ctx;
+	}
+	return kek_ctx[enc];
+}
+
+/* A context that failed is not used again: the next use keys a new one. */
+static void
+kek_context_drop(int enc)
+{
+	EVP_CIPHER_CTX_free(kek_ctx[enc]);
+	kek_ctx[enc] = NULL;
+}
+
+/* Unwrap a data key into key; false when it does not unwrap under this aad. */
+static bool
+unwrap_key(const char *aad, int aadlen, bytea *wrapped, uint8 *key)
+{
 	const uint8 *w = (const uint8 *) VARDATA_ANY(wrapped);
-	char	   *aad;
-	int			aadlen;
+	EVP_CIPHER_CTX *ctx;
+	int			n;
 	bool		ok;
 
 	if (VARSIZE_ANY_EXHDR(wrapped) != WRAPPED_LEN)
 		return false;
-	subject_kek(kek);
-	aad = wrap_aad(tenant, subject, &aadlen);
-	ok = crm_aes_gcm_decrypt(kek, w, (const uint8 *) aad, aadlen,
-							 w + CRM_GCM_NONCE_LEN, CRM_GCM_KEY_LEN,
-							 w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN, key);
-	explicit_bzero(kek, sizeof(kek));
+	ctx = kek_context(0);
+	if (EVP_DecryptInit_ex2(ctx, NULL, NULL, w, NULL) != 1 ||
+		EVP_DecryptUpdate(ctx, NULL, &n, (const uint8 *) aad, aadlen) != 1 ||
+		EVP_DecryptUpdate(ctx, key, &n, w + CRM_GCM_NONCE_LEN, CRM_GCM_KEY_LEN) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRM_GCM_TAG_LEN,
+							(void *) (w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN)) != 1)
+	{
+		kek_context_drop(0);
+		explicit_bzero(key, CRM_GCM_KEY_LEN);
+		return false;
+	}
+	ok = EVP_DecryptFinal_ex(ctx, key + CRM_GCM_KEY_LEN, &n) == 1;
+	if (!ok)
+		explicit_bzero(key, CRM_GCM_KEY_LEN);
 	return ok;
 }
 
+/* Wrap a data key: nonce, ciphertext, tag, with aad (its tenant and subject). */
 static bytea *
-wrap_key(const char *tenant, const char *subject, const uint8 *key)
+wrap_key(const char *aad, int aadlen, const uint8 *key)
 {
-	uint8		kek[CRM_GCM_KEY_LEN];
 	bytea	   *out = palloc(VARHDRSZ + WRAPPED_LEN);
 	uint8	   *w = (uint8 *) VARDATA(out);
-	char	   *aad;
-	int			aadlen;
+	EVP_CIPHER_CTX *ctx;
+	int			n;
 
 	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
-	if (!pg_strong_random(w, CRM_GCM_NONCE_LEN))
+	subject_random(w, CRM_GCM_NONCE_LEN);
+	ctx = kek_context(1);
+	if (EVP_EncryptInit_ex2(ctx, NULL, NULL, w, NULL) != 1 ||
+		EVP_EncryptUpdate(ctx, NULL, &n, (const uint8 *) aad, aadlen) != 1 ||
+		EVP_EncryptUpdate(ctx, w + CRM_GCM_NONCE_LEN, &n, key, CRM_GCM_KEY_LEN) != 1 ||
+		EVP_EncryptFinal_ex(ctx, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN, &n) != 1 ||
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRM_GCM_TAG_LEN,
+							w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN) != 1)
+	{
+		kek_context_drop(1);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes")));
-	subject_kek(kek);
-	aad = wrap_aad(tenant, subject, &aadlen);
-	crm_aes_gcm_encrypt(kek, w, (const uint8 *) aad, aadlen, key, CRM_GCM_KEY_LEN,
-						w + CRM_GCM_NONCE_LEN, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN);
-	explicit_bzero(kek, sizeof(kek));
+				 errmsg("AES-256-GCM encryption failed")));
+	}
 	return out;
 }
 
@@ -289,9 +386,10 @@ keys_lookup(void)
 		return;
 	nsp = get_namespace_oid("crm_security", false);
 	keys_index = get_relname_relid("audit_subject_keys_subject_key", nsp);
+	keys_seq = get_relname_relid("audit_subject_keys_id_seq", nsp);
 	keys_owner = audit_rel_owner(get_relname_relid("audit_subject_keys", nsp));
 	keys_relid = get_relname_relid("audit_subject_keys", nsp);
-	if (!OidIsValid(keys_relid) || !OidIsValid(keys_index))
+	if (!OidIsValid(keys_relid) || !OidIsValid(keys_index) || !OidIsValid(keys_seq))
 	{
 		keys_relid = InvalidOid;
 		elog(ERROR, "relation crm_security.audit_subject_keys or its unique index is missing");
@@ -329,155 +427,119 @@ check_subject(const char *subject)
 				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
 }
 
-/* The hash key of (tenant, subject): SHA-256 of their unambiguous encoding. */
+/* The hash key of (tenant, subject): SHA-256 of their unambiguous encoding, aad. */
 static void
-name_key(uint8 *out, const char *tenant, const char *subject)
+name_key(uint8 *out, const char *aad, int aadlen)
 {
-	char	   *aad;
-	int			len;
-
-	aad = wrap_aad(tenant, subject, &len);
-	crm_sha256(aad, len, out);
-	pfree(aad);
-}
-
-/* Look the key up (SPI connected, as owner); false when there is none. */
-static bool
-select_key(const char *tenant, const char *subject, SubjectKey *out)
-{
-	Datum		args[2];
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	SPIPlanPtr	p;
-	bool		isnull;
-	int64		id;
-	bytea	   *w;
-
-	if (tenant != NULL)
-	{
-		p = keep_plan(&plan_select_t,
-					  "SELECT key_id, wrapped_key FROM crm_security.audit_subject_keys "
-					  "WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND subject OPERATOR(pg_catalog.=) $2",
-					  2, types);
-		args[0] = CStringGetTextDatum(tenant);
-		args[1] = CStringGetTextDatum(subject);
-	}
-	else
-	{
-		p = keep_plan(&plan_select_n,
-					  "SELECT key_id, wrapped_key FROM crm_security.audit_subject_keys "
-					  "WHERE tenant_id IS NULL AND subject OPERATOR(pg_catalog.=) $1",
-					  1, types);
-		args[0] = CStringGetTextDatum(subject);
-	}
-	if (SPI_execute_plan(p, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read crm_security.audit_subject_keys");
-	if (SPI_processed == 0)
-		return false;
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (isnull || !unwrap_key(tenant, subject, w, out->key))
-		unwrap_failed();
-	out->key_id = id;
-	return true;
+	crm_sha256(aad, aadlen, out);
 }
 
 /*
  * The cheap path of a lookup: one probe of the unique index on (tenant_id, subject), no SQL
  * (no plan, no executor, no role switch: the extension reads its own table).  Under the
  * snapshot a statement would take, so it sees what a SELECT run here would.  False when
- * there is no key yet; the caller then creates it through SQL (INSERT ... ON CONFLICT).
+ * there is no key yet; the caller then creates it (create_key()).
+ *
+ * The relations stay locked to the end of the transaction, as a statement leaves them:
+ * the next probe finds its locks held.  The snapshot is registered only when no statement
+ * is running: otherwise the running statement's snapshot, registered, keeps this
+ * backend's xmin at or below the new one's for the few microseconds of the probe, and
+ * nothing in the probe takes another snapshot.
  */
 static bool
-probe_key(const char *tenant, const char *subject, SubjectKey *out)
+probe_key(const char *tenant, const char *subject, const char *aad, int aadlen,
+		  SubjectKey *out)
 {
 	Relation	rel;
-	SysScanDesc scan;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 	ScanKeyData sk[2];
 	Snapshot	snap;
-	HeapTuple	tup;
-	TupleDesc	desc;
+	bool		registered;
 	bool		found = false;
+	int64		key_id = 0;
+	bool		wrapped_ok = false;
+	uint8		wrapped[VARHDRSZ + WRAPPED_LEN];
 
 	keys_lookup();
 	rel = table_open(keys_relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	/* Attributes: key_id 1, tenant_id 2, subject 3, wrapped_key 4 (sql/65_privacy.sql). */
+	idx = index_open(keys_index, AccessShareLock);
+	/* Index columns: tenant_id 1, subject 2; table: key_id 1, wrapped_key 4. */
 	if (tenant != NULL)
-		ScanKeyInit(&sk[0], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(tenant));
+		ScanKeyInit(&sk[0], 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(tenant));
 	else
-		ScanKeyEntryInitialize(&sk[0], SK_ISNULL | SK_SEARCHNULL, 2, InvalidStrategy,
+		ScanKeyEntryInitialize(&sk[0], SK_ISNULL | SK_SEARCHNULL, 1, InvalidStrategy,
 							   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-	sk[0].sk_collation = TupleDescAttr(desc, 1)->attcollation;
-	ScanKeyInit(&sk[1], 3, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(subject));
-	sk[1].sk_collation = TupleDescAttr(desc, 2)->attcollation;
-	snap = RegisterSnapshot(GetTransactionSnapshot());
-	scan = systable_beginscan(rel, keys_index, true, snap, 2, sk);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
+	sk[0].sk_collation = idx->rd_indcollation[0];
+	ScanKeyInit(&sk[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(subject));
+	sk[1].sk_collation = idx->rd_indcollation[1];
+
+	snap = GetTransactionSnapshot();
+	registered = !ActiveSnapshotSet();
+	if (registered)
+		snap = RegisterSnapshot(snap);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 2, 0);
+	index_rescan(scan, sk, 2, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		Datum		w;
 
-		out->key_id = DatumGetInt64(heap_getattr(tup, 1, desc, &isnull));
-		w = heap_getattr(tup, 4, desc, &isnull);
-		if (isnull || !unwrap_key(tenant, subject, DatumGetByteaPP(w), out->key))
-			unwrap_failed();
 		found = true;
+		key_id = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+		w = slot_getattr(slot, 4, &isnull);
+		/* Copied out: nothing that can fail runs while the buffer is pinned. */
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetPointer(w)) == WRAPPED_LEN)
+		{
+			SET_VARSIZE(wrapped, VARHDRSZ + WRAPPED_LEN);
+			memcpy(VARDATA(wrapped), VARDATA_ANY(DatumGetPointer(w)), WRAPPED_LEN);
+			wrapped_ok = true;
+		}
 	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	if (registered)
+		UnregisterSnapshot(snap);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+
+	if (found)
+	{
+		if (!wrapped_ok || !unwrap_key(aad, aadlen, (bytea *) wrapped, out->key))
+			unwrap_failed();
+		out->key_id = key_id;
+	}
+	explicit_bzero(wrapped, sizeof(wrapped));
 	return found;
 }
 
-/* Create the key (or read the one a concurrent transaction made first) through SQL. */
+/*
+ * Create the key of (tenant, subject), or read the one a concurrent transaction made
+ * first: the row is inserted without SQL (audit_subject_insert.c), or through SQL when
+ * the table has what the direct path does not do.
+ */
 static void
-create_key(const char *tenant, const char *subject, SubjectKey *kp)
+create_key(const char *tenant, const char *subject, const char *aad, int aadlen,
+		   SubjectKey *kp)
 {
 	SubjectKey	k;
-	AsOwner		own;
+	bytea	   *wrapped;
+	bytea	   *theirs = NULL;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	as_owner_begin(&own);
-	PG_TRY();
+	subject_random(k.key, CRM_GCM_KEY_LEN);
+	wrapped = wrap_key(aad, aadlen, k.key);
+	keys_lookup();
+	if (!audit_subject_insert(keys_relid, keys_seq, keys_index, tenant, subject,
+							  wrapped, &k.key_id, &theirs))
 	{
-		Datum		args[3];
-		char		nulls[3] = {tenant ? ' ' : 'n', ' ', ' '};
-		Oid			types[3] = {TEXTOID, TEXTOID, BYTEAOID};
-		SPIPlanPtr	p;
-		bool		isnull;
-
-		if (!pg_strong_random(k.key, CRM_GCM_KEY_LEN))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate random bytes")));
-		p = keep_plan(&plan_insert,
-					  "INSERT INTO crm_security.audit_subject_keys (tenant_id, subject, wrapped_key) "
-					  "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, subject) DO NOTHING RETURNING key_id",
-					  3, types);
-		args[0] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
-		args[1] = CStringGetTextDatum(subject);
-		args[2] = PointerGetDatum(wrap_key(tenant, subject, k.key));
-		if (SPI_execute_plan(p, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not write crm_security.audit_subject_keys");
-		if (SPI_processed == 1)
-			k.key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-		/* Another transaction made it first (and committed): use that one. */
-		else if (!select_key(tenant, subject, &k))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not create the data key of a data subject"),
-					 errdetail("A concurrent transaction created and removed it."),
-					 errhint("Retry the transaction.")));
+		/* A concurrent transaction made it first: its key. */
+		if (theirs == NULL || !unwrap_key(aad, aadlen, theirs, k.key))
+			unwrap_failed();
+		pfree(theirs);
 	}
-	PG_FINALLY();
-	{
-		as_owner_end(&own);
-	}
-	PG_END_TRY();
-	SPI_finish();
+	pfree(wrapped);
 	*kp = k;
 	explicit_bzero(&k, sizeof(k));
 }
@@ -486,31 +548,45 @@ int64
 audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 {
 	uint8		name[CRM_SHA256_LEN];
+	char	   *aad;
+	int			aadlen;
+	uint64		resets;
 	ByName	   *ent;
 	bool		found;
 	SubjectKey	k;
 
 	check_subject(subject);
 	subject_keys_init();
-	name_key(name, tenant, subject);
-	ent = hash_search(by_name, name, HASH_FIND, NULL);
-	if (ent != NULL)
+	aad = wrap_aad(tenant, subject, &aadlen);
+	name_key(name, aad, aadlen);
+	/*
+	 * One hash lookup: the entry is made at once, and marked ready only once its key is
+	 * known, so that an error below leaves an entry that is looked up again next time.
+	 * Keys are not entered in by_id: a writer seldom reads what it wrote, and
+	 * audit_subject_key_by_id() finds them.
+	 */
+	ent = hash_search(by_name, name, HASH_ENTER, &found);
+	if (found && ent->ready)
 	{
+		pfree(aad);
 		memcpy(key, ent->k.key, CRM_GCM_KEY_LEN);
 		return ent->k.key_id;
 	}
+	ent->ready = false;
+	resets = subject_keys_resets;
 
-	if (!probe_key(tenant, subject, &k))
-		create_key(tenant, subject, &k);
+	if (!probe_key(tenant, subject, aad, aadlen, &k))
+		create_key(tenant, subject, aad, aadlen, &k);
+	pfree(aad);
 
-	ent = hash_search(by_name, name, HASH_ENTER, &found);
-	ent->k = k;
+	/* SQL run by the fallback insert can reset the tables (a subtransaction's abort). */
+	if (resets != subject_keys_resets)
 	{
-		ById	   *b = hash_search(by_id, &k.key_id, HASH_ENTER, &found);
-
-		b->found = true;
-		memcpy(b->key, k.key, CRM_GCM_KEY_LEN);
+		subject_keys_init();
+		ent = hash_search(by_name, name, HASH_ENTER, &found);
 	}
+	ent->k = k;
+	ent->ready = true;
 	memcpy(key, k.key, CRM_GCM_KEY_LEN);
 	explicit_bzero(&k, sizeof(k));
 	return ent->k.key_id;
@@ -557,8 +633,13 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 			bool		isnull;
 			Datum		w = SPI_getbinval(tup, desc, 3, &isnull);
 
-			if (isnull || subject == NULL ||
-				!unwrap_key(tenant, subject, DatumGetByteaPP(w), k))
+			char	   *aad;
+			int			aadlen;
+
+			if (isnull || subject == NULL)
+				unwrap_failed();
+			aad = wrap_aad(tenant, subject, &aadlen);
+			if (!unwrap_key(aad, aadlen, DatumGetByteaPP(w), k))
 				unwrap_failed();
 			have = true;
 		}

@@ -18,7 +18,7 @@ PSQL=("$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1)
 . "$(dirname "$0")/include/tap.sh"
 admin() { "$PG_BIN/psql" -X -q -d postgres -c "SET client_min_messages = warning" "$@" >/dev/null; }
 
-echo "1..13"
+echo "1..14"
 admin -c "DROP DATABASE IF EXISTS $SRC" -c "DROP DATABASE IF EXISTS $DST" -c "CREATE DATABASE $SRC TEMPLATE template0"
 q >/dev/null <<'SQL'
 SET client_min_messages = warning;
@@ -40,6 +40,10 @@ check "eight concurrent sessions wrote their rows" 8 \
     "$(q -c "SELECT count(*) FROM contacts WHERE customer = 'fresh'")"
 check "concurrent first writes for one new subject made one data key" 1 \
     "$(q -c "SELECT count(*) FROM crm_security.audit_subject_keys WHERE subject = 'fresh'")"
+check "every value they wrote names that key" \
+    "$(q -c "SELECT key_id FROM crm_security.audit_subject_keys WHERE subject = 'fresh'")" \
+    "$(q -c "SELECT string_agg(DISTINCT substring(new_row->'name'->>'enc' FROM '^crm1\.([0-9]+)\.'), ',')
+               FROM crm_security.audit_log WHERE new_row->>'customer' = 'fresh'")"
 check "every value they wrote decrypts under it" 8 \
     "$(q -c "SELECT count(*) FROM crm_security.audit_log WHERE new_row->>'customer' = 'fresh'
                AND crm_security.audit_personal_data(id)->'new_row'->>'name' LIKE 'Fresh_ Privmark'")"
