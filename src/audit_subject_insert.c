@@ -52,6 +52,8 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "crm_security.h"
+
 #include "audit_subject_insert.h"
 #include "relcache_callbacks.h"
 
@@ -339,21 +341,6 @@ static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_select_t = NULL; /* tenant_id = $1 */
 static SPIPlanPtr plan_select_n = NULL; /* tenant_id IS NULL */
 
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*slot = p;
-	}
-	return *slot;
-}
-
 /* The row of (tenant, subject) through SQL (SPI connected, as owner); false if none. */
 static bool
 select_sql(const char *tenant, const char *subject, int64 *key_id, bytea **wrapped)
@@ -366,7 +353,7 @@ select_sql(const char *tenant, const char *subject, int64 *key_id, bytea **wrapp
 
 	if (tenant != NULL)
 	{
-		p = keep_plan(&plan_select_t,
+		p = crm_keep_plan(&plan_select_t,
 					  "SELECT key_id, wrapped_key FROM crm_security.audit_subject_keys "
 					  "WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND subject OPERATOR(pg_catalog.=) $2",
 					  2, types);
@@ -375,7 +362,7 @@ select_sql(const char *tenant, const char *subject, int64 *key_id, bytea **wrapp
 	}
 	else
 	{
-		p = keep_plan(&plan_select_n,
+		p = crm_keep_plan(&plan_select_n,
 					  "SELECT key_id, wrapped_key FROM crm_security.audit_subject_keys "
 					  "WHERE tenant_id IS NULL AND subject OPERATOR(pg_catalog.=) $1",
 					  1, types);
@@ -420,7 +407,7 @@ insert_sql_as(Oid owner, const char *tenant, const char *subject, bytea *wrapped
 		SPIPlanPtr	p;
 		bool		isnull;
 
-		p = keep_plan(&plan_insert,
+		p = crm_keep_plan(&plan_insert,
 					  "INSERT INTO crm_security.audit_subject_keys (tenant_id, subject, wrapped_key) "
 					  "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, subject) DO NOTHING RETURNING key_id",
 					  3, types);

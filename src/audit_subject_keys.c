@@ -23,8 +23,6 @@
  */
 #include "postgres.h"
 
-#include <openssl/evp.h>
-
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/skey.h"
@@ -243,70 +241,24 @@ subject_random(uint8 *out, int len)
 }
 
 /*
- * AES-256-GCM under the KEK, with a cipher context of each direction keyed once and kept
- * for the life of the backend, as the KEK is: a wrapping or unwrapping then sets only its
- * nonce (no key schedule per key).
+ * AES-256-GCM under the KEK: crypto.c keeps the context keyed (only the nonce changes
+ * between two wrappings) until the end of the transaction.
  */
-static EVP_CIPHER_CTX *kek_ctx[2];	/* [1] encrypts, [0] decrypts */
-
-static EVP_CIPHER_CTX *
-kek_context(int enc)
-{
-	if (kek_ctx[enc] == NULL)
-	{
-		EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-		uint8		kek[CRM_GCM_KEY_LEN];
-		bool		ok;
-
-		subject_kek(kek);
-		ok = cipher != NULL && ctx != NULL &&
-			EVP_CipherInit_ex2(ctx, cipher, kek, NULL, enc, NULL) == 1;
-		explicit_bzero(kek, sizeof(kek));
-		EVP_CIPHER_free(cipher);
-		if (!ok)
-		{
-			EVP_CIPHER_CTX_free(ctx);
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not set up AES-256-GCM")));
-		}
-		kek_ctx[enc] = ctx;
-	}
-	return kek_ctx[enc];
-}
-
-/* A context that failed is not used again: the next use keys a new one. */
-static void
-kek_context_drop(int enc)
-{
-	EVP_CIPHER_CTX_free(kek_ctx[enc]);
-	kek_ctx[enc] = NULL;
-}
 
 /* Unwrap a data key into key; false when it does not unwrap under this aad. */
 static bool
 unwrap_key(const char *aad, int aadlen, bytea *wrapped, uint8 *key)
 {
 	const uint8 *w = (const uint8 *) VARDATA_ANY(wrapped);
-	EVP_CIPHER_CTX *ctx;
-	int			n;
+	uint8		kek[CRM_GCM_KEY_LEN];
 	bool		ok;
 
 	if (VARSIZE_ANY_EXHDR(wrapped) != WRAPPED_LEN)
 		return false;
-	ctx = kek_context(0);
-	if (EVP_DecryptInit_ex2(ctx, NULL, NULL, w, NULL) != 1 ||
-		EVP_DecryptUpdate(ctx, NULL, &n, (const uint8 *) aad, aadlen) != 1 ||
-		EVP_DecryptUpdate(ctx, key, &n, w + CRM_GCM_NONCE_LEN, CRM_GCM_KEY_LEN) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRM_GCM_TAG_LEN,
-							(void *) (w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN)) != 1)
-	{
-		kek_context_drop(0);
-		explicit_bzero(key, CRM_GCM_KEY_LEN);
-		return false;
-	}
-	ok = EVP_DecryptFinal_ex(ctx, key + CRM_GCM_KEY_LEN, &n) == 1;
+	subject_kek(kek);
+	ok = crm_aes_gcm_decrypt(kek, w, (const uint8 *) aad, aadlen, w + CRM_GCM_NONCE_LEN,
+							 CRM_GCM_KEY_LEN, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN, key);
+	explicit_bzero(kek, sizeof(kek));
 	if (!ok)
 		explicit_bzero(key, CRM_GCM_KEY_LEN);
 	return ok;
@@ -318,24 +270,14 @@ wrap_key(const char *aad, int aadlen, const uint8 *key)
 {
 	bytea	   *out = palloc(VARHDRSZ + WRAPPED_LEN);
 	uint8	   *w = (uint8 *) VARDATA(out);
-	EVP_CIPHER_CTX *ctx;
-	int			n;
+	uint8		kek[CRM_GCM_KEY_LEN];
 
 	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
 	subject_random(w, CRM_GCM_NONCE_LEN);
-	ctx = kek_context(1);
-	if (EVP_EncryptInit_ex2(ctx, NULL, NULL, w, NULL) != 1 ||
-		EVP_EncryptUpdate(ctx, NULL, &n, (const uint8 *) aad, aadlen) != 1 ||
-		EVP_EncryptUpdate(ctx, w + CRM_GCM_NONCE_LEN, &n, key, CRM_GCM_KEY_LEN) != 1 ||
-		EVP_EncryptFinal_ex(ctx, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN, &n) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRM_GCM_TAG_LEN,
-							w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN) != 1)
-	{
-		kek_context_drop(1);
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("AES-256-GCM encryption failed")));
-	}
+	subject_kek(kek);
+	crm_aes_gcm_encrypt(kek, w, (const uint8 *) aad, aadlen, key, CRM_GCM_KEY_LEN,
+						w + CRM_GCM_NONCE_LEN, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN);
+	explicit_bzero(kek, sizeof(kek));
 	return out;
 }
 
@@ -347,21 +289,6 @@ unwrap_failed(void)
 			 errmsg("a data key of crm_security.audit_subject_keys does not unwrap"),
 			 errdetail("The key was wrapped under another entry key, or its row was altered."),
 			 errhint("Restore the entry key file of the cluster the keys come from.")));
-}
-
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*slot = p;
-	}
-	return *slot;
 }
 
 /* Run SQL on the key table as its owner (callers have no privilege on it). */
@@ -618,7 +545,7 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 		Datum		args[1] = {Int64GetDatum(key_id)};
 		SPIPlanPtr	p;
 
-		p = keep_plan(&plan_by_id,
+		p = crm_keep_plan(&plan_by_id,
 					  "SELECT tenant_id, subject, wrapped_key FROM crm_security.audit_subject_keys "
 					  "WHERE key_id OPERATOR(pg_catalog.=) $1",
 					  1, types);

@@ -32,4 +32,12 @@ typedef struct CrmAsOwner
 extern void crm_as_owner_begin(CrmAsOwner *st, const char *relname);
 extern void crm_as_owner_end(CrmAsOwner *st);
 
+/*
+ * The plan in *slot, prepared (SPI connected) and kept for the life of the backend on
+ * first use.
+ */
+struct _SPI_plan;
+extern struct _SPI_plan *crm_keep_plan(struct _SPI_plan **slot, const char *sql, int nargs,
+									   Oid *types);
+
 #endif							/* CRM_SECURITY_H */

@@ -2,13 +2,15 @@
  * rel_owner.c
  *		The owner of one of the extension's tables, for code that runs statements on them as
  *		their owner (the registries, the key store, API keys, the audit's data keys), and the
- *		switch to that owner with search_path pinned to pg_catalog, pg_temp.
+ *		switch to that owner with search_path pinned to pg_catalog, pg_temp; and the plans of
+ *		the statements such code keeps for the life of the backend.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -62,4 +64,19 @@ crm_as_owner_end(CrmAsOwner *st)
 {
 	AtEOXact_GUC(true, st->nest);
 	SetUserIdAndSecContext(st->save_userid, st->save_sec);
+}
+
+SPIPlanPtr
+crm_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*slot = p;
+	}
+	return *slot;
 }
