@@ -40,6 +40,8 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "crm_security.h"
+
 #include "apikey_usage.h"
 #include "ratelimit.h"
 #include "shmem_table.h"
@@ -143,21 +145,6 @@ apikey_usage_shared(void)
  * SQL statements, prepared once per backend
  * ---------------------------------------------------------------- */
 
-static SPIPlanPtr
-apikey_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
-
 /* Columns of the usage row written by both modes: $1 key, then $2.. as below. */
 static Oid	apikey_row_types[] = {UUIDOID, INT8OID, TIMESTAMPTZOID, INETOID,
 	TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT4OID};
@@ -244,7 +231,7 @@ apikey_count_in_table(const pg_uuid_t *id, int32 per_minute, int32 per_day,
 		nulls[2] = 'n';
 	values[3] = TimestampTzGetDatum(minute * USECS_PER_MINUTE);
 	values[4] = TimestampTzGetDatum(day * USECS_PER_DAY);
-	if (SPI_execute_plan(apikey_plan(&apikey_count_plan, apikey_count_sql, 5, types),
+	if (SPI_execute_plan(crm_keep_plan(&apikey_count_plan, apikey_count_sql, 5, types),
 						 values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
 		SPI_processed != 1)
 		elog(ERROR, "could not count the use of an API key");
@@ -309,10 +296,10 @@ apikey_flush_one(const ApiKeyUsageSnapshot *s, bool wait)
 	values[6] = TimestampTzGetDatum(s->day * USECS_PER_DAY);
 	values[7] = Int32GetDatum(s->day_count);
 	if (wait)
-		SPI_execute_plan(apikey_plan(&apikey_flush_wait_plan, apikey_flush_sql_wait, 8, apikey_row_types),
+		SPI_execute_plan(crm_keep_plan(&apikey_flush_wait_plan, apikey_flush_sql_wait, 8, apikey_row_types),
 						 values, nulls, false, 0);
 	else
-		SPI_execute_plan(apikey_plan(&apikey_flush_skip_plan, apikey_flush_sql_skip, 8, apikey_row_types),
+		SPI_execute_plan(crm_keep_plan(&apikey_flush_skip_plan, apikey_flush_sql_skip, 8, apikey_row_types),
 						 values, nulls, false, 0);
 	return SPI_processed > 0;
 }
@@ -328,7 +315,7 @@ apikey_entry_create(const ApiKeyUsageKey *key, TimestampTz now)
 	bool		found;
 
 	memset(&loaded, 0, sizeof(loaded));
-	if (SPI_execute_plan(apikey_plan(&apikey_load_plan, apikey_load_sql, 1, &type),
+	if (SPI_execute_plan(crm_keep_plan(&apikey_load_plan, apikey_load_sql, 1, &type),
 						 &arg, NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		HeapTuple	t = SPI_tuptable->vals[0];
@@ -549,7 +536,7 @@ crm_api_key_usage(PG_FUNCTION_ARGS)
 		Oid			type = UUIDOID;
 		Datum		arg = UUIDPGetDatum(id);
 
-		if (SPI_execute_plan(apikey_plan(&apikey_load_plan, apikey_load_sql, 1, &type),
+		if (SPI_execute_plan(crm_keep_plan(&apikey_load_plan, apikey_load_sql, 1, &type),
 							 &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		{
 			HeapTuple	t = SPI_tuptable->vals[0];

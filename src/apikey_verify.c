@@ -86,15 +86,10 @@ apikey_lookup(const char *key, int len, ApiKeyHashScheme scheme, TupleDesc *desc
 	arg = palloc(VARHDRSZ + CRM_SHA256_LEN);
 	SET_VARSIZE(arg, VARHDRSZ + CRM_SHA256_LEN);
 	memcpy(VARDATA(arg), hash, CRM_SHA256_LEN);
-	if (apikey_lookup_plan == NULL)
 	{
 		Oid			type = BYTEAOID;
-		SPIPlanPtr	plan = SPI_prepare(apikey_lookup_sql, 1, &type);
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		apikey_lookup_plan = plan;
+		(void) crm_keep_plan(&apikey_lookup_plan, apikey_lookup_sql, 1, &type);
 	}
 	value = PointerGetDatum(arg);
 	if (SPI_execute_plan(apikey_lookup_plan, &value, NULL, false, 1) != SPI_OK_SELECT)
