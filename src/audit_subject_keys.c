@@ -338,10 +338,17 @@ as_owner_end(AsOwner *s)
 	SetUserIdAndSecContext(s->save_userid, s->save_sec);
 }
 
+/* A subject id and a tenant id (NULL: none) that a key can be made and found for. */
 static void
-check_subject(const char *subject)
+check_subject(const char *subject, const char *tenant)
 {
 	size_t		len = strlen(subject);
+
+	if (tenant != NULL && strlen(tenant) > AUDIT_SUBJECT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant id is too long"),
+				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
 
 	if (len == 0)
 		ereport(ERROR,
@@ -482,7 +489,7 @@ audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 	bool		found;
 	SubjectKey	k;
 
-	check_subject(subject);
+	check_subject(subject, tenant);
 	subject_keys_init();
 	aad = wrap_aad(tenant, subject, &aadlen);
 	name_key(name, aad, aadlen);
@@ -629,12 +636,7 @@ audit_forget_subject(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("data subject id cannot be null")));
 	subject = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	check_subject(subject);
-	if (tenant != NULL && strlen(tenant) > AUDIT_SUBJECT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tenant id is too long"),
-				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
+	check_subject(subject, tenant);
 
 	/* Nothing of this transaction may keep the key. */
 	audit_subject_keys_reset();
