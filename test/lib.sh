@@ -67,9 +67,14 @@ private_install() {
     PG_REGRESS=$inst/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/regress/pg_regress
 }
 
+# A port nothing listens on, below the kernel's range of ephemeral ports: a port in that
+# range can be taken at any moment as the local end of an outgoing connection, and a
+# server started on it then fails with "Address already in use".
 free_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
+    local p lo=32768
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    [ "$lo" -gt 11000 ] 2>/dev/null || lo=32768
+    for p in $(shuf -i 10000-$((lo - 1)) -n 50); do
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
     done
     die "no free port"
