@@ -24,7 +24,7 @@ trap '' PIPE
 # Warnings (set_claim_context outside a transaction block, by a superuser) are not the
 # subject here: only errors are shown.
 coproc SA { PGOPTIONS="-c client_min_messages=error" "${PSQL[@]}" -d "$DB" 2>&1; }
-SA_IN=${SA[1]} SA_OUT=${SA[0]}
+SA_IN=${SA[1]} SA_OUT=${SA[0]} SA_WAIT=$SA_PID   # bash unsets SA and SA_PID once it has ended
 a() {  # a SQL: run in session A, print its output
     { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
     local line out=""
@@ -62,6 +62,6 @@ q -c "UPDATE crm_security.tenant_members SET enabled = false WHERE tenant_id = '
 check "session B disables it by hand: the only membership again" "t1/client_user" "$(ctx)"
 
 exec {SA_IN}>&-
-wait "$SA_PID" 2>/dev/null
+wait "$SA_WAIT" 2>/dev/null
 "${PSQL[@]}" -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 exit $failed
