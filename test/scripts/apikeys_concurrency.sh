@@ -22,6 +22,7 @@ source "$CRM_ROOT/test/lib.sh"
 PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_apikeys_conc
 source "$(dirname "$0")/include/tap.sh"
+source "$(dirname "$0")/include/session.sh"
 errcode() { sed -n 's/.*ERROR:  *\([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
 PEPPER=conc-pepper-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c2e
 WORK=${CRM_WORK:-$(mktemp -d)}
@@ -105,18 +106,7 @@ for mode in preload main; do
     fi
 
     # Session A holds a transaction with a verified use open; session B verifies the same key.
-    trap '' PIPE
-    coproc SA { "${PSQL[@]}" -d "$DB" 2>&1; }
-    SA_IN=${SA[1]} SA_OUT=${SA[0]}
-    a() {
-        { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
-        local line out=""
-        while IFS= read -r -t 60 line <&"$SA_OUT"; do
-            [ "$line" = "__end__" ] && break
-            out+="$line"$'\n'
-        done
-        printf '%s' "${out%$'\n'}"
-    }
+    session_a_start
     a "BEGIN;" >/dev/null
     check "$mode: session A verifies the key in an open transaction" ok "$(a "SELECT 'ok' FROM crm_security.verify_api_key('$K');")"
     out=$(q -c "SET statement_timeout = '3s'" -c "SELECT 'ok' FROM crm_security.verify_api_key('$K')")
@@ -130,8 +120,7 @@ for mode in preload main; do
     out=$(a "SELECT 'ok' FROM crm_security.verify_api_key('$K');")
     check "$mode: session A, in its open transaction, is refused at its next verification" 28000 "$(errcode <<<"$out")"
     a "ROLLBACK;" >/dev/null
-    a "\\q" >/dev/null
-    wait 2>/dev/null
+    session_a_end
 
     # Refusals whose statements carry a key or a pepper, for the log check below.
     q -c "SELECT * FROM crm_security.verify_api_key('$K')" -c "SELECT * FROM crm_security.verify_api_key('${K}x')" \

@@ -9,6 +9,7 @@ DB=crm_ctx_sessions
 SECRET=sessions-secret-0123456789-0123456789
 SECRET2=sessions-second-0123456789-0123456789
 source "$(dirname "$0")/include/tap.sh"
+source "$(dirname "$0")/include/session.sh"
 errcode() { sed -n 's/.*ERROR:  *\([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
 # a_err SQL: the SQLSTATE of the error that SQL raises in session A (no pipe: the coprocess
 # descriptors do not reach a pipeline's subshells).
@@ -26,23 +27,10 @@ sign() {  # sign SUB KID SECRET
 TOK=$(sign u-s s1 "$SECRET")
 TOK2=$(sign u-s2 s2 "$SECRET2")
 
-# Session A: one connection kept open for the whole test.  A write to it after its psql
-# has ended must not end this script (SIGPIPE): the assertions that need session A then fail
-# by their output, and the others still run.
-trap '' PIPE
+# Session A: one connection kept open for the whole test (include/session.sh).
 # Warnings (set_claim_context outside a transaction block, by a superuser) are not the
 # subject here: only errors are shown.
-coproc SA { PGOPTIONS="-c client_min_messages=error" "${PSQL[@]}" -d "$DB" 2>&1; }
-SA_IN=${SA[1]} SA_OUT=${SA[0]}   # bash unsets SA once the coprocess has ended
-a() {  # a SQL: run in session A, print its output
-    { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
-    local line out=""
-    while IFS= read -r -t 60 line <&"$SA_OUT"; do
-        [ "$line" = "__end__" ] && break
-        out+="$line"$'\n'
-    done
-    printf '%s' "${out%$'\n'}"
-}
+PGOPTIONS="-c client_min_messages=error" session_a_start
 
 check "session A verifies a token" "u-s" "$(a "SELECT crm_security.set_claim_context('$TOK')->>'sub';")"
 a "BEGIN;" >/dev/null
@@ -81,8 +69,7 @@ check "session A: after the key is disabled, new parallel workers refuse the tok
     "$(a_err "SELECT count(*) FROM par WHERE crm_security.user_id() = 'u-s';")"
 a "ROLLBACK;" >/dev/null
 q -c "UPDATE crm_security.jwt_keys SET enabled = true WHERE kid = 's1'" >/dev/null
-a "\\q" >/dev/null
-wait 2>/dev/null
+session_a_end
 
 # Planting the token for later transactions.  Each psql -c below is a transaction of its
 # own in a new session that has not loaded the library yet.

@@ -8,6 +8,7 @@ PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_ctx_tenants_sessions
 SECRET=tenant-sessions-secret-0123456789-0123
 source "$(dirname "$0")/include/tap.sh"
+source "$(dirname "$0")/include/session.sh"
 errcode() { sed -n 's/.*ERROR:  *\([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
 a_err() { local out; out=$(a "$1"); errcode <<<"$out"; }
 
@@ -20,20 +21,9 @@ q -c "CREATE EXTENSION crm_security" \
 TOK=$(q -c "SELECT crm_security.jwt_sign(jsonb_build_object('sub', 'u', 'exp', extract(epoch FROM now())::bigint + 600), '$SECRET', 'HS256', '{\"kid\": \"ts\"}')")
 
 # Session A: one connection kept open for the whole test (as in context_sessions.sh).
-trap '' PIPE
 # Warnings (set_claim_context outside a transaction block, by a superuser) are not the
 # subject here: only errors are shown.
-coproc SA { PGOPTIONS="-c client_min_messages=error" "${PSQL[@]}" -d "$DB" 2>&1; }
-SA_IN=${SA[1]} SA_OUT=${SA[0]} SA_WAIT=$SA_PID   # bash unsets SA and SA_PID once it has ended
-a() {  # a SQL: run in session A, print its output
-    { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
-    local line out=""
-    while IFS= read -r -t 60 line <&"$SA_OUT"; do
-        [ "$line" = "__end__" ] && break
-        out+="$line"$'\n'
-    done
-    printf '%s' "${out%$'\n'}"
-}
+PGOPTIONS="-c client_min_messages=error" session_a_start
 ctx() { a "SELECT crm_security.tenant_id() || '/' || crm_security.app_role() FROM crm_security.set_claim_context('$TOK'${1:+, '$1'});"; }
 
 check "session A: the only membership" "t1/client_admin" "$(ctx)"
@@ -61,7 +51,6 @@ check "session B adds a second membership: session A must name the tenant" "2202
 q -c "UPDATE crm_security.tenant_members SET enabled = false WHERE tenant_id = 't2'" >/dev/null
 check "session B disables it by hand: the only membership again" "t1/client_user" "$(ctx)"
 
-exec {SA_IN}>&-
-wait "$SA_WAIT" 2>/dev/null
+session_a_end
 "${PSQL[@]}" -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null 2>&1
 exit $failed

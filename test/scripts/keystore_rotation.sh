@@ -14,6 +14,7 @@ CANARY=SECRET-CANARY-KROT
 SA=$CANARY-a-0123456789-0123456789
 SB=$CANARY-b-0123456789-0123456789
 source "$(dirname "$0")/include/tap.sh"
+source "$(dirname "$0")/include/session.sh"
 errcode() { sed -n 's/.*ERROR:  *\([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
 a_err() { local out; out=$(a "$1"); errcode <<<"$out"; }
 b64url() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
@@ -36,18 +37,7 @@ sign() {  # sign KID SECRET
 TA=$(sign k-rot-a "$SA")
 TB=$(sign k-rot-b "$SB")
 
-trap '' PIPE
-coproc SA_PROC { PGOPTIONS="-c client_min_messages=error" "${PSQL[@]}" -d "$DB" 2>&1; }
-SA_IN=${SA_PROC[1]} SA_OUT=${SA_PROC[0]}
-a() {  # a SQL: run in session A, print its output
-    { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
-    local line out=""
-    while IFS= read -r -t 60 line <&"$SA_OUT"; do
-        [ "$line" = "__end__" ] && break
-        out+="$line"$'\n'
-    done
-    printf '%s' "${out%$'\n'}"
-}
+PGOPTIONS="-c client_min_messages=error" session_a_start
 
 check "session A: a token of key A verifies (and is cached)" "u-k-rot-a" \
     "$(a "BEGIN; SELECT crm_security.set_claim_context('$TA')->>'sub'; COMMIT;")"
@@ -66,8 +56,7 @@ check "... as disabled_key (28P13) with specific error codes" "28P13" \
 a "ROLLBACK;" >/dev/null
 check "session A: key B's token verifies" "u-k-rot-b" \
     "$(a "BEGIN; SELECT crm_security.set_claim_context('$TB')->>'sub'; COMMIT;")"
-a "\\q" >/dev/null
-wait 2>/dev/null
+session_a_end
 
 q "${ADMIN[@]}" -c "SELECT crm_security.add_jwt_key('k-rot-c', 'HS256', '$CANARY-c-0123456789-0123456789', '$IA')" \
     -c "SELECT crm_security.disable_jwt_key('k-rot-c', '$IA')" >/dev/null

@@ -7,6 +7,7 @@ PSQL=("$PG_BIN/psql" -X -q -A -t -v VERBOSITY=sqlstate)
 DB=crm_record_sessions
 SECRET=record-sessions-secret-0123456789-0123
 source "$(dirname "$0")/include/tap.sh"
+source "$(dirname "$0")/include/session.sh"
 
 echo "1..9"
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
@@ -23,18 +24,7 @@ q -c "CREATE EXTENSION crm_security" \
   -c "SELECT crm_security.set_manager('t', 'rep', 'mgr')" >/dev/null
 TOK=$(q -c "SELECT crm_security.jwt_sign(jsonb_build_object('sub', 'mgr', 'tenant_id', 't', 'exp', extract(epoch FROM now())::bigint + 600), '$SECRET', 'HS256')")
 
-trap '' PIPE
-coproc SA { "${PSQL[@]}" -d "$DB" -U regress_rec_sess 2>&1; }
-SA_IN=${SA[1]} SA_OUT=${SA[0]}
-a() {
-    { printf '%s\n\\echo __end__\n' "$1" >&"$SA_IN"; } 2>/dev/null || { echo "# session A has ended" >&2; return 0; }
-    local line out=""
-    while IFS= read -r -t 60 line <&"$SA_OUT"; do
-        [ "$line" = "__end__" ] && break
-        out+="$line"$'\n'
-    done
-    printf '%s' "${out%$'\n'}"
-}
+session_a_start -U regress_rec_sess
 # (no pipe: the coprocess descriptors do not reach a pipeline's subshells)
 ids() { local out; out=$(a "BEGIN; SELECT crm_security.set_claim_context('$TOK') IS NULL; SELECT string_agg(id::text, ',' ORDER BY id) FROM deals; COMMIT;"); printf '%s' "${out##*$'\n'}"; }
 
@@ -58,7 +48,6 @@ check "session A: a share is seen from the next transaction" "1,2,3" "$(ids)"
 q -c "SELECT crm_security.unshare_record('deals', '2', 't', 'mgr')" >/dev/null
 check "session A: a revoked share is gone from the next transaction" "1,3" "$(ids)"
 
-exec {SA_IN}>&- 2>/dev/null
-wait 2>/dev/null
+session_a_end
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "DROP ROLE IF EXISTS regress_rec_sess" >/dev/null 2>&1
 exit $failed
