@@ -44,32 +44,6 @@
 #define AUDITOR_ROLE "crm_security_auditor"
 
 /*
- * Nonces: random bytes drawn from OpenSSL a few kilobytes at a time rather than per value
- * (each draw takes locks and checks for a fork).  Backends fill their own pool after they
- * are forked, so no two processes share one.
- */
-#define NONCE_POOL (CRM_GCM_NONCE_LEN * 256)
-static uint8 nonce_pool[NONCE_POOL];
-static int	nonce_left = 0;
-
-static void
-next_nonce(uint8 *out)
-{
-	if (nonce_left < CRM_GCM_NONCE_LEN)
-	{
-		if (!pg_strong_random(nonce_pool, NONCE_POOL))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate random bytes")));
-		nonce_left = NONCE_POOL;
-	}
-	memcpy(out, nonce_pool + NONCE_POOL - nonce_left, CRM_GCM_NONCE_LEN);
-	/* A nonce is used once: wiped from the pool as it is taken. */
-	memset(nonce_pool + NONCE_POOL - nonce_left, 0, CRM_GCM_NONCE_LEN);
-	nonce_left -= CRM_GCM_NONCE_LEN;
-}
-
-/*
  * The associated data of one value,
  *		AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>",
  * written into buf (AAD_BUF bytes) when it fits, else into memory of its own.
@@ -118,7 +92,7 @@ envelope_string(StringInfo env, const char *pt, int ptlen, int64 entry_id, const
 
 	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
 	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
-	next_nonce(buf);
+	crm_random_pooled(buf, CRM_GCM_NONCE_LEN);
 	aad = value_aad(aadbuf, entry_id, image, name, namelen, key_id, &aadlen);
 	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
 						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);

@@ -208,39 +208,6 @@ wrap_aad(const char *tenant, const char *subject, int *len)
 }
 
 /*
- * Random bytes (data keys, the nonces of wrapping) drawn from OpenSSL a few kilobytes at
- * a time rather than per key: each draw takes locks and checks for a fork (a system call).
- * Bytes are wiped from the pool as they are taken.  The pool belongs to the process that
- * filled it: a process that finds another's (it was forked with it) refills it first, so
- * that no two processes ever hand out the same bytes.
- */
-#define RANDOM_POOL 2048
-static uint8 random_pool[RANDOM_POOL];
-static int	random_left = 0;
-static int	random_pid = 0;
-
-static void
-subject_random(uint8 *out, int len)
-{
-	uint8	   *p;
-
-	Assert(len > 0 && len <= RANDOM_POOL);
-	if (random_pid != MyProcPid || random_left < len)
-	{
-		if (!pg_strong_random(random_pool, RANDOM_POOL))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate random bytes")));
-		random_left = RANDOM_POOL;
-		random_pid = MyProcPid;
-	}
-	p = random_pool + RANDOM_POOL - random_left;
-	memcpy(out, p, len);
-	explicit_bzero(p, len);
-	random_left -= len;
-}
-
-/*
  * AES-256-GCM under the KEK: crypto.c keeps the context keyed (only the nonce changes
  * between two wrappings) until the end of the transaction.
  */
@@ -273,7 +240,7 @@ wrap_key(const char *aad, int aadlen, const uint8 *key)
 	uint8		kek[CRM_GCM_KEY_LEN];
 
 	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
-	subject_random(w, CRM_GCM_NONCE_LEN);
+	crm_random_pooled(w, CRM_GCM_NONCE_LEN);
 	subject_kek(kek);
 	crm_aes_gcm_encrypt(kek, w, (const uint8 *) aad, aadlen, key, CRM_GCM_KEY_LEN,
 						w + CRM_GCM_NONCE_LEN, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN);
@@ -462,7 +429,7 @@ create_key(const char *tenant, const char *subject, const char *aad, int aadlen,
 	bytea	   *wrapped;
 	bytea	   *theirs = NULL;
 
-	subject_random(k.key, CRM_GCM_KEY_LEN);
+	crm_random_pooled(k.key, CRM_GCM_KEY_LEN);
 	wrapped = wrap_key(aad, aadlen, k.key);
 	keys_lookup();
 	if (!audit_subject_insert(keys_relid, keys_seq, keys_index, tenant, subject,

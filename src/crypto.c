@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "crm_security.h"
@@ -377,6 +378,39 @@ crm_secure_compare(PG_FUNCTION_ARGS)
 #define RANDOM_BYTES_MAX (1024 * 1024)
 
 /* SQL function: random_bytes(n int) returns bytea */
+/*
+ * Random bytes for keys and nonces drawn from OpenSSL a few kilobytes at a time rather than
+ * per call: each draw takes locks and checks for a fork (a system call).  Bytes are wiped
+ * from the pool as they are taken.  The pool belongs to the process that filled it: a
+ * process that finds another's (it was forked with it) refills it first, so that no two
+ * processes ever hand out the same bytes.
+ */
+#define RANDOM_POOL 4096
+static unsigned char random_pool[RANDOM_POOL];
+static int	random_left = 0;
+static int	random_pid = 0;
+
+void
+crm_random_pooled(unsigned char *out, int len)
+{
+	unsigned char *p;
+
+	Assert(len > 0 && len <= RANDOM_POOL);
+	if (random_pid != MyProcPid || random_left < len)
+	{
+		if (!pg_strong_random(random_pool, RANDOM_POOL))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random bytes")));
+		random_left = RANDOM_POOL;
+		random_pid = MyProcPid;
+	}
+	p = random_pool + RANDOM_POOL - random_left;
+	memcpy(out, p, len);
+	explicit_bzero(p, len);
+	random_left -= len;
+}
+
 PG_FUNCTION_INFO_V1(crm_random_bytes);
 Datum
 crm_random_bytes(PG_FUNCTION_ARGS)

@@ -91,4 +91,10 @@ extern bool crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *n
 /* Wipe the keys kept by the keyed contexts (at the end of each transaction). */
 extern void crm_aes_gcm_forget(void);
 
+/*
+ * len random bytes (at most 4096) for a key or a nonce, from a per-process pool refilled
+ * from OpenSSL; each byte handed out once, wiped from the pool.
+ */
+extern void crm_random_pooled(unsigned char *out, int len);
+
 #endif							/* CRM_CRYPTO_H */
