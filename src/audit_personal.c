@@ -518,6 +518,16 @@ decrypt_members(Jsonb *img, int64 entry_id, const char *image, int64 only_key)
 	return JsonbValueToJsonb(res);
 }
 
+Datum
+audit_personal_key_pattern(int64 key_id)
+{
+	char		pat[32];
+
+	/* Every envelope of the key begins so (docs/privacy.md, "Envelope"). */
+	snprintf(pat, sizeof(pat), "\"" ENV_PREFIX INT64_FORMAT ".", key_id);
+	return CStringGetTextDatum(pat);
+}
+
 static const char *const image_names[3] = {"old_row", "new_row", "metadata"};
 
 /* {"old_row": ..., "new_row": ..., "metadata": ...} of an entry, decrypted. */
@@ -686,20 +696,14 @@ audit_subject_data(PG_FUNCTION_ARGS)
 		{
 			int64		key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 															 SPI_tuptable->tupdesc, 1, &isnull));
-			char		pat[32];
 			Oid			types[1] = {TEXTOID};
-			Datum		args[1];
+			Datum		args[1] = {audit_personal_key_pattern(key_id)};
 			Portal		portal;
 
-			/* Every envelope of the key begins so (docs/privacy.md, "Envelope"). */
-			snprintf(pat, sizeof(pat), "\"" ENV_PREFIX INT64_FORMAT ".", key_id);
-			args[0] = CStringGetTextDatum(pat);
 			portal = SPI_cursor_open_with_args(NULL,
 											   "SELECT id, logged_at, kind, table_name, operation, record_key, "
 											   "old_row, new_row, metadata FROM crm_security.audit_log "
-											   "WHERE pg_catalog.strpos(pg_catalog.concat(old_row::pg_catalog.text, "
-											   "new_row::pg_catalog.text, metadata::pg_catalog.text), $1) "
-											   "OPERATOR(pg_catalog.>) 0 ORDER BY id",
+											   "WHERE " AUDIT_HOLDS_KEY_SQL " ORDER BY id",
 											   1, types, args, NULL, true, CURSOR_OPT_NO_SCROLL);
 			for (;;)
 			{

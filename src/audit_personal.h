@@ -52,4 +52,14 @@ extern bool audit_personal_column(struct AuditRelInfo *info, const char *name, i
 extern Jsonb *audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant,
 									  const char *subject, ArrayType *keys);
 
+/*
+ * The entries holding envelopes of one data key: an SQL condition on audit_log whose $1
+ * (text) is audit_personal_key_pattern(key_id), the text every envelope of the key begins
+ * with in an image's text.
+ */
+#define AUDIT_HOLDS_KEY_SQL \
+	"pg_catalog.strpos(pg_catalog.concat(old_row::pg_catalog.text, new_row::pg_catalog.text, " \
+	"metadata::pg_catalog.text), $1) OPERATOR(pg_catalog.>) 0"
+extern Datum audit_personal_key_pattern(int64 key_id);
+
 #endif							/* CRM_AUDIT_PERSONAL_H */

@@ -50,6 +50,7 @@
 
 #include "audit_entry.h"
 #include "audit_key.h"
+#include "audit_personal.h"
 #include "audit_subject_insert.h"
 #include "audit_subject_keys.h"
 #include "crypto.h"
@@ -567,17 +568,11 @@ static int64
 count_entries(int64 key_id)
 {
 	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
+	Datum		args[1] = {audit_personal_key_pattern(key_id)};
 	bool		isnull;
-	char		pat[64];
 
-	/* Every envelope of the key begins so (docs/privacy.md, "Envelope"). */
-	snprintf(pat, sizeof(pat), "\"crm1." INT64_FORMAT ".", key_id);
-	args[0] = CStringGetTextDatum(pat);
 	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM crm_security.audit_log "
-							  "WHERE pg_catalog.strpos(old_row::pg_catalog.text, $1) OPERATOR(pg_catalog.>) 0 "
-							  "OR pg_catalog.strpos(new_row::pg_catalog.text, $1) OPERATOR(pg_catalog.>) 0 "
-							  "OR pg_catalog.strpos(metadata::pg_catalog.text, $1) OPERATOR(pg_catalog.>) 0",
+							  "WHERE " AUDIT_HOLDS_KEY_SQL,
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read crm_security.audit_log");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
