@@ -149,8 +149,9 @@ SELECT crm_security.enable_audit('bench_ct_np');
 SELECT crm_security.enable_audit('bench_ct_pkx', NULL, ARRAY['email', 'phone']);
 SELECT crm_security.enable_audit('bench_ct_pk', NULL, ARRAY['email', 'phone']);
 -- The keys of bench_pkx's subjects exist before the rounds.
-INSERT INTO bench_pkx SELECT g, 'x', 'x', 0, 'x', now() FROM generate_series(1, $ROWS) g;
-INSERT INTO bench_ct_pkx (tenant_id, id) SELECT 't' || g % 20, g FROM generate_series(1, $ROWS) g;
+-- Every table gets ids of the same width (7 digits), so that rows and entries compare.
+INSERT INTO bench_pkx SELECT 1000000 + g, 'x', 'x', 0, 'x', now() FROM generate_series(1, $ROWS) g;
+INSERT INTO bench_ct_pkx (tenant_id, id) SELECT 't' || g % 20, 1000000 + g FROM generate_series(1, $ROWS) g;
 CREATE TEMP TABLE ptimings (round int, tbl text, ms float8, cpu float8);
 DO \$\$
 DECLARE t text; c0 float8; m float8;
@@ -166,11 +167,11 @@ BEGIN
                   ''+1 555 '' || lpad(g::text, 7, ''0''), ''Company '' || g %% 997, ''Head of Sales'', ''owner'' || g %% 50,
                   ''active'', ''web'', ''met at the trade fair; call back in March'', now(), now()
              FROM generate_series(1, $ROWS) g',
-          t, CASE t WHEN 'bench_ct_pk' THEN round * 1000000 ELSE 0 END));
+          t, CASE t WHEN 'bench_ct_pk' THEN (round + 1) * 1000000 ELSE 1000000 END));
       ELSE
         m := pg_temp.ms(format(
           'INSERT INTO %I SELECT g + %s, ''name '' || g, ''e'' || g || ''@example.org'', g %% 100, ''note'', now() FROM generate_series(1, $ROWS) g',
-          t, CASE t WHEN 'bench_pk' THEN round * 1000000 ELSE 0 END));
+          t, CASE t WHEN 'bench_pk' THEN (round + 1) * 1000000 ELSE 1000000 END));
       END IF;
       INSERT INTO ptimings VALUES (round, t, m, pg_temp.cpu() - c0);
     END LOOP;
