@@ -6,6 +6,9 @@
  *	audit_rel		the extension's audit tables; cached descriptions of audited tables
  *	audit_capture	how entries come in: the row trigger, TRUNCATE, log_event()
  *	audit_image		row images (jsonb) of an audited row
+ *	audit_personal	personal values of images: keys, sealing, reading (audit_personal_data())
+ *	audit_envelope	the envelopes of personal values, in their formats
+ *	audit_subject_keys	data keys of data subjects; forget_subject()
  *	audit_actor		who and where: the actor columns; the setting crm_security.request_id
  *	audit_entry		an entry assembled, completed (id, txid, time, hash) and written
  *	audit_canonical	canonical forms and hashes; audit_canonical_entry()
@@ -26,6 +29,7 @@
 #include "audit.h"
 #include "audit_actor.h"
 #include "audit_capture.h"
+#include "audit_envelope.h"
 #include "audit_rel.h"
 #include "audit_write.h"
 #include "relcache_callbacks.h"
@@ -42,6 +46,7 @@ void
 audit_init(void)
 {
 	audit_actor_init();
+	audit_envelope_init();
 	crm_register_relcache_callback(audit_relcache_callback, (Datum) 0);
 }
 

@@ -25,6 +25,7 @@
 #include "utils/rel.h"
 
 #include "audit_entry.h"
+#include "audit_envelope.h"
 #include "audit_image.h"
 #include "audit_personal.h"
 #include "audit_rel.h"
@@ -184,20 +185,30 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	bool	   *reused = palloc0(sizeof(bool) * Max(n, 1));
 	bool		scalars = true;
 	Jsonb	   *res;
-	/* Personal values: their plaintext, and their envelopes' text. */
+	/*
+	 * Personal values: sealed together (crm2) or each in its envelope (crm1), and the
+	 * text of what takes their place.
+	 */
 	bool	   *sealed = NULL;
+	bool		crm2 = audit_envelope_format == AUDIT_ENVELOPE_CRM2;
+	AuditSeal	seal;
 	StringInfoData pt;
 	StringInfoData envtext;
 	int		   *envoff = NULL;
 	int		   *envlen = NULL;
+	const char **envsrc = NULL;
+	StringInfoData reftext = {0};
 
 	if (pk != NULL)
 	{
 		sealed = palloc0(sizeof(bool) * Max(n, 1));
 		envoff = palloc(sizeof(int) * Max(n, 1));
 		envlen = palloc(sizeof(int) * Max(n, 1));
+		envsrc = palloc(sizeof(char *) * Max(n, 1));
 		initStringInfo(&pt);
 		initStringInfo(&envtext);
+		if (crm2)
+			audit_seal_init(&seal);
 	}
 
 	/* An UPDATE's new image takes the unchanged values of the old one as they are. */
@@ -311,29 +322,65 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 		}
 
 		/*
-		 * A personal value becomes its envelope here, in the walk that builds the image:
-		 * the plaintext is the value's jsonb text.
+		 * A personal value is sealed in the walk that builds the image: its plaintext is
+		 * the value's jsonb text.
 		 */
 		if (pk != NULL && c->personal == 2)
 		{
-			resetStringInfo(&pt);
+			StringInfo	p = &pt;
+
+			if (crm2)
+				p = audit_seal_value(&seal, c->key.val.string.val, c->key.val.string.len);
+			else
+				resetStringInfo(&pt);
 			if (v->type == jbvBinary)
-				(void) JsonbToCString(&pt, v->val.binary.data, v->val.binary.len);
+				(void) JsonbToCString(p, v->val.binary.data, v->val.binary.len);
 			else if (v->type == jbvNumeric && c->kind == AC_INT)
 			{
-				enlargeStringInfo(&pt, MAXINT8LEN + 1);
-				pt.len = pg_lltoa(ints[i], pt.data);
+				enlargeStringInfo(p, MAXINT8LEN + 1);
+				p->len += pg_lltoa(ints[i], p->data + p->len);
 			}
 			else
-				json_append_scalar(&pt, v);
-			envoff[i] = envtext.len;
-			audit_personal_envelope(pk, c->key.val.string.val, c->key.val.string.len,
-									pt.data, pt.len, v, &envtext);
-			envlen[i] = envtext.len - envoff[i];
-			explicit_bzero(pt.data, pt.len);
+				json_append_scalar(p, v);
 			sealed[i] = true;
+			if (!crm2)
+			{
+				envoff[i] = envtext.len;
+				audit_envelope_value(pk, c->key.val.string.val, c->key.val.string.len,
+									 pt.data, pt.len, v, &envtext);
+				envlen[i] = envtext.len - envoff[i];
+				explicit_bzero(pt.data, pt.len);
+			}
 		}
 	}
+
+	/*
+	 * What takes the place of each personal value, now that the texts are complete: its
+	 * envelope (crm1); the image's envelope for the first value and a reference to it for
+	 * the others (crm2).
+	 */
+	if (pk != NULL && crm2 && seal.n > 0)
+	{
+		JsonbValue	env,
+					ref;
+		bool		first = true;
+
+		initStringInfo(&reftext);
+		audit_seal_finish(&seal, pk, &env, &envtext, &ref, &reftext);
+		for (int i = 0; i < n; i++)
+		{
+			if (!sealed[i])
+				continue;
+			pairs[i].value = first ? env : ref;
+			envsrc[i] = first ? envtext.data : reftext.data;
+			envlen[i] = first ? envtext.len : reftext.len;
+			first = false;
+		}
+	}
+	else if (pk != NULL)
+		for (int i = 0; i < n; i++)
+			if (sealed[i])
+				envsrc[i] = envtext.data + envoff[i];
 
 	if (scalars)
 	{
@@ -349,7 +396,7 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 			appendBinaryStringInfo(out, cols[i].key_text, cols[i].key_text_len);
 			img->off[i] = out->len;
 			if (sealed != NULL && sealed[i])
-				appendBinaryStringInfo(out, envtext.data + envoff[i], envlen[i]);
+				appendBinaryStringInfo(out, envsrc[i], envlen[i]);
 			else if (reused[i])
 			{
 				/* Enlarge first: the copy comes from the same buffer. */
@@ -391,6 +438,8 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	{
 		pfree(pt.data);
 		pfree(envtext.data);
+		if (reftext.data != NULL)
+			pfree(reftext.data);
 		pfree(sealed);
 	}
 	return JsonbPGetDatum(res);

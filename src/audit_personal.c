@@ -2,17 +2,11 @@
  * audit_personal.c
  *		Personal values in audit entries (docs/privacy.md): the values of a table's
  *		personal columns in old_row and new_row, and chosen members of an event's metadata,
- *		are replaced by an envelope
- *
- *			{"enc": "crm1.<key id>.<base64url(nonce | ciphertext | tag)>"}
- *
- *		before the entry is hashed: AES-256-GCM under the data key of their subject
- *		(audit_subject_keys.c), a fresh 96-bit nonce each, the plaintext being the value's
- *		jsonb text, and as associated data the entry id, the image (old_row, new_row,
- *		metadata), the column or member name and the key id.  An envelope copied to
- *		another entry, image or column does not decrypt.  The entry hash covers the
- *		envelope, so destroying the key (forget_subject()) erases the value and leaves the
- *		chain intact.  audit_personal_data() gives auditors the images decrypted.
+ *		are sealed in envelopes (audit_envelope.c) before the entry is hashed: AES-256-GCM
+ *		under the data key of their subject (audit_subject_keys.c), bound to the entry,
+ *		image and member names.  The entry hash covers the envelopes, so destroying the
+ *		key (forget_subject()) erases the values and leaves the chain intact.
+ *		audit_personal_data() and audit_subject_data() give auditors the images decrypted.
  */
 #include "postgres.h"
 
@@ -31,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "audit_entry.h"
+#include "audit_envelope.h"
 #include "audit_personal.h"
 #include "audit_rel.h"
 #include "audit_subject_keys.h"
@@ -38,137 +33,7 @@
 #include "crypto.h"
 #include "json_util.h"
 
-#define ENV_KEY "enc"
-#define ENV_PREFIX "crm1."
-#define AAD_TAG "crm_security.personal.v1"
 #define AUDITOR_ROLE "crm_security_auditor"
-
-/*
- * The associated data of one value,
- *		AAD_TAG "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>",
- * written into buf (AAD_BUF bytes) when it fits, else into memory of its own.
- */
-#define AAD_BUF 256
-
-static char *
-value_aad(char *buf, int64 entry_id, const char *image, const char *name, int namelen,
-		  int64 key_id, int *len)
-{
-	size_t		imagelen = strlen(image);
-	size_t		need = sizeof(AAD_TAG) + 32 + imagelen + namelen + 4 * (MAXINT8LEN + 1);
-	char	   *out = need <= AAD_BUF ? buf : palloc(need);
-	char	   *p = out;
-
-#define PUT(s, n) (memcpy(p, (s), (n)), p += (n))
-	PUT(AAD_TAG "\nentry=", sizeof(AAD_TAG "\nentry=") - 1);
-	p += pg_lltoa(entry_id, p);
-	PUT("\nimage=", 7);
-	p += pg_lltoa((int64) imagelen, p);
-	*p++ = ':';
-	PUT(image, imagelen);
-	PUT("\nname=", 6);
-	p += pg_lltoa(namelen, p);
-	*p++ = ':';
-	PUT(name, namelen);
-	PUT("\nkey=", 5);
-	p += pg_lltoa(key_id, p);
-#undef PUT
-	*len = p - out;
-	return out;
-}
-
-/* The envelope string "crm1.<key id>.<base64url(nonce | ciphertext | tag)>" of pt. */
-static void
-envelope_string(StringInfo env, const char *pt, int ptlen, int64 entry_id, const char *image,
-				const char *name, int namelen, int64 key_id, const uint8 *key)
-{
-	uint8		small[512];
-	uint8	   *buf;
-	int			blen;
-	char		aadbuf[AAD_BUF];
-	char	   *aad;
-	int			aadlen;
-	int			cap;
-
-	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
-	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
-	crm_random_pooled(buf, CRM_GCM_NONCE_LEN);
-	aad = value_aad(aadbuf, entry_id, image, name, namelen, key_id, &aadlen);
-	crm_aes_gcm_encrypt(key, buf, (uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
-						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
-	if (aad != aadbuf)
-		pfree(aad);
-
-	/* Sized exactly: prefix, key id, dot, the encoding and a terminator. */
-	cap = sizeof(ENV_PREFIX) + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1;
-	env->data = palloc(cap);
-	env->maxlen = cap;
-	env->cursor = 0;
-	memcpy(env->data, ENV_PREFIX, sizeof(ENV_PREFIX) - 1);
-	env->len = sizeof(ENV_PREFIX) - 1;
-	env->len += pg_lltoa(key_id, env->data + env->len);
-	env->data[env->len++] = '.';
-	env->len += b64url_encode(buf, blen, env->data + env->len);
-	env->data[env->len] = '\0';
-	if (buf != small)
-		pfree(buf);
-}
-
-/* The envelope object {"enc": env} as a jsonb container value. */
-static void
-envelope_value(StringInfo env, JsonbValue *out)
-{
-	JsonbPair	pair;
-	Jsonb	   *jb;
-
-	pair.key.type = jbvString;
-	pair.key.val.string.val = ENV_KEY;
-	pair.key.val.string.len = sizeof(ENV_KEY) - 1;
-	pair.value.type = jbvString;
-	pair.value.val.string.val = env->data;
-	pair.value.val.string.len = env->len;
-	pair.order = 0;
-	jb = json_object_from_pairs(&pair, 1);
-	out->type = jbvBinary;
-	out->val.binary.data = &jb->root;
-	out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-}
-
-void
-audit_personal_envelope(const AuditPersonalKey *pk, const char *name, int namelen,
-						const char *pt, int ptlen, JsonbValue *env, StringInfo text)
-{
-	StringInfoData s;
-
-	envelope_string(&s, pt, ptlen, pk->entry_id, pk->image, name, namelen, pk->key_id,
-					pk->key);
-	envelope_value(&s, env);
-	/* What jsonb's output writes for it: the string needs no escapes. */
-	appendBinaryStringInfo(text, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
-	appendBinaryStringInfo(text, s.data, s.len);
-	appendBinaryStringInfo(text, "\"}", 2);
-}
-
-/* Push the envelope of value v (not null) into st. */
-static void
-push_envelope(JsonbParseState **st, JsonbValue *v, int64 entry_id, const char *image,
-			  const char *name, int namelen, int64 key_id, const uint8 *key)
-{
-	StringInfoData pt;
-	StringInfoData env;
-	JsonbValue	ev;
-
-	/* The plaintext: the value's jsonb text (a scalar written directly, as jsonb would). */
-	initStringInfo(&pt);
-	if (v->type == jbvBinary)
-		(void) JsonbToCString(&pt, v->val.binary.data, v->val.binary.len);
-	else
-		json_append_scalar(&pt, v);
-	envelope_string(&env, pt.data, pt.len, entry_id, image, name, namelen, key_id, key);
-	explicit_bzero(pt.data, pt.len);
-	envelope_value(&env, &ev);
-	pushJsonbValue(st, WJB_VALUE, &ev);
-}
 
 static bool
 name_in(const char *name, int len, char **names, int n)
@@ -179,21 +44,67 @@ name_in(const char *name, int len, char **names, int n)
 	return false;
 }
 
+/* The jsonb text of v (not null) appended to out. */
+static void
+append_value_text(StringInfo out, JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
+	else
+		json_append_scalar(out, v);
+}
+
+/* Whether member name (value v) is sealed: not null, named in names (all when NULL). */
+static bool
+member_sealed(JsonbValue *name, JsonbValue *v, char **names, int n)
+{
+	return v->type != jbvNull &&
+		(names == NULL || name_in(name->val.string.val, name->val.string.len, names, n));
+}
+
 /*
- * A copy of the object img with the non-null members named in names (all when names is
- * NULL) encrypted under key.
+ * A copy of the object img with the non-null members named in names (all when NULL)
+ * sealed under pk's key, in the format of crm_security.audit_envelope_format.
  */
 static Jsonb *
-encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *image,
-				int64 key_id, const uint8 *key)
+encrypt_members(Jsonb *img, char **names, int n, const AuditPersonalKey *pk)
 {
-	JsonbIterator *it = JsonbIteratorInit(&img->root);
+	JsonbIterator *it;
 	JsonbParseState *st = NULL;
 	JsonbValue	v;
 	JsonbValue	key_v = {0};
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
+	bool		crm2 = audit_envelope_format == AUDIT_ENVELOPE_CRM2;
+	JsonbValue	env,
+				ref;
+	StringInfoData text;
+	StringInfoData pt;
+	bool		first = true;
 
+	initStringInfo(&text);
+	initStringInfo(&pt);
+	if (crm2)
+	{
+		/* A first walk: the values sealed together, in member order. */
+		AuditSeal	seal;
+
+		audit_seal_init(&seal);
+		it = JsonbIteratorInit(&img->root);
+		while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (r == WJB_KEY)
+				key_v = v;
+			else if (r == WJB_VALUE && member_sealed(&key_v, &v, names, n))
+				append_value_text(audit_seal_value(&seal, key_v.val.string.val,
+												   key_v.val.string.len), &v);
+		}
+		if (seal.n == 0)
+			return img;
+		audit_seal_finish(&seal, pk, &env, &text, &ref, &text);
+	}
+
+	it = JsonbIteratorInit(&img->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		switch (r)
@@ -207,12 +118,24 @@ encrypt_members(Jsonb *img, char **names, int n, int64 entry_id, const char *ima
 				res = pushJsonbValue(&st, r, &v);
 				break;
 			case WJB_VALUE:
-				if (v.type != jbvNull &&
-					(names == NULL || name_in(key_v.val.string.val, key_v.val.string.len, names, n)))
-					push_envelope(&st, &v, entry_id, image, key_v.val.string.val,
-								  key_v.val.string.len, key_id, key);
-				else
+				if (!member_sealed(&key_v, &v, names, n))
 					res = pushJsonbValue(&st, r, &v);
+				else if (crm2)
+				{
+					res = pushJsonbValue(&st, r, first ? &env : &ref);
+					first = false;
+				}
+				else
+				{
+					JsonbValue	ev;
+
+					resetStringInfo(&pt);
+					append_value_text(&pt, &v);
+					audit_envelope_value(pk, key_v.val.string.val, key_v.val.string.len,
+										 pt.data, pt.len, &ev, &text);
+					explicit_bzero(pt.data, pt.len);
+					res = pushJsonbValue(&st, r, &ev);
+				}
 				break;
 			default:
 				elog(ERROR, "unexpected jsonb token in an audit image");
@@ -324,8 +247,7 @@ audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const cha
 {
 	char	  **names = NULL;
 	int			n = 0;
-	uint8		key[CRM_GCM_KEY_LEN];
-	int64		key_id;
+	AuditPersonalKey pk;
 	Jsonb	   *res;
 
 	if (!JB_ROOT_IS_OBJECT(md))
@@ -352,9 +274,11 @@ audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const cha
 			names[i] = TextDatumGetCString(elems[i]);
 		}
 	}
-	key_id = audit_subject_key(tenant, subject, key);
-	res = encrypt_members(md, names, n, entry_id, "metadata", key_id, key);
-	explicit_bzero(key, sizeof(key));
+	pk.entry_id = entry_id;
+	pk.image = "metadata";
+	pk.key_id = audit_subject_key(tenant, subject, pk.key);
+	res = encrypt_members(md, names, n, &pk);
+	explicit_bzero(pk.key, sizeof(pk.key));
 	return res;
 }
 
@@ -362,41 +286,6 @@ audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant, const cha
  * Reading: audit_personal_data()
  * --------------------------------------------------------------------------------------
  */
-
-/* The key id and the decoded bytes of an envelope; false when v is not one. */
-static bool
-parse_envelope(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
-{
-	JsonbValue *s;
-	const char *p;
-	const char *end;
-	const char *dot;
-	int64		id = 0;
-
-	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
-		JsonContainerSize(v->val.binary.data) != 1)
-		return false;
-	s = getKeyJsonValueFromContainer(v->val.binary.data, ENV_KEY, strlen(ENV_KEY), NULL);
-	if (s == NULL || s->type != jbvString || s->val.string.len < (int) strlen(ENV_PREFIX) + 2 ||
-		memcmp(s->val.string.val, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
-		return false;
-	p = s->val.string.val + strlen(ENV_PREFIX);
-	end = s->val.string.val + s->val.string.len;
-	dot = memchr(p, '.', end - p);
-	if (dot == NULL || dot == p || dot - p > 18)
-		return false;
-	for (const char *c = p; c < dot; c++)
-	{
-		if (*c < '0' || *c > '9')
-			return false;
-		id = id * 10 + (*c - '0');
-	}
-	*bytes = b64url_decode_palloc(dot + 1, end - dot - 1, len);
-	if (*bytes == NULL || *len < CRM_GCM_NONCE_LEN + CRM_GCM_TAG_LEN)
-		return false;
-	*key_id = id;
-	return true;
-}
 
 /* Push {"<name>": true}. */
 static void
@@ -416,54 +305,147 @@ push_marker(JsonbParseState **st, const char *name)
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
-/* Push the decrypted value of an envelope, or {"erased": true}. */
+/* The jsonb of a decrypted plaintext (NUL-terminated jsonb text), which is wiped. */
+static Jsonb *
+plaintext_jsonb(char *pt)
+{
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pt)));
+
+	explicit_bzero(pt, strlen(pt));
+	pfree(pt);
+	return jb;
+}
+
+static void
+not_decrypted(int64 entry_id, const char *image)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("personal values in %s of audit entry " INT64_FORMAT " do not decrypt",
+					image, entry_id),
+			 errdetail("They were encrypted for another entry, image or column, or altered.")));
+}
+
+/* Push the decrypted value of a crm1 envelope, or {"erased": true}. */
 static void
 push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbValue *name,
 			   int64 key_id, const uint8 *bytes, int len)
 {
 	uint8		key[CRM_GCM_KEY_LEN];
 	JsonbValue	v;
+	char	   *pt;
+	Jsonb	   *jb;
 
 	if (!audit_subject_key_by_id(key_id, key))
 	{
 		push_marker(st, "erased");
 		return;
 	}
+	pt = audit_envelope_open_value(key, key_id, entry_id, image, name->val.string.val,
+								   name->val.string.len, bytes, len);
+	explicit_bzero(key, sizeof(key));
+	if (pt == NULL)
+		not_decrypted(entry_id, image);
+	jb = plaintext_jsonb(pt);
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, &v))
+			elog(ERROR, "could not extract jsonb scalar");
+	}
 	else
 	{
-		int			ptlen = len - CRM_GCM_NONCE_LEN - CRM_GCM_TAG_LEN;
-		char	   *pt = palloc(ptlen + 1);
-		char		aadbuf[AAD_BUF];
-		char	   *aad;
-		int			aadlen;
-		Jsonb	   *jb;
-
-		aad = value_aad(aadbuf, entry_id, image, name->val.string.val, name->val.string.len,
-						key_id, &aadlen);
-		if (!crm_aes_gcm_decrypt(key, bytes, (uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
-								 ptlen, bytes + CRM_GCM_NONCE_LEN + ptlen, (uint8 *) pt))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("personal value \"%.*s\" in %s of audit entry " INT64_FORMAT " does not decrypt",
-							Min(name->val.string.len, 200), name->val.string.val, image, entry_id),
-					 errdetail("It was encrypted for another entry, image or column, or altered.")));
-		explicit_bzero(key, sizeof(key));
-		pt[ptlen] = '\0';
-		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pt)));
-		explicit_bzero(pt, ptlen);
-		if (JB_ROOT_IS_SCALAR(jb))
-		{
-			if (!JsonbExtractScalar(&jb->root, &v))
-				elog(ERROR, "could not extract jsonb scalar");
-		}
-		else
-		{
-			v.type = jbvBinary;
-			v.val.binary.data = &jb->root;
-			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-		}
-		pushJsonbValue(st, WJB_VALUE, &v);
+		v.type = jbvBinary;
+		v.val.binary.data = &jb->root;
+		v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
 	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * The crm2 envelope of an image: the members it seals (the envelope's and the
+ * references'), and what they read: their values, or a marker.
+ */
+typedef struct ImageSeal
+{
+	AuditSeal	names;			/* the members, in order (only names and n are used) */
+	int64		key_id;
+	uint8	   *bytes;			/* the envelope */
+	int			len;
+	bool		mixed;			/* more than one envelope, or other keys */
+	Jsonb	   *values;			/* decrypted: an array of n values */
+	const char *marker;			/* else "erased" or "other_subject" */
+	int			next;
+} ImageSeal;
+
+/* Find and open the crm2 envelope of img, if any (see decrypt_members()). */
+static void
+open_image_seal(ImageSeal *is, Jsonb *img, int64 entry_id, const char *image, int64 only_key)
+{
+	JsonbIterator *it = JsonbIteratorInit(&img->root);
+	JsonbValue	v;
+	JsonbValue	key_v = {0};
+	JsonbIteratorToken r;
+	uint8		key[CRM_GCM_KEY_LEN];
+	char	   *pt;
+
+	memset(is, 0, sizeof(*is));
+	audit_seal_init(&is->names);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		AuditEnvelopeKind kind;
+		int64		key_id;
+		uint8	   *bytes;
+		int			len;
+
+		if (r == WJB_KEY)
+		{
+			key_v = v;
+			continue;
+		}
+		if (r != WJB_VALUE)
+			continue;
+		kind = audit_envelope_parse(&v, &key_id, &bytes, &len);
+		if (kind != AUDIT_ENV_CRM2 && kind != AUDIT_ENV_CRM2_REF)
+			continue;
+		(void) audit_seal_value(&is->names, key_v.val.string.val, key_v.val.string.len);
+		if (is->names.n > 1 && key_id != is->key_id)
+			is->mixed = true;
+		is->key_id = key_id;
+		if (kind == AUDIT_ENV_CRM2)
+		{
+			/* One envelope, in the first member sealed. */
+			if (is->bytes != NULL || is->names.n > 1)
+				is->mixed = true;
+			is->bytes = bytes;
+			is->len = len;
+		}
+	}
+	if (is->names.n == 0)
+		return;
+	/* References without their envelope: what they referred to was taken away. */
+	if (is->bytes == NULL)
+		not_decrypted(entry_id, image);
+	if (only_key != 0 && is->key_id != only_key && !is->mixed)
+	{
+		is->marker = "other_subject";
+		return;
+	}
+	if (is->mixed)
+		not_decrypted(entry_id, image);
+	if (!audit_subject_key_by_id(is->key_id, key))
+	{
+		is->marker = "erased";
+		return;
+	}
+	pt = audit_envelope_open_image(key, is->key_id, entry_id, image, &is->names,
+								   is->bytes, is->len);
+	explicit_bzero(key, sizeof(key));
+	if (pt == NULL)
+		not_decrypted(entry_id, image);
+	is->values = plaintext_jsonb(pt);
+	if (!JB_ROOT_IS_ARRAY(is->values) || JB_ROOT_IS_SCALAR(is->values) ||
+		JB_ROOT_COUNT(is->values) != (uint32) is->names.n)
+		not_decrypted(entry_id, image);
 }
 
 /*
@@ -479,12 +461,15 @@ decrypt_members(Jsonb *img, int64 entry_id, const char *image, int64 only_key)
 	JsonbValue	key_v = {0};
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
+	ImageSeal	is;
 
 	if (!JB_ROOT_IS_OBJECT(img))
 		return img;
+	open_image_seal(&is, img, entry_id, image, only_key);
 	it = JsonbIteratorInit(&img->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		AuditEnvelopeKind kind;
 		int64		key_id;
 		uint8	   *bytes;
 		int			len;
@@ -500,13 +485,24 @@ decrypt_members(Jsonb *img, int64 entry_id, const char *image, int64 only_key)
 				res = pushJsonbValue(&st, r, &v);
 				break;
 			case WJB_VALUE:
-				if (parse_envelope(&v, &key_id, &bytes, &len))
+				kind = audit_envelope_parse(&v, &key_id, &bytes, &len);
+				res = NULL;
+				if (kind == AUDIT_ENV_CRM1)
 				{
 					if (only_key != 0 && key_id != only_key)
 						push_marker(&st, "other_subject");
 					else
 						push_decrypted(&st, entry_id, image, &key_v, key_id, bytes, len);
-					res = NULL;
+				}
+				else if (kind == AUDIT_ENV_CRM2 || kind == AUDIT_ENV_CRM2_REF)
+				{
+					if (is.marker != NULL)
+						push_marker(&st, is.marker);
+					else
+						res = pushJsonbValue(&st, r,
+											 getIthJsonbValueFromContainer(&is.values->root,
+																		   is.next));
+					is.next++;
 				}
 				else
 					res = pushJsonbValue(&st, r, &v);
@@ -516,16 +512,6 @@ decrypt_members(Jsonb *img, int64 entry_id, const char *image, int64 only_key)
 		}
 	}
 	return JsonbValueToJsonb(res);
-}
-
-Datum
-audit_personal_key_pattern(int64 key_id)
-{
-	char		pat[32];
-
-	/* Every envelope of the key begins so (docs/privacy.md, "Envelope"). */
-	snprintf(pat, sizeof(pat), "\"" ENV_PREFIX INT64_FORMAT ".", key_id);
-	return CStringGetTextDatum(pat);
 }
 
 static const char *const image_names[3] = {"old_row", "new_row", "metadata"};
@@ -696,8 +682,8 @@ audit_subject_data(PG_FUNCTION_ARGS)
 		{
 			int64		key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 															 SPI_tuptable->tupdesc, 1, &isnull));
-			Oid			types[1] = {TEXTOID};
-			Datum		args[1] = {audit_personal_key_pattern(key_id)};
+			Oid			types[1] = {TEXTARRAYOID};
+			Datum		args[1] = {audit_envelope_key_patterns(key_id)};
 			Portal		portal;
 
 			portal = SPI_cursor_open_with_args(NULL,

@@ -34,14 +34,6 @@ typedef struct AuditPersonalKey
 extern void audit_personal_key(struct AuditEntry *e, struct AuditRelInfo *info,
 							   TupleTableSlot *slot, const char *image, AuditPersonalKey *pk);
 
-/*
- * The envelope of the value whose jsonb text is pt (of column name) as a jsonb object in
- * *env (jbvBinary), its text as jsonb's output writes it appended to text.
- */
-extern void audit_personal_envelope(const AuditPersonalKey *pk, const char *name, int namelen,
-									const char *pt, int ptlen, JsonbValue *env,
-									StringInfo text);
-
 /* Whether name is one of the personal columns of info. */
 extern bool audit_personal_column(struct AuditRelInfo *info, const char *name, int len);
 
@@ -51,15 +43,5 @@ extern bool audit_personal_column(struct AuditRelInfo *info, const char *name, i
  */
 extern Jsonb *audit_personal_metadata(Jsonb *md, int64 entry_id, const char *tenant,
 									  const char *subject, ArrayType *keys);
-
-/*
- * The entries holding envelopes of one data key: an SQL condition on audit_log whose $1
- * (text) is audit_personal_key_pattern(key_id), the text every envelope of the key begins
- * with in an image's text.
- */
-#define AUDIT_HOLDS_KEY_SQL \
-	"pg_catalog.strpos(pg_catalog.concat(old_row::pg_catalog.text, new_row::pg_catalog.text, " \
-	"metadata::pg_catalog.text), $1) OPERATOR(pg_catalog.>) 0"
-extern Datum audit_personal_key_pattern(int64 key_id);
 
 #endif							/* CRM_AUDIT_PERSONAL_H */

@@ -49,6 +49,7 @@
 #include "crm_security.h"
 
 #include "audit_entry.h"
+#include "audit_envelope.h"
 #include "audit_key.h"
 #include "audit_personal.h"
 #include "audit_subject_insert.h"
@@ -567,8 +568,8 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 static int64
 count_entries(int64 key_id)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {audit_personal_key_pattern(key_id)};
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		args[1] = {audit_envelope_key_patterns(key_id)};
 	bool		isnull;
 
 	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM crm_security.audit_log "

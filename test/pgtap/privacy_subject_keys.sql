@@ -17,7 +17,7 @@ SELECT crm_security.enable_audit('public.skpk', NULL, ARRAY['name']) \g /dev/nul
 CREATE TABLE public.facts (k text PRIMARY KEY, v bigint);
 -- The key id of an envelope, and the key row of (tenant, subject).
 CREATE FUNCTION public.env_key(e jsonb) RETURNS bigint LANGUAGE sql IMMUTABLE
-  AS $$SELECT substring(e->>'enc' FROM '^crm1\.(\d+)\.')::bigint$$;
+  AS $$SELECT substring(e->>'enc' FROM '^crm[12]\.(\d+)')::bigint$$;
 CREATE FUNCTION public.key_of(t text, s text) RETURNS bigint LANGUAGE sql STABLE
   AS $$SELECT key_id FROM crm_security.audit_subject_keys WHERE tenant_id IS NOT DISTINCT FROM t AND subject = s$$;
 CREATE FUNCTION public.keys_of(t text, s text) RETURNS bigint LANGUAGE sql STABLE

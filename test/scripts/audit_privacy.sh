@@ -42,7 +42,7 @@ check "concurrent first writes for one new subject made one data key" 1 \
     "$(q -c "SELECT count(*) FROM crm_security.audit_subject_keys WHERE subject = 'fresh'")"
 check "every value they wrote names that key" \
     "$(q -c "SELECT key_id FROM crm_security.audit_subject_keys WHERE subject = 'fresh'")" \
-    "$(q -c "SELECT string_agg(DISTINCT substring(new_row->'name'->>'enc' FROM '^crm1\.([0-9]+)\.'), ',')
+    "$(q -c "SELECT string_agg(DISTINCT substring(new_row->'name'->>'enc' FROM '^crm[12]\.([0-9]+)'), ',')
                FROM crm_security.audit_log WHERE new_row->>'customer' = 'fresh'")"
 check "every value they wrote decrypts under it" 8 \
     "$(q -c "SELECT count(*) FROM crm_security.audit_log WHERE new_row->>'customer' = 'fresh'

@@ -24,7 +24,7 @@ wait_for() {  # wait_for FILE: up to 30 s
 keys() { q -c "SELECT count(*) FROM crm_security.audit_subject_keys WHERE subject = '$1'"; }
 key_of() { q -c "SELECT key_id FROM crm_security.audit_subject_keys WHERE subject = '$1'"; }
 entry_key() {  # the key ids named by the entries of a subject's rows, distinct
-    q -c "SELECT string_agg(DISTINCT substring(new_row->'name'->>'enc' FROM '^crm1\.([0-9]+)\.'), ',')
+    q -c "SELECT string_agg(DISTINCT substring(new_row->'name'->>'enc' FROM '^crm[12]\.([0-9]+)'), ',')
             FROM crm_security.audit_log WHERE new_row->>'customer' = '$1'"
 }
 names() {

@@ -1,0 +1,350 @@
+/*
+ * audit_envelope.c
+ *		Envelopes of personal values in audit entries (docs/privacy.md, "Envelopes"):
+ *		AES-256-GCM under the data key of the values' subject, a fresh 96-bit nonce each
+ *		envelope, associated data binding it to its entry, image and member names and to
+ *		the key id.  Two formats, both always read:
+ *
+ *	crm1 (the default): one envelope per value, {"enc": "crm1.<key id>.<base64url>"},
+ *		the plaintext the value's jsonb text, the member name in the associated data.
+ *
+ *	crm2 (crm_security.audit_envelope_format = crm2): the personal values of one image
+ *		(old_row, new_row, metadata) sealed together.  The first personal member holds
+ *			{"enc": "crm2.<key id>.<base64url(nonce | ciphertext | tag)>"},
+ *		the plaintext being the jsonb text of the array of the values in member order;
+ *		each other personal member holds the reference {"enc": "crm2.<key id>"}.  The
+ *		associated data names every member sealed, so moving a value, the envelope or a
+ *		reference to another entry, image or member makes the envelope fail to decrypt.
+ *
+ * crm2 makes one AES-GCM operation and one nonce and tag per image instead of per value:
+ * entries are smaller and cheaper to write, the more so the more personal columns a table
+ * has.  crm1 keeps a ciphertext with a nonce of its own in every personal member, and is
+ * what 0.1.0 reads.
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/array.h"
+#include "catalog/pg_type.h"
+
+#include "audit_envelope.h"
+#include "b64url.h"
+#include "crypto.h"
+#include "json_util.h"
+
+#define ENV_KEY "enc"
+#define ENV_PREFIX1 "crm1."
+#define ENV_PREFIX2 "crm2."
+#define ENV_PREFIX_LEN 5
+#define AAD_TAG1 "crm_security.personal.v1"
+#define AAD_TAG2 "crm_security.personal.v2"
+
+int			audit_envelope_format = AUDIT_ENVELOPE_CRM1;
+
+static const struct config_enum_entry envelope_format_options[] = {
+	{"crm1", AUDIT_ENVELOPE_CRM1, false},
+	{"crm2", AUDIT_ENVELOPE_CRM2, false},
+	{NULL, 0, false}
+};
+
+void
+audit_envelope_init(void)
+{
+	DefineCustomEnumVariable("crm_security.audit_envelope_format",
+							 "Format of the envelopes of personal values written to the audit log: crm1 (one per value) or crm2 (one per image, smaller).",
+							 "Both formats are always read.",
+							 &audit_envelope_format, AUDIT_ENVELOPE_CRM1, envelope_format_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/*
+ * Associated data
+ *
+ *	crm1: AAD_TAG1 "\nentry=<id>\nimage=<len>:<image>\nname=<len>:<name>\nkey=<id>"
+ *	crm2: AAD_TAG2 "\nentry=<id>\nimage=<len>:<image>\nkey=<id>\nvalues=<n>" and
+ *		  "\n<len>:<name>" for each value
+ *
+ * written into buf (AAD_BUF bytes) when it fits, else into memory of its own.
+ */
+#define AAD_BUF 256
+
+#define PUT(p, s, n) (memcpy((p), (s), (n)), (p) += (n))
+
+static char *
+aad_head(char *p, const char *tag, int taglen, int64 entry_id, const char *image, size_t imagelen)
+{
+	PUT(p, tag, taglen);
+	PUT(p, "\nentry=", 7);
+	p += pg_lltoa(entry_id, p);
+	PUT(p, "\nimage=", 7);
+	p += pg_lltoa((int64) imagelen, p);
+	*p++ = ':';
+	PUT(p, image, imagelen);
+	return p;
+}
+
+static char *
+aad_value(char *buf, int64 entry_id, const char *image, const char *name, int namelen,
+		  int64 key_id, int *len)
+{
+	size_t		imagelen = strlen(image);
+	size_t		need = sizeof(AAD_TAG1) + 32 + imagelen + namelen + 4 * (MAXINT8LEN + 1);
+	char	   *out = need <= AAD_BUF ? buf : palloc(need);
+	char	   *p;
+
+	p = aad_head(out, AAD_TAG1, sizeof(AAD_TAG1) - 1, entry_id, image, imagelen);
+	PUT(p, "\nname=", 6);
+	p += pg_lltoa(namelen, p);
+	*p++ = ':';
+	PUT(p, name, namelen);
+	PUT(p, "\nkey=", 5);
+	p += pg_lltoa(key_id, p);
+	*len = p - out;
+	return out;
+}
+
+static char *
+aad_image(char *buf, int64 entry_id, const char *image, int64 key_id, const AuditSeal *s,
+		  int *len)
+{
+	size_t		imagelen = strlen(image);
+	size_t		need = sizeof(AAD_TAG2) + 32 + imagelen + s->names.len + 4 * (MAXINT8LEN + 1);
+	char	   *out = need <= AAD_BUF ? buf : palloc(need);
+	char	   *p;
+
+	p = aad_head(out, AAD_TAG2, sizeof(AAD_TAG2) - 1, entry_id, image, imagelen);
+	PUT(p, "\nkey=", 5);
+	p += pg_lltoa(key_id, p);
+	PUT(p, "\nvalues=", 8);
+	p += pg_lltoa(s->n, p);
+	PUT(p, s->names.data, s->names.len);
+	*len = p - out;
+	return out;
+}
+
+#undef PUT
+
+/*
+ * The envelope string "<prefix><key id>.<base64url(nonce | ciphertext | tag)>" of pt
+ * under key with associated data aad.
+ */
+static void
+envelope_string(StringInfo env, const char *prefix, const char *pt, int ptlen,
+				const char *aad, int aadlen, int64 key_id, const uint8 *key)
+{
+	uint8		small[512];
+	uint8	   *buf;
+	int			blen;
+	int			cap;
+
+	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
+	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
+	crm_random_pooled(buf, CRM_GCM_NONCE_LEN);
+	crm_aes_gcm_encrypt(key, buf, (const uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
+						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
+
+	/* Sized exactly: prefix, key id, dot, the encoding and a terminator. */
+	cap = ENV_PREFIX_LEN + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1;
+	env->data = palloc(cap);
+	env->maxlen = cap;
+	env->cursor = 0;
+	memcpy(env->data, prefix, ENV_PREFIX_LEN);
+	env->len = ENV_PREFIX_LEN;
+	env->len += pg_lltoa(key_id, env->data + env->len);
+	env->data[env->len++] = '.';
+	env->len += b64url_encode(buf, blen, env->data + env->len);
+	env->data[env->len] = '\0';
+	if (buf != small)
+		pfree(buf);
+}
+
+/* {"enc": s} as a jsonb container value, its text appended to text. */
+static void
+envelope_object(const char *s, int len, JsonbValue *out, StringInfo text)
+{
+	JsonbPair	pair;
+	Jsonb	   *jb;
+
+	pair.key.type = jbvString;
+	pair.key.val.string.val = ENV_KEY;
+	pair.key.val.string.len = sizeof(ENV_KEY) - 1;
+	pair.value.type = jbvString;
+	pair.value.val.string.val = (char *) s;
+	pair.value.val.string.len = len;
+	pair.order = 0;
+	jb = json_object_from_pairs(&pair, 1);
+	out->type = jbvBinary;
+	out->val.binary.data = &jb->root;
+	out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	/* What jsonb's output writes for it: the string needs no escapes. */
+	appendBinaryStringInfo(text, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
+	appendBinaryStringInfo(text, s, len);
+	appendBinaryStringInfo(text, "\"}", 2);
+}
+
+void
+audit_envelope_value(const AuditPersonalKey *pk, const char *name, int namelen,
+					 const char *pt, int ptlen, JsonbValue *env, StringInfo text)
+{
+	StringInfoData s;
+	char		aadbuf[AAD_BUF];
+	char	   *aad;
+	int			aadlen;
+
+	aad = aad_value(aadbuf, pk->entry_id, pk->image, name, namelen, pk->key_id, &aadlen);
+	envelope_string(&s, ENV_PREFIX1, pt, ptlen, aad, aadlen, pk->key_id, pk->key);
+	if (aad != aadbuf)
+		pfree(aad);
+	envelope_object(s.data, s.len, env, text);
+}
+
+void
+audit_seal_init(AuditSeal *s)
+{
+	initStringInfo(&s->pt);
+	appendStringInfoCharMacro(&s->pt, '[');
+	initStringInfo(&s->names);
+	s->n = 0;
+}
+
+StringInfo
+audit_seal_value(AuditSeal *s, const char *name, int namelen)
+{
+	if (s->n > 0)
+		appendBinaryStringInfo(&s->pt, ", ", 2);
+	appendStringInfo(&s->names, "\n%d:", namelen);
+	appendBinaryStringInfo(&s->names, name, namelen);
+	s->n++;
+	return &s->pt;
+}
+
+void
+audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
+				  StringInfo env_text, JsonbValue *ref, StringInfo ref_text)
+{
+	StringInfoData e;
+	char		aadbuf[AAD_BUF];
+	char	   *aad;
+	int			aadlen;
+	char		r[ENV_PREFIX_LEN + MAXINT8LEN + 1];
+	int			rlen;
+
+	Assert(s->n > 0);
+	appendStringInfoCharMacro(&s->pt, ']');
+	aad = aad_image(aadbuf, pk->entry_id, pk->image, pk->key_id, s, &aadlen);
+	envelope_string(&e, ENV_PREFIX2, s->pt.data, s->pt.len, aad, aadlen, pk->key_id, pk->key);
+	if (aad != aadbuf)
+		pfree(aad);
+	explicit_bzero(s->pt.data, s->pt.len);
+	pfree(s->pt.data);
+	pfree(s->names.data);
+	envelope_object(e.data, e.len, env, env_text);
+	memcpy(r, ENV_PREFIX2, ENV_PREFIX_LEN);
+	rlen = ENV_PREFIX_LEN + pg_lltoa(pk->key_id, r + ENV_PREFIX_LEN);
+	envelope_object(pstrdup(r), rlen, ref, ref_text);
+}
+
+AuditEnvelopeKind
+audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
+{
+	JsonbValue *s;
+	const char *p;
+	const char *end;
+	const char *c;
+	int64		id = 0;
+	bool		crm2;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+		JsonContainerSize(v->val.binary.data) != 1)
+		return AUDIT_ENV_NONE;
+	s = getKeyJsonValueFromContainer(v->val.binary.data, ENV_KEY, strlen(ENV_KEY), NULL);
+	if (s == NULL || s->type != jbvString || s->val.string.len < ENV_PREFIX_LEN + 1)
+		return AUDIT_ENV_NONE;
+	p = s->val.string.val;
+	if (memcmp(p, ENV_PREFIX2, ENV_PREFIX_LEN) == 0)
+		crm2 = true;
+	else if (memcmp(p, ENV_PREFIX1, ENV_PREFIX_LEN) == 0)
+		crm2 = false;
+	else
+		return AUDIT_ENV_NONE;
+	p += ENV_PREFIX_LEN;
+	end = s->val.string.val + s->val.string.len;
+	for (c = p; c < end && *c >= '0' && *c <= '9'; c++)
+		id = id * 10 + (*c - '0');
+	if (c == p || c - p > 18)
+		return AUDIT_ENV_NONE;
+	*key_id = id;
+	if (c == end)
+		return crm2 ? AUDIT_ENV_CRM2_REF : AUDIT_ENV_NONE;
+	if (*c != '.')
+		return AUDIT_ENV_NONE;
+	c++;
+	*bytes = b64url_decode_palloc(c, end - c, len);
+	if (*bytes == NULL || *len < CRM_GCM_NONCE_LEN + CRM_GCM_TAG_LEN)
+		return AUDIT_ENV_NONE;
+	return crm2 ? AUDIT_ENV_CRM2 : AUDIT_ENV_CRM1;
+}
+
+/* The plaintext of bytes (nonce, ciphertext, tag) under key and aad, or NULL. */
+static char *
+open_bytes(const uint8 *key, const char *aad, int aadlen, const uint8 *bytes, int len)
+{
+	int			ptlen = len - CRM_GCM_NONCE_LEN - CRM_GCM_TAG_LEN;
+	char	   *pt = palloc(ptlen + 1);
+
+	if (!crm_aes_gcm_decrypt(key, bytes, (const uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
+							 ptlen, bytes + CRM_GCM_NONCE_LEN + ptlen, (uint8 *) pt))
+	{
+		pfree(pt);
+		return NULL;
+	}
+	pt[ptlen] = '\0';
+	return pt;
+}
+
+char *
+audit_envelope_open_value(const uint8 *key, int64 key_id, int64 entry_id, const char *image,
+						  const char *name, int namelen, const uint8 *bytes, int len)
+{
+	char		aadbuf[AAD_BUF];
+	char	   *aad;
+	int			aadlen;
+	char	   *pt;
+
+	aad = aad_value(aadbuf, entry_id, image, name, namelen, key_id, &aadlen);
+	pt = open_bytes(key, aad, aadlen, bytes, len);
+	if (aad != aadbuf)
+		pfree(aad);
+	return pt;
+}
+
+char *
+audit_envelope_open_image(const uint8 *key, int64 key_id, int64 entry_id, const char *image,
+						  const AuditSeal *names, const uint8 *bytes, int len)
+{
+	char		aadbuf[AAD_BUF];
+	char	   *aad;
+	int			aadlen;
+	char	   *pt;
+
+	aad = aad_image(aadbuf, entry_id, image, key_id, names, &aadlen);
+	pt = open_bytes(key, aad, aadlen, bytes, len);
+	if (aad != aadbuf)
+		pfree(aad);
+	return pt;
+}
+
+Datum
+audit_envelope_key_patterns(int64 key_id)
+{
+	char		pat[2][40];
+	Datum		elems[2];
+
+	/* Every envelope of the key begins so, in either format (see the top of this file). */
+	snprintf(pat[0], sizeof(pat[0]), "%%\"" ENV_PREFIX2 INT64_FORMAT ".%%", key_id);
+	snprintf(pat[1], sizeof(pat[1]), "%%\"" ENV_PREFIX1 INT64_FORMAT ".%%", key_id);
+	elems[0] = CStringGetTextDatum(pat[0]);
+	elems[1] = CStringGetTextDatum(pat[1]);
+	return PointerGetDatum(construct_array(elems, 2, TEXTOID, -1, false, TYPALIGN_INT));
+}
