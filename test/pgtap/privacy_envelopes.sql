@@ -34,7 +34,7 @@ CREATE FUNCTION public.img(text) RETURNS jsonb LANGUAGE sql STABLE
 
 \ir include/privacy_moved.sql
 
-SELECT plan(31);
+SELECT plan(32);
 
 -- crm2: one envelope per image.
 SELECT ok(public.img('INSERT1')->'name'->>'enc' ~ '^crm2\.[0-9]+\.[A-Za-z0-9_-]{60,}$',
@@ -101,6 +101,22 @@ SELECT is(public.moved(format($$UPDATE crm_security.audit_log SET new_row = json
                                 WHERE id = %s$$, public.eid('INSERT4')), public.eid('INSERT4')),
           'refused', 'a crm1 envelope moved to another column');
 
+-- Hostile shapes in a column that is not personal, of an entry without personal values:
+-- only a well-formed reference or envelope is taken for one.
+CREATE FUNCTION public.shape_verdicts(shapes jsonb[]) RETURNS text[] LANGUAGE sql AS $$
+  SELECT array_agg(public.moved(format('UPDATE crm_security.audit_log SET new_row = new_row || jsonb_build_object(''plain'', %L::jsonb) WHERE id = %s',
+                                       sh, public.eid('INSERT3')), public.eid('INSERT3')) ORDER BY o)
+    FROM unnest(shapes) WITH ORDINALITY u(sh, o) $$;
+SELECT is(public.shape_verdicts(ARRAY[
+            '{"enc": "crm2.99999999999999999999"}', '{"enc": "crm2."}', '{"enc": "crm2.5."}', '{"enc": "crm2.5.@@@@"}',
+            '{"enc": "crm2.5", "x": 1}', '{"enc": "crm2.-5"}', '{"enc": 5}', '{"enc": ["crm2.5"]}', '{"enc": "crm3.5"}',
+            '{"enc": "crm2.5"}',
+            jsonb_build_object('enc', (SELECT substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+\.)')) || repeat('A', 1000000)),
+            jsonb_build_object('enc', (SELECT substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+\.)')) || repeat('A', 60))]::jsonb[]),
+          ARRAY['decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted',
+                'refused', 'refused', 'refused'],
+          'malformed shapes are plain values; a lone reference, a forged envelope (60 bytes, 1 MB) are refused');
+
 -- log_event metadata: the named members sealed together.
 SELECT ok(crm_security.log_event('export', 'contact', '2', 'success',
                                  '{"to": "ben.export@example.org", "cc": ["x@example.org"], "rows": 3}',
@@ -136,6 +152,7 @@ SELECT is(crm_security.audit_personal_data(public.eid('INSERT1'))->'new_row'->>'
 
 SELECT * FROM finish();
 
+DROP FUNCTION public.shape_verdicts(jsonb[]);
 DROP FUNCTION public.moved(text, bigint);
 DROP FUNCTION public.img(text);
 DROP FUNCTION public.eid(text);
