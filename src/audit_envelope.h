@@ -87,12 +87,12 @@ extern char *audit_envelope_open_image(const uint8 *key, int64 key_id, int64 ent
 
 /*
  * The entries holding envelopes of one data key: an SQL condition on audit_log whose $1
- * (text[]) is audit_envelope_key_patterns(key_id), LIKE patterns of the text every
+ * (text) is audit_envelope_key_pattern(key_id), a LIKE pattern of the text every
  * envelope of the key begins with in an image's text, in either format.
  */
 #define AUDIT_HOLDS_KEY_SQL \
 	"pg_catalog.concat(old_row::pg_catalog.text, new_row::pg_catalog.text, " \
-	"metadata::pg_catalog.text) OPERATOR(pg_catalog.~~) ANY ($1)"
-extern Datum audit_envelope_key_patterns(int64 key_id);
+	"metadata::pg_catalog.text) OPERATOR(pg_catalog.~~) $1"
+extern Datum audit_envelope_key_pattern(int64 key_id);
 
 #endif							/* CRM_AUDIT_ENVELOPE_H */

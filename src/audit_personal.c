@@ -682,8 +682,8 @@ audit_subject_data(PG_FUNCTION_ARGS)
 		{
 			int64		key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 															 SPI_tuptable->tupdesc, 1, &isnull));
-			Oid			types[1] = {TEXTARRAYOID};
-			Datum		args[1] = {audit_envelope_key_patterns(key_id)};
+			Oid			types[1] = {TEXTOID};
+			Datum		args[1] = {audit_envelope_key_pattern(key_id)};
 			Portal		portal;
 
 			portal = SPI_cursor_open_with_args(NULL,

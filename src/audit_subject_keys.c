@@ -568,8 +568,8 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 static int64
 count_entries(int64 key_id)
 {
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		args[1] = {audit_envelope_key_patterns(key_id)};
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {audit_envelope_key_pattern(key_id)};
 	bool		isnull;
 
 	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM crm_security.audit_log "
