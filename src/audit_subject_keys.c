@@ -94,16 +94,44 @@ static bool callbacks_registered = false;
 
 static SPIPlanPtr plan_by_id = NULL;
 
+/*
+ * The caches hold at most this many keys each: a transaction that writes or reads the
+ * values of more subjects (an import of a million contacts) starts each cache afresh when
+ * it is full, so that its memory stays bounded; a subject met again costs one probe.
+ */
+#define SUBJECT_KEYS_CACHED 8192
+
+/* Wipe the keys of a cache, which is about to be freed. */
+static void
+wipe_cache(HTAB *t, Size entrysize)
+{
+	HASH_SEQ_STATUS st;
+	void	   *e;
+
+	if (t == NULL)
+		return;
+	hash_seq_init(&st, t);
+	while ((e = hash_seq_search(&st)) != NULL)
+		explicit_bzero(e, entrysize);
+}
+
+static void
+destroy_cache(HTAB **t, Size entrysize)
+{
+	if (*t == NULL)
+		return;
+	wipe_cache(*t, entrysize);
+	hash_destroy(*t);
+	*t = NULL;
+	/* An entry a caller holds is gone (see audit_subject_key()). */
+	subject_keys_resets++;
+}
+
 void
 audit_subject_keys_reset(void)
 {
-	/* The tables live in the transaction's memory, freed with it. */
-	if (by_name != NULL)
-		hash_destroy(by_name);
-	if (by_id != NULL)
-		hash_destroy(by_id);
-	by_name = NULL;
-	by_id = NULL;
+	destroy_cache(&by_name, sizeof(ByName));
+	destroy_cache(&by_id, sizeof(ById));
 	subject_keys_resets++;
 }
 
@@ -114,7 +142,9 @@ subject_keys_xact(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
-		/* The memory goes with TopTransactionContext; only the pointers remain. */
+		/* The memory goes with TopTransactionContext; the keys are wiped first. */
+		wipe_cache(by_name, sizeof(ByName));
+		wipe_cache(by_id, sizeof(ById));
 		by_name = NULL;
 		by_id = NULL;
 		subject_keys_resets++;
@@ -146,17 +176,26 @@ subject_keys_init(void)
 		RegisterSubXactCallback(subject_keys_subxact, NULL);
 		callbacks_registered = true;
 	}
-	if (by_name != NULL)
-		return;
+	/* Either full: that one starts afresh. */
+	if (by_name != NULL && hash_get_num_entries(by_name) >= SUBJECT_KEYS_CACHED)
+		destroy_cache(&by_name, sizeof(ByName));
+	if (by_id != NULL && hash_get_num_entries(by_id) >= SUBJECT_KEYS_CACHED)
+		destroy_cache(&by_id, sizeof(ById));
 	ctl.hcxt = TopTransactionContext;
-	ctl.keysize = sizeof(((ByName *) 0)->name);
-	ctl.entrysize = sizeof(ByName);
-	by_name = hash_create("crm_security subject keys", 64, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(ById);
-	by_id = hash_create("crm_security subject keys by id", 64, &ctl,
-						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (by_name == NULL)
+	{
+		ctl.keysize = sizeof(((ByName *) 0)->name);
+		ctl.entrysize = sizeof(ByName);
+		by_name = hash_create("crm_security subject keys", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (by_id == NULL)
+	{
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ById);
+		by_id = hash_create("crm_security subject keys by id", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 }
 
 /*

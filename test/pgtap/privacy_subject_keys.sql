@@ -115,7 +115,16 @@ DROP TRIGGER tap_keys_seen ON crm_security.audit_subject_keys;
 CREATE ROLE tap_sk_writer;
 GRANT ALL ON public.sk TO tap_sk_writer;
 
-SELECT plan(42);
+-- One transaction with 60,000 new subjects: the cache of keys stays bounded, and subjects
+-- that have left it find their key again rather than make a second one.
+BEGIN;
+INSERT INTO public.skpk SELECT g, 'B' || g FROM generate_series(200001, 260000) g;
+INSERT INTO public.facts SELECT 'cache bytes', coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
+ WHERE name = 'crm_security subject keys';
+UPDATE public.skpk SET name = 'again ' || id WHERE id BETWEEN 200001 AND 200010;
+COMMIT;
+
+SELECT plan(46);
 
 -- Rollback.
 SELECT cmp_ok(:rb_key::bigint, '>', 0::bigint,
@@ -186,6 +195,19 @@ SELECT throws_ok($$INSERT INTO public.skpk SELECT g, 'F' || g FROM generate_seri
                  '23505', NULL, 'a statement that fails after making 100 keys');
 SELECT is((SELECT count(*) FROM crm_security.audit_subject_keys WHERE public.num(subject) BETWEEN 6001 AND 6100),
           0::bigint, '... leaves none of them');
+
+SELECT ok((SELECT v BETWEEN 1 AND 2500000 FROM public.facts WHERE k = 'cache bytes'),
+          '60,000 new subjects in one transaction: the cache of their keys stays under 2.5 MB');
+SELECT is((SELECT count(*) FROM crm_security.audit_subject_keys WHERE public.num(subject) BETWEEN 200001 AND 260000),
+          60000::bigint, '... one key per subject');
+SELECT is((SELECT count(*) FROM crm_security.audit_log
+            WHERE table_name = 'public.skpk' AND operation = 'UPDATE'
+              AND public.env_key(new_row->'name') = public.key_of(NULL, record_key->>'id')), 10::bigint,
+          '... subjects written again after leaving the cache keep their key');
+SELECT is((SELECT count(*) FROM crm_security.audit_log
+            WHERE table_name = 'public.skpk' AND operation = 'UPDATE'
+              AND crm_security.audit_personal_data(id)->'new_row'->>'name' = 'again ' || (record_key->>'id')), 10::bigint,
+          '... and their values decrypt');
 
 -- What the direct path does not do.
 SELECT throws_ok($$INSERT INTO public.sk VALUES (42, NULL, 'blocked', 'Blockedname')$$,
