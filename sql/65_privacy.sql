@@ -25,8 +25,8 @@ CREATE SEQUENCE crm_security.audit_subject_keys_id_seq AS bigint;
 -- table, do not decrypt anything without that file.
 CREATE TABLE crm_security.audit_subject_keys (
     key_id      bigint PRIMARY KEY DEFAULT pg_catalog.nextval('crm_security.audit_subject_keys_id_seq'),
-    tenant_id   text,
-    subject     text NOT NULL,
+    tenant_id   text COLLATE "C",
+    subject     text COLLATE "C" NOT NULL,
     wrapped_key bytea NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT audit_subject_keys_subject_key UNIQUE NULLS NOT DISTINCT (tenant_id, subject)
