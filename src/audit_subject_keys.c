@@ -99,7 +99,7 @@ static SPIPlanPtr plan_by_id = NULL;
  * values of more subjects (an import of a million contacts) starts each cache afresh when
  * it is full, so that its memory stays bounded; a subject met again costs one probe.
  */
-#define SUBJECT_KEYS_CACHED 8192
+#define SUBJECT_KEYS_CACHED 65536
 
 /* Wipe the keys of a cache, which is about to be freed. */
 static void
