@@ -217,9 +217,9 @@ audit_seal_value(AuditSeal *s, const char *name, int namelen)
 	return &s->pt;
 }
 
-void
-audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
-				  StringInfo env_text, JsonbValue *ref, StringInfo ref_text)
+int
+audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, JsonbValue *ref,
+				  StringInfo text)
 {
 	StringInfoData e;
 	char		aadbuf[AAD_BUF];
@@ -227,6 +227,8 @@ audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
 	int			aadlen;
 	char		r[ENV_PREFIX_LEN + MAXINT8LEN + 1];
 	int			rlen;
+	int			start;
+	int			envlen;
 
 	Assert(s->n > 0);
 	appendStringInfoCharMacro(&s->pt, ']');
@@ -237,10 +239,13 @@ audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
 	explicit_bzero(s->pt.data, s->pt.len);
 	pfree(s->pt.data);
 	pfree(s->names.data);
-	envelope_object(e.data, e.len, env, env_text);
+	start = text->len;
+	envelope_object(e.data, e.len, env, text);
+	envlen = text->len - start;
 	memcpy(r, ENV_PREFIX2, ENV_PREFIX_LEN);
 	rlen = ENV_PREFIX_LEN + pg_lltoa(pk->key_id, r + ENV_PREFIX_LEN);
-	envelope_object(pstrdup(r), rlen, ref, ref_text);
+	envelope_object(pstrdup(r), rlen, ref, text);
+	return envlen;
 }
 
 AuditEnvelopeKind

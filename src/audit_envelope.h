@@ -36,8 +36,9 @@ extern void audit_envelope_value(const AuditPersonalKey *pk, const char *name, i
  * value of member name (in the image's member order) and returns where its jsonb text is
  * to be appended; audit_seal_finish() encrypts them and gives the envelope, which takes
  * the place of the first value, and the reference to it, which takes the place of each
- * other one, as jsonb values (jbvBinary, valid until the memory context is reset) and
- * as jsonb's output writes them.  It wipes the plaintext.
+ * other one, as jsonb values (jbvBinary, valid until the memory context is reset); their
+ * texts, as jsonb's output writes them, are appended to text, the envelope's first, whose
+ * length it returns.  It wipes the plaintext.
  */
 typedef struct AuditSeal
 {
@@ -48,9 +49,8 @@ typedef struct AuditSeal
 
 extern void audit_seal_init(AuditSeal *s);
 extern StringInfo audit_seal_value(AuditSeal *s, const char *name, int namelen);
-extern void audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk,
-							  JsonbValue *env, StringInfo env_text,
-							  JsonbValue *ref, StringInfo ref_text);
+extern int	audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
+							  JsonbValue *ref, StringInfo text);
 
 /* What a member's value is. */
 typedef enum AuditEnvelopeKind

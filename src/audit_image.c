@@ -196,15 +196,12 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	StringInfoData envtext;
 	int		   *envoff = NULL;
 	int		   *envlen = NULL;
-	const char **envsrc = NULL;
-	StringInfoData reftext = {0};
 
 	if (pk != NULL)
 	{
 		sealed = palloc0(sizeof(bool) * Max(n, 1));
 		envoff = palloc(sizeof(int) * Max(n, 1));
 		envlen = palloc(sizeof(int) * Max(n, 1));
-		envsrc = palloc(sizeof(char *) * Max(n, 1));
 		initStringInfo(&pt);
 		initStringInfo(&envtext);
 		if (crm2)
@@ -355,32 +352,26 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	}
 
 	/*
-	 * What takes the place of each personal value, now that the texts are complete: its
-	 * envelope (crm1); the image's envelope for the first value and a reference to it for
-	 * the others (crm2).
+	 * crm2: the image's envelope takes the place of the first personal value, a reference
+	 * to it the place of the others (crm1 envelopes took theirs in the walk).
 	 */
 	if (pk != NULL && crm2 && seal.n > 0)
 	{
 		JsonbValue	env,
 					ref;
+		int			elen = audit_seal_finish(&seal, pk, &env, &ref, &envtext);
 		bool		first = true;
 
-		initStringInfo(&reftext);
-		audit_seal_finish(&seal, pk, &env, &envtext, &ref, &reftext);
 		for (int i = 0; i < n; i++)
 		{
 			if (!sealed[i])
 				continue;
 			pairs[i].value = first ? env : ref;
-			envsrc[i] = first ? envtext.data : reftext.data;
-			envlen[i] = first ? envtext.len : reftext.len;
+			envoff[i] = first ? 0 : elen;
+			envlen[i] = first ? elen : envtext.len - elen;
 			first = false;
 		}
 	}
-	else if (pk != NULL)
-		for (int i = 0; i < n; i++)
-			if (sealed[i])
-				envsrc[i] = envtext.data + envoff[i];
 
 	if (scalars)
 	{
@@ -396,7 +387,7 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 			appendBinaryStringInfo(out, cols[i].key_text, cols[i].key_text_len);
 			img->off[i] = out->len;
 			if (sealed != NULL && sealed[i])
-				appendBinaryStringInfo(out, envsrc[i], envlen[i]);
+				appendBinaryStringInfo(out, envtext.data + envoff[i], envlen[i]);
 			else if (reused[i])
 			{
 				/* Enlarge first: the copy comes from the same buffer. */
@@ -438,8 +429,6 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	{
 		pfree(pt.data);
 		pfree(envtext.data);
-		if (reftext.data != NULL)
-			pfree(reftext.data);
 		pfree(sealed);
 	}
 	return JsonbPGetDatum(res);

@@ -101,7 +101,7 @@ encrypt_members(Jsonb *img, char **names, int n, const AuditPersonalKey *pk)
 		}
 		if (seal.n == 0)
 			return img;
-		audit_seal_finish(&seal, pk, &env, &text, &ref, &text);
+		(void) audit_seal_finish(&seal, pk, &env, &ref, &text);
 	}
 
 	it = JsonbIteratorInit(&img->root);
