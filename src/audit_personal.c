@@ -361,6 +361,45 @@ push_decrypted(JsonbParseState **st, int64 entry_id, const char *image, JsonbVal
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
+/* A member of an image, classified once. */
+typedef struct Member
+{
+	JsonbValue	name;
+	JsonbValue	value;
+	AuditEnvelopeKind kind;
+	int64		key_id;
+	uint8	   *bytes;			/* an envelope's nonce, ciphertext and tag */
+	int			len;
+} Member;
+
+/* The members of the object img; *nenv of them are envelopes or references. */
+static Member *
+image_members(Jsonb *img, int *n, int *nenv)
+{
+	JsonbIterator *it = JsonbIteratorInit(&img->root);
+	Member	   *m = palloc(sizeof(Member) * Max(JB_ROOT_COUNT(img), 1));
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	int			i = 0;
+
+	*nenv = 0;
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (r == WJB_KEY)
+			m[i].name = v;
+		else if (r == WJB_VALUE)
+		{
+			m[i].value = v;
+			m[i].kind = audit_envelope_parse(&m[i].value, &m[i].key_id, &m[i].bytes, &m[i].len);
+			if (m[i].kind != AUDIT_ENV_NONE)
+				(*nenv)++;
+			i++;
+		}
+	}
+	*n = i;
+	return m;
+}
+
 /*
  * The crm2 envelope of an image: the members it seals (the envelope's and the
  * references'), and what they read: their values, or a marker.
@@ -377,47 +416,31 @@ typedef struct ImageSeal
 	int			next;
 } ImageSeal;
 
-/* Find and open the crm2 envelope of img, if any (see decrypt_members()). */
+/* Find and open the crm2 envelope among the members m of an image, if any. */
 static void
-open_image_seal(ImageSeal *is, Jsonb *img, int64 entry_id, const char *image, int64 only_key)
+open_image_seal(ImageSeal *is, Member *m, int n, int64 entry_id, const char *image,
+				int64 only_key)
 {
-	JsonbIterator *it = JsonbIteratorInit(&img->root);
-	JsonbValue	v;
-	JsonbValue	key_v = {0};
-	JsonbIteratorToken r;
 	uint8		key[CRM_GCM_KEY_LEN];
 	char	   *pt;
 
 	memset(is, 0, sizeof(*is));
 	audit_seal_init(&is->names);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	for (int i = 0; i < n; i++)
 	{
-		AuditEnvelopeKind kind;
-		int64		key_id;
-		uint8	   *bytes;
-		int			len;
-
-		if (r == WJB_KEY)
-		{
-			key_v = v;
+		if (m[i].kind != AUDIT_ENV_CRM2 && m[i].kind != AUDIT_ENV_CRM2_REF)
 			continue;
-		}
-		if (r != WJB_VALUE)
-			continue;
-		kind = audit_envelope_parse(&v, &key_id, &bytes, &len);
-		if (kind != AUDIT_ENV_CRM2 && kind != AUDIT_ENV_CRM2_REF)
-			continue;
-		(void) audit_seal_value(&is->names, key_v.val.string.val, key_v.val.string.len);
-		if (is->names.n > 1 && key_id != is->key_id)
+		(void) audit_seal_value(&is->names, m[i].name.val.string.val, m[i].name.val.string.len);
+		if (is->names.n > 1 && m[i].key_id != is->key_id)
 			is->mixed = true;
-		is->key_id = key_id;
-		if (kind == AUDIT_ENV_CRM2)
+		is->key_id = m[i].key_id;
+		if (m[i].kind == AUDIT_ENV_CRM2)
 		{
 			/* One envelope, in the first member sealed. */
 			if (is->bytes != NULL || is->names.n > 1)
 				is->mixed = true;
-			is->bytes = bytes;
-			is->len = len;
+			is->bytes = m[i].bytes;
+			is->len = m[i].len;
 		}
 	}
 	if (is->names.n == 0)
@@ -449,69 +472,53 @@ open_image_seal(ImageSeal *is, Jsonb *img, int64 entry_id, const char *image, in
 }
 
 /*
- * A copy of the object img with every envelope among its members decrypted; with only_key
- * (not 0), the envelopes of other keys read {"other_subject": true}.
+ * The object img with every envelope among its members decrypted (img itself when it
+ * has none); with only_key (not 0), the envelopes of other keys read
+ * {"other_subject": true}.
  */
 static Jsonb *
 decrypt_members(Jsonb *img, int64 entry_id, const char *image, int64 only_key)
 {
-	JsonbIterator *it;
 	JsonbParseState *st = NULL;
-	JsonbValue	v;
-	JsonbValue	key_v = {0};
-	JsonbIteratorToken r;
-	JsonbValue *res = NULL;
 	ImageSeal	is;
+	Member	   *m;
+	int			n;
+	int			nenv;
 
 	if (!JB_ROOT_IS_OBJECT(img))
 		return img;
-	open_image_seal(&is, img, entry_id, image, only_key);
-	it = JsonbIteratorInit(&img->root);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	m = image_members(img, &n, &nenv);
+	if (nenv == 0)
+		return img;
+	open_image_seal(&is, m, n, entry_id, image, only_key);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
 	{
-		AuditEnvelopeKind kind;
-		int64		key_id;
-		uint8	   *bytes;
-		int			len;
-
-		switch (r)
+		pushJsonbValue(&st, WJB_KEY, &m[i].name);
+		switch (m[i].kind)
 		{
-			case WJB_BEGIN_OBJECT:
-			case WJB_END_OBJECT:
-				res = pushJsonbValue(&st, r, NULL);
-				break;
-			case WJB_KEY:
-				key_v = v;
-				res = pushJsonbValue(&st, r, &v);
-				break;
-			case WJB_VALUE:
-				kind = audit_envelope_parse(&v, &key_id, &bytes, &len);
-				res = NULL;
-				if (kind == AUDIT_ENV_CRM1)
-				{
-					if (only_key != 0 && key_id != only_key)
-						push_marker(&st, "other_subject");
-					else
-						push_decrypted(&st, entry_id, image, &key_v, key_id, bytes, len);
-				}
-				else if (kind == AUDIT_ENV_CRM2 || kind == AUDIT_ENV_CRM2_REF)
-				{
-					if (is.marker != NULL)
-						push_marker(&st, is.marker);
-					else
-						res = pushJsonbValue(&st, r,
-											 getIthJsonbValueFromContainer(&is.values->root,
-																		   is.next));
-					is.next++;
-				}
+			case AUDIT_ENV_CRM1:
+				if (only_key != 0 && m[i].key_id != only_key)
+					push_marker(&st, "other_subject");
 				else
-					res = pushJsonbValue(&st, r, &v);
+					push_decrypted(&st, entry_id, image, &m[i].name, m[i].key_id,
+								   m[i].bytes, m[i].len);
 				break;
-			default:
-				elog(ERROR, "unexpected jsonb token in an audit image");
+			case AUDIT_ENV_CRM2:
+			case AUDIT_ENV_CRM2_REF:
+				if (is.marker != NULL)
+					push_marker(&st, is.marker);
+				else
+					pushJsonbValue(&st, WJB_VALUE,
+								   getIthJsonbValueFromContainer(&is.values->root, is.next));
+				is.next++;
+				break;
+			case AUDIT_ENV_NONE:
+				pushJsonbValue(&st, WJB_VALUE, &m[i].value);
+				break;
 		}
 	}
-	return JsonbValueToJsonb(res);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 static const char *const image_names[3] = {"old_row", "new_row", "metadata"};
