@@ -646,30 +646,13 @@ audit_subject_data(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *tenant = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
-	text	   *subject;
+	text	   *subject = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
 	Oid			save_userid;
 	int			save_sec;
 
 	require_auditor();
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("data subject id cannot be null")));
-	subject = PG_GETARG_TEXT_PP(1);
-	if (VARSIZE_ANY_EXHDR(subject) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("data subject id cannot be empty")));
-	if (VARSIZE_ANY_EXHDR(subject) > AUDIT_SUBJECT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("data subject id is too long"),
-				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
-	if (tenant != NULL && VARSIZE_ANY_EXHDR(tenant) > AUDIT_SUBJECT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tenant id is too long"),
-				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
+	audit_check_subject(subject ? text_to_cstring(subject) : NULL,
+						tenant ? text_to_cstring(tenant) : NULL);
 	InitMaterializedSRF(fcinfo, 0);
 
 	log_owner_begin(&save_userid, &save_sec);

@@ -346,11 +346,16 @@ as_owner_end(AsOwner *s)
 	SetUserIdAndSecContext(s->save_userid, s->save_sec);
 }
 
-/* A subject id and a tenant id (NULL: none) that a key can be made and found for. */
-static void
-check_subject(const char *subject, const char *tenant)
+void
+audit_check_subject(const char *subject, const char *tenant)
 {
-	size_t		len = strlen(subject);
+	size_t		len;
+
+	if (subject == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("data subject id cannot be null")));
+	len = strlen(subject);
 
 	if (tenant != NULL && strlen(tenant) > AUDIT_SUBJECT_MAX)
 		ereport(ERROR,
@@ -497,7 +502,7 @@ audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 	bool		found;
 	SubjectKey	k;
 
-	check_subject(subject, tenant);
+	audit_check_subject(subject, tenant);
 	subject_keys_init();
 	aad = wrap_aad(tenant, subject, &aadlen);
 	name_key(name, aad, aadlen);
@@ -624,7 +629,7 @@ Datum
 audit_forget_subject(PG_FUNCTION_ARGS)
 {
 	char	   *tenant = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *subject;
+	char	   *subject = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	volatile int64 entries = 0;
 	volatile int64 keys = 0;
 	AsOwner		own;
@@ -633,12 +638,7 @@ audit_forget_subject(PG_FUNCTION_ARGS)
 				v;
 
 	PreventCommandIfReadOnly("forget_subject()");
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("data subject id cannot be null")));
-	subject = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	check_subject(subject, tenant);
+	audit_check_subject(subject, tenant);
 
 	/* Nothing of this transaction may keep the key. */
 	audit_subject_keys_reset();

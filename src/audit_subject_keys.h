@@ -14,6 +14,12 @@
 #define AUDIT_SUBJECT_MAX 1024
 
 /*
+ * A subject id (not NULL, not empty, at most AUDIT_SUBJECT_MAX bytes) and a tenant id
+ * (NULL: none; at most as long) that a key can be made and found for; 22023 otherwise.
+ */
+extern void audit_check_subject(const char *subject, const char *tenant);
+
+/*
  * The data key of (tenant, subject) into key[CRM_GCM_KEY_LEN], created if there is none;
  * returns its key id.  tenant may be NULL (no tenant).
  */
