@@ -34,7 +34,7 @@ CREATE FUNCTION public.img(text) RETURNS jsonb LANGUAGE sql STABLE
 
 \ir include/privacy_moved.sql
 
-SELECT plan(32);
+SELECT plan(33);
 
 -- crm2: one envelope per image.
 SELECT ok(public.img('INSERT1')->'name'->>'enc' ~ '^crm2\.[0-9]+\.[A-Za-z0-9_-]{60,}$',
@@ -129,6 +129,12 @@ SELECT ok((SELECT metadata->'cc'->>'enc' ~ '^crm2\.[0-9]+\.' AND metadata->'to'-
 SELECT is((SELECT crm_security.audit_personal_data(id)->'metadata' FROM crm_security.audit_log WHERE operation = 'export'),
           '{"to": "ben.export@example.org", "cc": ["x@example.org"], "rows": 3}'::jsonb,
           '... read back by an auditor');
+
+SELECT crm_security.log_event('import', NULL, NULL, 'success', '{"rows": 2, "note": null}',
+                              subject => '2', personal_keys => ARRAY['nope', 'note']) \g /dev/null
+SELECT is((SELECT metadata FROM crm_security.audit_log WHERE operation = 'import'),
+          '{"rows": 2, "note": null}'::jsonb,
+          'personal keys naming no member, or a null one: nothing sealed, no envelope');
 
 -- Finding and forgetting a subject's entries in both formats.
 SET ROLE tap_env_auditor;

@@ -41,34 +41,29 @@ CREATE TABLE contacts (id int PRIMARY KEY, customer text, name text);
 SELECT crm_security.enable_audit('contacts', NULL, ARRAY['name'], 'customer');
 SQL
 
-# The first session makes the key of 'ab', waits, then rolls back; the second writes
-# 'ab' meanwhile.
-q >"$DIR/ab1.out" <<SQL &
+# race SUBJECT ID END: a first session writes row ID of SUBJECT (making its key), waits,
+# then ends with END (ROLLBACK or COMMIT); a second session writes row ID+1 of SUBJECT
+# meanwhile.  Its output is left in $DIR/SUBJECT2.out.
+race() {
+    q >"$DIR/${1}1.out" <<SQL &
 BEGIN;
-INSERT INTO contacts VALUES (1, 'ab', 'Abname one');
-\! touch $DIR/ab1.flag
+INSERT INTO contacts VALUES ($2, '$1', '${1^}name one');
+\! touch $DIR/${1}1.flag
 SELECT pg_sleep(1.5);
-ROLLBACK;
+$3;
 SQL
-wait_for "$DIR/ab1.flag"
-q -c "INSERT INTO contacts VALUES (2, 'ab', 'Abname two')" >"$DIR/ab2.out"
-wait
+    wait_for "$DIR/${1}1.flag"
+    q -c "INSERT INTO contacts VALUES ($(($2 + 1)), '$1', '${1^}name two')" >"$DIR/${1}2.out"
+    wait
+}
+
+race ab 1 ROLLBACK
 check "a session waiting for a key whose transaction rolls back writes its row" "" "$(cat "$DIR/ab2.out")"
 check "... and makes the one key" 1 "$(keys ab)"
 check "... which its entry names" "$(key_of ab)" "$(entry_key ab)"
 check "... and under which it decrypts" "Abname two" "$(names ab)"
 
-# The same, the first session committing.
-q >"$DIR/cm1.out" <<SQL &
-BEGIN;
-INSERT INTO contacts VALUES (3, 'cm', 'Cmname one');
-\! touch $DIR/cm1.flag
-SELECT pg_sleep(1.5);
-COMMIT;
-SQL
-wait_for "$DIR/cm1.flag"
-q -c "INSERT INTO contacts VALUES (4, 'cm', 'Cmname two')" >"$DIR/cm2.out"
-wait
+race cm 3 COMMIT
 check "a session waiting for a key whose transaction commits writes its row" "" "$(cat "$DIR/cm2.out")"
 check "... with that key: one key" 1 "$(keys cm)"
 check "... named by both entries" "$(key_of cm)" "$(entry_key cm)"
