@@ -377,7 +377,6 @@ crm_secure_compare(PG_FUNCTION_ARGS)
 
 #define RANDOM_BYTES_MAX (1024 * 1024)
 
-/* SQL function: random_bytes(n int) returns bytea */
 /*
  * Random bytes for keys and nonces drawn from OpenSSL a few kilobytes at a time rather than
  * per call: each draw takes locks and checks for a fork (a system call).  Bytes are wiped
@@ -411,6 +410,7 @@ crm_random_pooled(unsigned char *out, int len)
 	random_left -= len;
 }
 
+/* SQL function: random_bytes(n int) returns bytea */
 PG_FUNCTION_INFO_V1(crm_random_bytes);
 Datum
 crm_random_bytes(PG_FUNCTION_ARGS)
