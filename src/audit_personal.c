@@ -24,6 +24,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "crm_security.h"
+
 #include "audit_entry.h"
 #include "audit_envelope.h"
 #include "audit_personal.h"
@@ -560,7 +562,7 @@ log_owner_begin(Oid *save_userid, int *save_sec)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	GetUserIdAndSecContext(save_userid, save_sec);
-	SetUserIdAndSecContext(audit_rel_owner(audit_relids()->log),
+	SetUserIdAndSecContext(crm_rel_owner(audit_relids()->log),
 						   *save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 }
 

@@ -306,12 +306,6 @@ typedef struct AsOwner
 	int			save_sec;
 } AsOwner;
 
-Oid
-audit_rel_owner(Oid relid)
-{
-	return crm_rel_owner(relid);
-}
-
 static void
 keys_lookup(void)
 {
@@ -322,7 +316,7 @@ keys_lookup(void)
 	nsp = get_namespace_oid("crm_security", false);
 	keys_index = get_relname_relid("audit_subject_keys_subject_key", nsp);
 	keys_seq = get_relname_relid("audit_subject_keys_id_seq", nsp);
-	keys_owner = audit_rel_owner(get_relname_relid("audit_subject_keys", nsp));
+	keys_owner = crm_rel_owner(get_relname_relid("audit_subject_keys", nsp));
 	keys_relid = get_relname_relid("audit_subject_keys", nsp);
 	if (!OidIsValid(keys_relid) || !OidIsValid(keys_index) || !OidIsValid(keys_seq))
 	{

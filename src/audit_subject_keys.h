@@ -28,9 +28,6 @@ extern int64 audit_subject_key(const char *tenant, const char *subject, uint8 *k
 /* The data key with this key id into key; false when it does not exist (erased). */
 extern bool audit_subject_key_by_id(int64 key_id, uint8 *key);
 
-/* The owner of a relation. */
-extern Oid	audit_rel_owner(Oid relid);
-
 /* Forget every data key cached by this transaction. */
 extern void audit_subject_keys_reset(void);
 
