@@ -31,7 +31,6 @@
 #include "audit_personal.h"
 #include "audit_rel.h"
 #include "audit_subject_keys.h"
-#include "b64url.h"
 #include "crypto.h"
 #include "json_util.h"
 
