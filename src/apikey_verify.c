@@ -80,19 +80,16 @@ apikey_lookup(const char *key, int len, ApiKeyHashScheme scheme, TupleDesc *desc
 	Datum		value;
 	bool		isnull;
 	char	   *stored;
+	Oid			type = BYTEAOID;
 
 	if (!apikey_hash(key, len, scheme, hash))
 		return NULL;
 	arg = palloc(VARHDRSZ + CRM_SHA256_LEN);
 	SET_VARSIZE(arg, VARHDRSZ + CRM_SHA256_LEN);
 	memcpy(VARDATA(arg), hash, CRM_SHA256_LEN);
-	{
-		Oid			type = BYTEAOID;
-
-		(void) crm_keep_plan(&apikey_lookup_plan, apikey_lookup_sql, 1, &type);
-	}
 	value = PointerGetDatum(arg);
-	if (SPI_execute_plan(apikey_lookup_plan, &value, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(crm_keep_plan(&apikey_lookup_plan, apikey_lookup_sql, 1, &type),
+						 &value, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up an API key");
 	if (SPI_processed != 1)
 		return NULL;
