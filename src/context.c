@@ -176,10 +176,7 @@ ctx_token_check(char **newval, void **extra, GucSource source)
 
 		GUC_check_errcode(crm_auth_sqlstate(CRM_AUTH_MALFORMED));
 		GUC_check_errmsg("invalid token");
-		if (crm_auth_specific())
-			GUC_check_errdetail("%s: %s", crm_auth_reason_name(CRM_AUTH_MALFORMED), detail);
-		else
-			GUC_check_errdetail("%s", detail);
+		GUC_check_errdetail("%s", crm_auth_detail(CRM_AUTH_MALFORMED, detail));
 		if (hint != NULL)
 			GUC_check_errhint("%s", hint);
 		return false;

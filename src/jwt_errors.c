@@ -92,18 +92,18 @@ crm_auth_errcode(CrmAuthReason reason)
 	return errcode(crm_auth_sqlstate(reason));
 }
 
-bool
-crm_auth_specific(void)
+char *
+crm_auth_detail(CrmAuthReason reason, const char *detail)
 {
-	return crm_error_codes == CRM_ERRCODES_SPECIFIC;
+	if (crm_error_codes != CRM_ERRCODES_SPECIFIC)
+		return pstrdup(detail);
+	return psprintf("%s: %s", crm_auth_reason_name(reason), detail);
 }
 
 int
 crm_auth_errdetail(CrmAuthReason reason, const char *detail)
 {
-	if (crm_error_codes != CRM_ERRCODES_SPECIFIC)
-		return errdetail_internal("%s", detail);
-	return errdetail_internal("%s: %s", crm_auth_reason_name(reason), detail);
+	return errdetail_internal("%s", crm_auth_detail(reason, detail));
 }
 
 const char *

@@ -35,14 +35,15 @@ extern const char *crm_auth_reason_name(CrmAuthReason reason);
  */
 extern int	crm_auth_errcode(CrmAuthReason reason);
 
-/* The same SQLSTATE as a value (for GUC_check_errcode), and whether 'specific' is on. */
+/* The same SQLSTATE as a value (for GUC_check_errcode). */
 extern int	crm_auth_sqlstate(CrmAuthReason reason);
-extern bool crm_auth_specific(void);
 
 /*
- * errdetail() for a refusal: the detail as it is, or in 'specific' mode prefixed by the
- * reason's name and a colon ("expired: The token expired at ...").
+ * The detail of a refusal: as it is, or in 'specific' mode prefixed by the reason's name
+ * and a colon ("expired: The token expired at ..."); palloc'd.  crm_auth_errdetail() is
+ * errdetail() of it.
  */
+extern char *crm_auth_detail(CrmAuthReason reason, const char *detail);
 extern int	crm_auth_errdetail(CrmAuthReason reason, const char *detail);
 
 /*
