@@ -139,7 +139,7 @@ envelope_string(StringInfo env, const char *prefix, const char *pt, int ptlen,
 	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
 	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
 	crm_random_pooled(buf, CRM_GCM_NONCE_LEN);
-	crm_aes_gcm_encrypt(key, buf, (const uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
+	crm_aes_gcm_encrypt(key, key_id, buf, (const uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
 						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
 
 	/* Sized exactly: prefix, key id, dot, the encoding and a terminator. */
@@ -157,24 +157,35 @@ envelope_string(StringInfo env, const char *prefix, const char *pt, int ptlen,
 		pfree(buf);
 }
 
-/* {"enc": s} as a jsonb container value, its text appended to text. */
+/*
+ * {"enc": s} as a jsonb container value, its text appended to text.  The object is laid
+ * out by hand, as json_object_from_pairs() would lay it out: the header (one pair), the
+ * key's and the value's JEntry (string lengths), then the key and the value.
+ */
 static void
 envelope_object(const char *s, int len, JsonbValue *out, StringInfo text)
 {
-	JsonbPair	pair;
-	Jsonb	   *jb;
+	const int	keylen = sizeof(ENV_KEY) - 1;
+	Size		size = VARHDRSZ + 3 * sizeof(uint32) + keylen + len;
+	char	   *jb = palloc(size);
+	uint32		w[3];
 
-	pair.key.type = jbvString;
-	pair.key.val.string.val = ENV_KEY;
-	pair.key.val.string.len = sizeof(ENV_KEY) - 1;
-	pair.value.type = jbvString;
-	pair.value.val.string.val = (char *) s;
-	pair.value.val.string.len = len;
-	pair.order = 0;
-	jb = json_object_from_pairs(&pair, 1);
+	if (len > JENTRY_OFFLENMASK - keylen)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	/* The first entry holds its end offset (JB_OFFSET_STRIDE), the second its length. */
+	w[0] = 1 | JB_FOBJECT;
+	w[1] = JENTRY_ISSTRING | JENTRY_HAS_OFF | keylen;
+	w[2] = JENTRY_ISSTRING | (uint32) len;
+	SET_VARSIZE(jb, size);
+	memcpy(jb + VARHDRSZ, w, sizeof(w));
+	memcpy(jb + VARHDRSZ + sizeof(w), ENV_KEY, keylen);
+	memcpy(jb + VARHDRSZ + sizeof(w) + keylen, s, len);
 	out->type = jbvBinary;
-	out->val.binary.data = &jb->root;
-	out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	out->val.binary.data = (JsonbContainer *) (jb + VARHDRSZ);
+	out->val.binary.len = size - VARHDRSZ;
 	/* What jsonb's output writes for it: the string needs no escapes. */
 	appendBinaryStringInfo(text, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
 	appendBinaryStringInfo(text, s, len);
@@ -209,9 +220,15 @@ audit_seal_init(AuditSeal *s)
 StringInfo
 audit_seal_value(AuditSeal *s, const char *name, int namelen)
 {
+	char		num[MAXINT8LEN + 3];
+	int			len = 1;
+
 	if (s->n > 0)
 		appendBinaryStringInfo(&s->pt, ", ", 2);
-	appendStringInfo(&s->names, "\n%d:", namelen);
+	num[0] = '\n';
+	len += pg_lltoa(namelen, num + 1);
+	num[len++] = ':';
+	appendBinaryStringInfo(&s->names, num, len);
 	appendBinaryStringInfo(&s->names, name, namelen);
 	s->n++;
 	return &s->pt;
@@ -291,12 +308,12 @@ audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
 
 /* The plaintext of bytes (nonce, ciphertext, tag) under key and aad, or NULL. */
 static char *
-open_bytes(const uint8 *key, const char *aad, int aadlen, const uint8 *bytes, int len)
+open_bytes(const uint8 *key, int64 key_id, const char *aad, int aadlen, const uint8 *bytes, int len)
 {
 	int			ptlen = len - CRM_GCM_NONCE_LEN - CRM_GCM_TAG_LEN;
 	char	   *pt = palloc(ptlen + 1);
 
-	if (!crm_aes_gcm_decrypt(key, bytes, (const uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
+	if (!crm_aes_gcm_decrypt(key, key_id, bytes, (const uint8 *) aad, aadlen, bytes + CRM_GCM_NONCE_LEN,
 							 ptlen, bytes + CRM_GCM_NONCE_LEN + ptlen, (uint8 *) pt))
 	{
 		pfree(pt);
@@ -316,7 +333,7 @@ audit_envelope_open_value(const uint8 *key, int64 key_id, int64 entry_id, const 
 	char	   *pt;
 
 	aad = aad_value(aadbuf, entry_id, image, name, namelen, key_id, &aadlen);
-	pt = open_bytes(key, aad, aadlen, bytes, len);
+	pt = open_bytes(key, key_id, aad, aadlen, bytes, len);
 	if (aad != aadbuf)
 		pfree(aad);
 	return pt;
@@ -332,7 +349,7 @@ audit_envelope_open_image(const uint8 *key, int64 key_id, int64 entry_id, const 
 	char	   *pt;
 
 	aad = aad_image(aadbuf, entry_id, image, key_id, names, &aadlen);
-	pt = open_bytes(key, aad, aadlen, bytes, len);
+	pt = open_bytes(key, key_id, aad, aadlen, bytes, len);
 	if (aad != aadbuf)
 		pfree(aad);
 	return pt;

@@ -67,9 +67,21 @@ typedef struct SubjectKey
 	uint8		key[CRM_GCM_KEY_LEN];
 } SubjectKey;
 
+/*
+ * The key of a by-name entry: (tenant, subject) encoded by name_ref(), compared in full,
+ * and its hash under a seed drawn once per backend (so that nobody can choose subject ids
+ * whose hashes collide).  In an entry, name points to a copy in the cache's memory.
+ */
+typedef struct NameRef
+{
+	uint64		hash;
+	const char *name;
+	int			len;
+} NameRef;
+
 typedef struct ByName
 {
-	uint8		name[CRM_SHA256_LEN];	/* hash key: see name_key() */
+	NameRef		ref;			/* hash key */
 	bool		ready;			/* k is set */
 	SubjectKey	k;
 } ByName;
@@ -82,6 +94,8 @@ typedef struct ById
 } ById;
 
 static HTAB *by_name = NULL;
+static MemoryContext by_name_cxt = NULL;	/* by_name and the names of its entries */
+static Size by_name_bytes = 0;	/* the names the entries of by_name hold */
 static HTAB *by_id = NULL;
 static uint64 subject_keys_resets = 0;	/* counts the times they were dropped */
 
@@ -100,6 +114,8 @@ static SPIPlanPtr plan_by_id = NULL;
  * it is full, so that its memory stays bounded; a subject met again costs one probe.
  */
 #define SUBJECT_KEYS_CACHED 65536
+/* ... and by_name at most this many bytes of names (subject ids may be 1 kB long). */
+#define SUBJECT_NAMES_CACHED (8 * 1024 * 1024)
 
 /* Wipe the keys of a cache, which is about to be freed. */
 static void
@@ -112,7 +128,14 @@ wipe_cache(HTAB *t, Size entrysize)
 		return;
 	hash_seq_init(&st, t);
 	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		/* Subject ids can be personal data too. */
+		if (t == by_name)
+			explicit_bzero((char *) ((ByName *) e)->ref.name, ((ByName *) e)->ref.len);
 		explicit_bzero(e, entrysize);
+	}
+	if (t == by_name)
+		by_name_bytes = 0;
 }
 
 static void
@@ -122,6 +145,11 @@ destroy_cache(HTAB **t, Size entrysize)
 		return;
 	wipe_cache(*t, entrysize);
 	hash_destroy(*t);
+	if (*t == by_name)
+	{
+		MemoryContextDelete(by_name_cxt);
+		by_name_cxt = NULL;
+	}
 	*t = NULL;
 	/* An entry a caller holds is gone (see audit_subject_key()). */
 	subject_keys_resets++;
@@ -146,6 +174,7 @@ subject_keys_xact(XactEvent event, void *arg)
 		wipe_cache(by_name, sizeof(ByName));
 		wipe_cache(by_id, sizeof(ById));
 		by_name = NULL;
+		by_name_cxt = NULL;
 		by_id = NULL;
 		subject_keys_resets++;
 		keys_relid = InvalidOid;
@@ -165,6 +194,61 @@ subject_keys_subxact(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+static uint32
+name_hash(const void *key, Size keysize)
+{
+	return (uint32) ((const NameRef *) key)->hash;
+}
+
+static int
+name_match(const void *a, const void *b, Size keysize)
+{
+	const NameRef *x = (const NameRef *) a;
+	const NameRef *y = (const NameRef *) b;
+
+	return x->hash == y->hash && x->len == y->len &&
+		memcmp(x->name, y->name, x->len) == 0 ? 0 : 1;
+}
+
+/*
+ * The by-name key of (tenant, subject), encoded unambiguously into buf ("~" for no tenant,
+ * else the tenant's length, a colon and the tenant; then a newline and the subject): both
+ * were checked, so it fits.
+ */
+#define NAME_BUF (2 * AUDIT_SUBJECT_MAX + MAXINT8LEN + 4)
+
+static void
+name_ref(const char *tenant, const char *subject, char *buf, NameRef *ref)
+{
+	static uint64 seed = 0;
+	static bool seeded = false;
+	char	   *p = buf;
+	size_t		sublen = strlen(subject);
+
+	if (!seeded)
+	{
+		crm_random_pooled((unsigned char *) &seed, sizeof(seed));
+		seeded = true;
+	}
+	if (tenant == NULL)
+		*p++ = '~';
+	else
+	{
+		size_t		tlen = strlen(tenant);
+
+		p += pg_lltoa((int64) tlen, p);
+		*p++ = ':';
+		memcpy(p, tenant, tlen);
+		p += tlen;
+	}
+	*p++ = '\n';
+	memcpy(p, subject, sublen);
+	p += sublen;
+	ref->name = buf;
+	ref->len = p - buf;
+	ref->hash = hash_bytes_extended((const unsigned char *) buf, ref->len, seed);
+}
+
 static void
 subject_keys_init(void)
 {
@@ -177,17 +261,26 @@ subject_keys_init(void)
 		callbacks_registered = true;
 	}
 	/* Either full: that one starts afresh. */
-	if (by_name != NULL && hash_get_num_entries(by_name) >= SUBJECT_KEYS_CACHED)
+	if (by_name != NULL && (hash_get_num_entries(by_name) >= SUBJECT_KEYS_CACHED ||
+							by_name_bytes >= SUBJECT_NAMES_CACHED))
 		destroy_cache(&by_name, sizeof(ByName));
 	if (by_id != NULL && hash_get_num_entries(by_id) >= SUBJECT_KEYS_CACHED)
 		destroy_cache(&by_id, sizeof(ById));
 	ctl.hcxt = TopTransactionContext;
 	if (by_name == NULL)
 	{
-		ctl.keysize = sizeof(((ByName *) 0)->name);
+		/* Its own memory, with the names, so that starting afresh frees them. */
+		by_name_cxt = AllocSetContextCreate(TopTransactionContext, "crm_security subject keys",
+											ALLOCSET_DEFAULT_SIZES);
+		ctl.hcxt = by_name_cxt;
+		ctl.keysize = sizeof(NameRef);
 		ctl.entrysize = sizeof(ByName);
+		ctl.hash = name_hash;
+		ctl.match = name_match;
 		by_name = hash_create("crm_security subject keys", 64, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		by_name_bytes = 0;
+		ctl.hcxt = TopTransactionContext;
 	}
 	if (by_id == NULL)
 	{
@@ -264,7 +357,7 @@ unwrap_key(const char *aad, int aadlen, bytea *wrapped, uint8 *key)
 	if (VARSIZE_ANY_EXHDR(wrapped) != WRAPPED_LEN)
 		return false;
 	subject_kek(kek);
-	ok = crm_aes_gcm_decrypt(kek, w, (const uint8 *) aad, aadlen, w + CRM_GCM_NONCE_LEN,
+	ok = crm_aes_gcm_decrypt(kek, CRM_GCM_KEK, w, (const uint8 *) aad, aadlen, w + CRM_GCM_NONCE_LEN,
 							 CRM_GCM_KEY_LEN, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN, key);
 	explicit_bzero(kek, sizeof(kek));
 	if (!ok)
@@ -283,7 +376,7 @@ wrap_key(const char *aad, int aadlen, const uint8 *key)
 	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
 	crm_random_pooled(w, CRM_GCM_NONCE_LEN);
 	subject_kek(kek);
-	crm_aes_gcm_encrypt(kek, w, (const uint8 *) aad, aadlen, key, CRM_GCM_KEY_LEN,
+	crm_aes_gcm_encrypt(kek, CRM_GCM_KEK, w, (const uint8 *) aad, aadlen, key, CRM_GCM_KEY_LEN,
 						w + CRM_GCM_NONCE_LEN, w + CRM_GCM_NONCE_LEN + CRM_GCM_KEY_LEN);
 	explicit_bzero(kek, sizeof(kek));
 	return out;
@@ -368,12 +461,6 @@ audit_check_subject(const char *subject, const char *tenant)
 				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
 }
 
-/* The hash key of (tenant, subject): SHA-256 of their unambiguous encoding, aad. */
-static void
-name_key(uint8 *out, const char *aad, int aadlen)
-{
-	crm_sha256(aad, aadlen, out);
-}
 
 /*
  * The cheap path of a lookup: one probe of the unique index on (tenant_id, subject), no SQL
@@ -485,37 +572,56 @@ create_key(const char *tenant, const char *subject, const char *aad, int aadlen,
 	explicit_bzero(&k, sizeof(k));
 }
 
+/* The by-name entry of ref, made (with a copy of its name) if there is none. */
+static ByName *
+name_entry(NameRef *ref)
+{
+	ByName	   *ent = hash_search(by_name, ref, HASH_FIND, NULL);
+	NameRef		copy = *ref;
+	char	   *name;
+
+	if (ent != NULL)
+		return ent;
+	/* The copy first: an entry never points to the caller's buffer. */
+	name = MemoryContextAlloc(by_name_cxt, ref->len);
+	memcpy(name, ref->name, ref->len);
+	copy.name = name;
+	ent = hash_search(by_name, &copy, HASH_ENTER, NULL);
+	ent->ready = false;
+	by_name_bytes += ref->len;
+	return ent;
+}
+
 int64
 audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 {
-	uint8		name[CRM_SHA256_LEN];
+	char		buf[NAME_BUF];
+	NameRef		ref;
 	char	   *aad;
 	int			aadlen;
 	uint64		resets;
 	ByName	   *ent;
-	bool		found;
 	SubjectKey	k;
 
 	audit_check_subject(subject, tenant);
 	subject_keys_init();
-	aad = wrap_aad(tenant, subject, &aadlen);
-	name_key(name, aad, aadlen);
+	name_ref(tenant, subject, buf, &ref);
 	/*
-	 * One hash lookup: the entry is made at once, and marked ready only once its key is
-	 * known, so that an error below leaves an entry that is looked up again next time.
-	 * Keys are not entered in by_id: a writer seldom reads what it wrote, and
-	 * audit_subject_key_by_id() finds them.
+	 * The entry is made at once, and marked ready only once its key is known, so that an
+	 * error below leaves an entry that is looked up again next time.  Keys are not entered
+	 * in by_id: a writer seldom reads what it wrote, and audit_subject_key_by_id() finds
+	 * them.
 	 */
-	ent = hash_search(by_name, name, HASH_ENTER, &found);
-	if (found && ent->ready)
+	ent = name_entry(&ref);
+	if (ent->ready)
 	{
-		pfree(aad);
+		explicit_bzero(buf, ref.len);
 		memcpy(key, ent->k.key, CRM_GCM_KEY_LEN);
 		return ent->k.key_id;
 	}
-	ent->ready = false;
 	resets = subject_keys_resets;
 
+	aad = wrap_aad(tenant, subject, &aadlen);
 	if (!probe_key(tenant, subject, aad, aadlen, &k))
 		create_key(tenant, subject, aad, aadlen, &k);
 	pfree(aad);
@@ -524,8 +630,9 @@ audit_subject_key(const char *tenant, const char *subject, uint8 *key)
 	if (resets != subject_keys_resets)
 	{
 		subject_keys_init();
-		ent = hash_search(by_name, name, HASH_ENTER, &found);
+		ent = name_entry(&ref);
 	}
+	explicit_bzero(buf, ref.len);
 	ent->k = k;
 	ent->ready = true;
 	memcpy(key, k.key, CRM_GCM_KEY_LEN);

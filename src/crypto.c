@@ -441,8 +441,10 @@ crm_random_bytes(PG_FUNCTION_ARGS)
  * under its subject's key, and the rows of a few subjects often alternate.  Setting up a
  * context for a key (the AES key schedule, the GHASH tables, the provider's state) costs
  * more than encrypting a short value, so each direction keeps a small table of keyed
- * contexts, placed by the key's first bytes (data keys are random) with a copy of the key
- * to compare in constant time; between two values under one key only the nonce changes.
+ * contexts, placed by the key's id (not by its bytes: where a context sits must not
+ * depend on the secret) with a copy of the key to compare in constant time; between two
+ * values under one key only the nonce changes.  Keys made one after another have
+ * consecutive ids, so the keys of up to 255 subjects that alternate keep their contexts.
  * crm_aes_gcm_forget() clears them all at the end of every transaction.
  */
 #define GCM_ENC_SLOTS 256
@@ -472,15 +474,35 @@ gcm_slot_clear(GcmSlot *s)
 	}
 }
 
+/* Whether two keys are equal, in constant time (four words, not byte by byte). */
+static inline bool
+gcm_key_equal(const unsigned char *a, const unsigned char *b)
+{
+	uint64		d = 0;
+
+	StaticAssertStmt(CRM_GCM_KEY_LEN == 4 * sizeof(uint64), "a key is four words");
+	for (int i = 0; i < CRM_GCM_KEY_LEN; i += sizeof(uint64))
+	{
+		uint64		x,
+					y;
+
+		memcpy(&x, a + i, sizeof(x));
+		memcpy(&y, b + i, sizeof(y));
+		d |= x ^ y;
+	}
+	return d == 0;
+}
+
 /*
  * The slot of key in slots, initialised for one operation with nonce: re-keyed when it
  * held another key.  False when OpenSSL refuses (the slot is then clear).
  */
 static bool
-gcm_slot_init(GcmSlot *slots, int nslots, bool enc, const unsigned char *key,
+gcm_slot_init(GcmSlot *slots, int nslots, bool enc, const unsigned char *key, int64 key_id,
 			  const unsigned char *nonce, GcmSlot **slotp)
 {
-	GcmSlot    *s = &slots[(key[0] | (key[1] << 8)) % nslots];
+	/* Slot 0 for the KEK, the others for data keys by id. */
+	GcmSlot    *s = &slots[key_id == CRM_GCM_KEK ? 0 : 1 + (uint64) (key_id - 1) % (nslots - 1)];
 	bool		ok;
 
 	if (crm_gcm_cipher == NULL)
@@ -500,7 +522,7 @@ gcm_slot_init(GcmSlot *slots, int nslots, bool enc, const unsigned char *key,
 					 errmsg("out of memory")));
 	}
 	*slotp = s;
-	if (s->keyed && CRYPTO_memcmp(s->key, key, CRM_GCM_KEY_LEN) == 0)
+	if (s->keyed && gcm_key_equal(s->key, key))
 		ok = (enc ? EVP_EncryptInit_ex2(s->ctx, NULL, NULL, nonce, NULL) :
 			  EVP_DecryptInit_ex2(s->ctx, NULL, NULL, nonce, NULL)) == 1;
 	else
@@ -538,7 +560,7 @@ gcm_get_tag(EVP_CIPHER_CTX *ctx, unsigned char *tag)
 }
 
 void
-crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
+crm_aes_gcm_encrypt(const unsigned char *key, int64 key_id, const unsigned char *nonce,
 					const unsigned char *aad, size_t aadlen,
 					const unsigned char *pt, size_t len,
 					unsigned char *ct, unsigned char *tag)
@@ -552,7 +574,7 @@ crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("value too large to encrypt")));
-	ok = gcm_slot_init(gcm_enc, GCM_ENC_SLOTS, true, key, nonce, &s) &&
+	ok = gcm_slot_init(gcm_enc, GCM_ENC_SLOTS, true, key, key_id, nonce, &s) &&
 		(ctx = s->ctx) != NULL &&
 		(aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
 		(len == 0 || EVP_EncryptUpdate(ctx, ct, &n, pt, (int) len) == 1) &&
@@ -568,7 +590,7 @@ crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
 }
 
 bool
-crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
+crm_aes_gcm_decrypt(const unsigned char *key, int64 key_id, const unsigned char *nonce,
 					const unsigned char *aad, size_t aadlen,
 					const unsigned char *ct, size_t len,
 					const unsigned char *tag, unsigned char *pt)
@@ -580,7 +602,7 @@ crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
 
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return false;
-	ok = gcm_slot_init(gcm_dec, GCM_DEC_SLOTS, false, key, nonce, &s) &&
+	ok = gcm_slot_init(gcm_dec, GCM_DEC_SLOTS, false, key, key_id, nonce, &s) &&
 		(ctx = s->ctx) != NULL &&
 		(aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) aadlen) == 1) &&
 		(len == 0 || EVP_DecryptUpdate(ctx, pt, &n, ct, (int) len) == 1) &&

@@ -75,15 +75,21 @@ extern void crm_sha256(const void *data, size_t len, unsigned char *out);
  * AES-256-GCM with a 96-bit nonce and a 128-bit tag.  Encryption writes len bytes of
  * ciphertext to ct and the tag to tag; decryption returns false when the tag does not
  * verify (wrong key, other associated data, altered ciphertext), leaving pt undefined.
+ * key_id is a number that tells keys apart and is not secret (a data key's id, or
+ * CRM_GCM_KEK): it places the key's kept context, so that the place says nothing about
+ * the key's bytes; keys are still compared in full.
  */
 #define CRM_GCM_KEY_LEN 32
 #define CRM_GCM_NONCE_LEN 12
 #define CRM_GCM_TAG_LEN 16
-extern void crm_aes_gcm_encrypt(const unsigned char *key, const unsigned char *nonce,
+#define CRM_GCM_KEK 0
+extern void crm_aes_gcm_encrypt(const unsigned char *key, int64 key_id,
+								const unsigned char *nonce,
 								const unsigned char *aad, size_t aadlen,
 								const unsigned char *pt, size_t len,
 								unsigned char *ct, unsigned char *tag);
-extern bool crm_aes_gcm_decrypt(const unsigned char *key, const unsigned char *nonce,
+extern bool crm_aes_gcm_decrypt(const unsigned char *key, int64 key_id,
+								const unsigned char *nonce,
 								const unsigned char *aad, size_t aadlen,
 								const unsigned char *ct, size_t len,
 								const unsigned char *tag, unsigned char *pt);

@@ -124,8 +124,16 @@ INSERT INTO public.facts SELECT 'cache bytes', coalesce(sum(total_bytes), 0) FRO
  WHERE name = 'crm_security subject keys';
 UPDATE public.skpk SET name = 'again ' || id WHERE id BETWEEN 200001 AND 200010;
 COMMIT;
+-- The cache by subject also holds the subject ids (to compare them in full): 20,000
+-- subjects of 1,000 bytes (20 MB of ids) in one transaction.
+BEGIN;
+INSERT INTO public.sk SELECT 300000 + g, 'long', lpad(g::text, 1000, 'L'), 'Longname' FROM generate_series(1, 20000) g;
+INSERT INTO public.facts SELECT 'long cache bytes', coalesce(sum(total_bytes), 0) FROM pg_backend_memory_contexts
+ WHERE name = 'crm_security subject keys';
+UPDATE public.sk SET name = 'Longname again' WHERE id IN (300001, 300002);
+COMMIT;
 
-SELECT plan(46);
+SELECT plan(49);
 
 -- Rollback.
 SELECT cmp_ok(:rb_key::bigint, '>', 0::bigint,
@@ -209,6 +217,15 @@ SELECT is((SELECT count(*) FROM crm_security.audit_log
             WHERE table_name = 'public.skpk' AND operation = 'UPDATE'
               AND crm_security.audit_personal_data(id)->'new_row'->>'name' = 'again ' || (record_key->>'id')), 10::bigint,
           '... and their values decrypt');
+SELECT ok((SELECT v BETWEEN 1 AND 10000000 FROM public.facts WHERE k = 'long cache bytes'),
+          '20,000 subject ids of 1,000 bytes in one transaction: the cache holds under 10 MB of them');
+SELECT is((SELECT count(*) FROM crm_security.audit_subject_keys WHERE tenant_id = 'long'), 20000::bigint,
+          '... one key per subject');
+SELECT is((SELECT count(*) FROM crm_security.audit_log
+            WHERE table_name = 'public.sk' AND operation = 'UPDATE' AND (record_key->>'id')::int > 300000
+              AND public.env_key(new_row->'name') = public.key_of('long', lpad(((record_key->>'id')::int - 300000)::text, 1000, 'L'))
+              AND crm_security.audit_personal_data(id)->'new_row'->>'name' = 'Longname again'), 2::bigint,
+          '... and the first of them, written again after leaving the cache, keep their key');
 
 -- What the direct path does not do.
 SELECT throws_ok($$INSERT INTO public.sk VALUES (42, NULL, 'blocked', 'Blockedname')$$,
