@@ -5,21 +5,24 @@
  *		envelope, associated data binding it to its entry, image and member names and to
  *		the key id.  Two formats, both always read:
  *
- *	crm1 (the default): one envelope per value, {"enc": "crm1.<key id>.<base64url>"},
- *		the plaintext the value's jsonb text, the member name in the associated data.
- *
- *	crm2 (crm_security.audit_envelope_format = crm2): the personal values of one image
- *		(old_row, new_row, metadata) sealed together.  The first personal member holds
+ *	crm2 (the default): the personal values of one image (old_row, new_row, metadata)
+ *		sealed together.  The first personal member holds
  *			{"enc": "crm2.<key id>.<base64url(nonce | ciphertext | tag)>"},
  *		the plaintext being the jsonb text of the array of the values in member order;
- *		each other personal member holds the reference {"enc": "crm2.<key id>"}.  The
- *		associated data names every member sealed, so moving a value, the envelope or a
- *		reference to another entry, image or member makes the envelope fail to decrypt.
+ *		each other personal member holds a reference to it,
+ *			{"enc": "crm2.<key id>~<the first 8 characters of the envelope's encoding>"},
+ *		characters of the envelope's nonce.  The associated data names every member
+ *		sealed, so moving a value, the envelope or a reference to another entry, image or
+ *		member makes the envelope fail to decrypt, and a reference names its envelope.
+ *
+ *	crm1 (crm_security.audit_envelope_format = crm1): one envelope per value,
+ *		{"enc": "crm1.<key id>.<base64url>"}, the plaintext the value's jsonb text, the
+ *		member name in the associated data.
  *
  * crm2 makes one AES-GCM operation and one nonce and tag per image instead of per value:
  * entries are smaller and cheaper to write, the more so the more personal columns a table
- * has.  crm1 keeps a ciphertext with a nonce of its own in every personal member, and is
- * what 0.1.0 reads.
+ * has, and the length of each value is no longer visible (only their sum).  crm1 keeps a
+ * ciphertext with a nonce of its own in every personal member, and is what 0.1.0 wrote.
  */
 #include "postgres.h"
 
@@ -35,10 +38,16 @@
 #define ENV_PREFIX1 "crm1."
 #define ENV_PREFIX2 "crm2."
 #define ENV_PREFIX_LEN 5
+/*
+ * A crm2 reference ends with the first bytes of its envelope's nonce, base64url-encoded
+ * (6 bytes, 8 characters): a reference copied from another image does not match.
+ */
+#define REF_NONCE_BYTES 6
+#define REF_NONCE_CHARS 8
 #define AAD_TAG1 "crm_security.personal.v1"
 #define AAD_TAG2 "crm_security.personal.v2"
 
-int			audit_envelope_format = AUDIT_ENVELOPE_CRM1;
+int			audit_envelope_format = AUDIT_ENVELOPE_CRM2;
 
 static const struct config_enum_entry envelope_format_options[] = {
 	{"crm1", AUDIT_ENVELOPE_CRM1, false},
@@ -50,9 +59,9 @@ void
 audit_envelope_init(void)
 {
 	DefineCustomEnumVariable("crm_security.audit_envelope_format",
-							 "Format of the envelopes of personal values written to the audit log: crm1 (one per value) or crm2 (one per image, smaller).",
+							 "Format of the envelopes of personal values written to the audit log: crm2 (one per image) or crm1 (one per value).",
 							 "Both formats are always read.",
-							 &audit_envelope_format, AUDIT_ENVELOPE_CRM1, envelope_format_options,
+							 &audit_envelope_format, AUDIT_ENVELOPE_CRM2, envelope_format_options,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
@@ -242,7 +251,7 @@ audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, Jso
 	char		aadbuf[AAD_BUF];
 	char	   *aad;
 	int			aadlen;
-	char		r[ENV_PREFIX_LEN + MAXINT8LEN + 1];
+	char		r[ENV_PREFIX_LEN + MAXINT8LEN + 2 + REF_NONCE_CHARS];
 	int			rlen;
 	int			start;
 	int			envlen;
@@ -259,8 +268,13 @@ audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, Jso
 	start = text->len;
 	envelope_object(e.data, e.len, env, text);
 	envlen = text->len - start;
+	/* "crm2.<key id>~" and the first characters of the envelope's encoding (its nonce). */
 	memcpy(r, ENV_PREFIX2, ENV_PREFIX_LEN);
 	rlen = ENV_PREFIX_LEN + pg_lltoa(pk->key_id, r + ENV_PREFIX_LEN);
+	Assert(e.len >= rlen + 1 + REF_NONCE_CHARS && e.data[rlen] == '.');
+	memcpy(r + rlen + 1, e.data + rlen + 1, REF_NONCE_CHARS);
+	r[rlen] = '~';
+	rlen += 1 + REF_NONCE_CHARS;
 	envelope_object(pstrdup(r), rlen, ref, text);
 	return envlen;
 }
@@ -295,15 +309,35 @@ audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
 	if (c == p || c - p > 18)
 		return AUDIT_ENV_NONE;
 	*key_id = id;
-	if (c == end)
-		return crm2 ? AUDIT_ENV_CRM2_REF : AUDIT_ENV_NONE;
-	if (*c != '.')
+	if (crm2 && *c == '~')
+	{
+		/* A reference: its nonce characters, checked by audit_envelope_ref_matches(). */
+		if (end - c != 1 + REF_NONCE_CHARS)
+			return AUDIT_ENV_NONE;
+		*bytes = (uint8 *) c + 1;
+		*len = REF_NONCE_CHARS;
+		return AUDIT_ENV_CRM2_REF;
+	}
+	if (c == end || *c != '.')
 		return AUDIT_ENV_NONE;
 	c++;
 	*bytes = b64url_decode_palloc(c, end - c, len);
 	if (*bytes == NULL || *len < CRM_GCM_NONCE_LEN + CRM_GCM_TAG_LEN)
 		return AUDIT_ENV_NONE;
 	return crm2 ? AUDIT_ENV_CRM2 : AUDIT_ENV_CRM1;
+}
+
+bool
+audit_envelope_ref_matches(const uint8 *env, int envlen, const uint8 *ref, int reflen)
+{
+	char		chars[B64URL_ENC_LEN(REF_NONCE_BYTES) + 1];
+
+	StaticAssertStmt(B64URL_ENC_LEN(REF_NONCE_BYTES) == REF_NONCE_CHARS,
+					 "the nonce bytes of a reference fill its characters");
+	if (envlen < REF_NONCE_BYTES || reflen != REF_NONCE_CHARS)
+		return false;
+	(void) b64url_encode(env, REF_NONCE_BYTES, chars);
+	return memcmp(chars, ref, REF_NONCE_CHARS) == 0;
 }
 
 /* The plaintext of bytes (nonce, ciphertext, tag) under key and aad, or NULL. */

@@ -16,8 +16,8 @@
 /* The format written (crm_security.audit_envelope_format); both are always read. */
 typedef enum AuditEnvelopeFormat
 {
-	AUDIT_ENVELOPE_CRM1 = 1,	/* one envelope per value (the default) */
-	AUDIT_ENVELOPE_CRM2 = 2		/* one envelope per image */
+	AUDIT_ENVELOPE_CRM1 = 1,	/* one envelope per value */
+	AUDIT_ENVELOPE_CRM2 = 2		/* one envelope per image (the default) */
 } AuditEnvelopeFormat;
 
 extern int	audit_envelope_format;
@@ -58,15 +58,19 @@ typedef enum AuditEnvelopeKind
 	AUDIT_ENV_NONE,				/* a plain value */
 	AUDIT_ENV_CRM1,				/* {"enc": "crm1.<key id>.<base64url>"} */
 	AUDIT_ENV_CRM2,				/* {"enc": "crm2.<key id>.<base64url>"} */
-	AUDIT_ENV_CRM2_REF			/* {"enc": "crm2.<key id>"} */
+	AUDIT_ENV_CRM2_REF			/* {"enc": "crm2.<key id>~<nonce characters>"} */
 } AuditEnvelopeKind;
 
 /*
  * The kind of v, its key id, and for an envelope its decoded bytes (nonce, ciphertext,
- * tag; palloc'd).
+ * tag; palloc'd), for a reference its nonce characters (in v).
  */
 extern AuditEnvelopeKind audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes,
 											  int *len);
+
+/* Whether a reference's nonce characters are those of the envelope's bytes. */
+extern bool audit_envelope_ref_matches(const uint8 *env, int envlen, const uint8 *ref,
+									   int reflen);
 
 /*
  * crm1: the plaintext (NUL-terminated jsonb text) of an envelope of member name, or NULL

@@ -369,7 +369,8 @@ typedef struct Member
 	JsonbValue	value;
 	AuditEnvelopeKind kind;
 	int64		key_id;
-	uint8	   *bytes;			/* an envelope's nonce, ciphertext and tag */
+	uint8	   *bytes;			/* an envelope's nonce, ciphertext and tag; a
+								 * reference's nonce characters */
 	int			len;
 } Member;
 
@@ -449,6 +450,11 @@ open_image_seal(ImageSeal *is, Member *m, int n, int64 entry_id, const char *ima
 	/* References without their envelope: what they referred to was taken away. */
 	if (is->bytes == NULL)
 		not_decrypted(entry_id, image);
+	/* ... or with another image's (a reference copied from elsewhere). */
+	for (int i = 0; i < n; i++)
+		if (m[i].kind == AUDIT_ENV_CRM2_REF &&
+			!audit_envelope_ref_matches(is->bytes, is->len, m[i].bytes, m[i].len))
+			is->mixed = true;
 	if (only_key != 0 && is->key_id != only_key && !is->mixed)
 	{
 		is->marker = "other_subject";

@@ -1,9 +1,9 @@
--- Envelope formats of personal values (docs/privacy.md, "Envelopes"): crm1, the default,
--- one envelope per value; crm2, written when crm_security.audit_envelope_format = crm2,
+-- Envelope formats of personal values (docs/privacy.md, "Envelopes"): crm2, the default,
 -- seals the personal values of an image together (the envelope in the first personal
--- member, a reference in the others).  Both are always read.  Moving,
--- removing or adding any part fails to decrypt; forget_subject() and audit_subject_data()
--- find both formats.  Statements commit one by one; the database is this file's own; the
+-- member, a reference naming it in the others); crm1, written when
+-- crm_security.audit_envelope_format = crm1, one envelope per value.  Both are always
+-- read.  Moving, removing, copying or adding any part fails to decrypt; forget_subject()
+-- and audit_subject_data() find both formats.  Statements commit one by one; the database is this file's own; the
 -- roles are dropped at the end.
 SET client_min_messages = warning;
 
@@ -14,16 +14,16 @@ CREATE TABLE public.tap_env (id int PRIMARY KEY, tenant_id text, name text, emai
                              notes jsonb, plain text);
 GRANT ALL ON public.tap_env TO tap_env_app;
 SELECT crm_security.enable_audit('public.tap_env', NULL, ARRAY['name', 'email', 'notes']) \g /dev/null
-SET crm_security.audit_envelope_format = crm2;
+CREATE TABLE public.tap_default AS SELECT current_setting('crm_security.audit_envelope_format') AS format;
 INSERT INTO public.tap_env VALUES
   (1, 't1', 'Ann Sealperson', 'ann.seal@example.org', '555-1', '{"diet": "vegan", "n": [1, 2]}', 'x'),
   (2, 't1', 'Ben Sealperson', NULL, '555-2', NULL, 'y'),
   (3, 't1', NULL, NULL, '555-3', NULL, 'z');
-RESET crm_security.audit_envelope_format;
+SET crm_security.audit_envelope_format = crm1;
 INSERT INTO public.tap_env VALUES
   (4, 't1', 'Cat Oldformat', 'cat.old@example.org', '555-4', NULL, 'w'),
   (5, 't1', 'Ann Sealperson', 'ann.seal@example.org', '555-1', '{"diet": "vegan", "n": [1, 2]}', 'x');
-SET crm_security.audit_envelope_format = crm2;
+RESET crm_security.audit_envelope_format;
 UPDATE public.tap_env SET email = 'cat.new@example.org' WHERE id = 4;
 CREATE TABLE public.tap_ids AS
 SELECT operation || (record_key->>'id') AS k, id FROM crm_security.audit_log WHERE table_name = 'public.tap_env';
@@ -31,18 +31,21 @@ GRANT SELECT ON public.tap_ids TO PUBLIC;
 CREATE FUNCTION public.eid(text) RETURNS bigint LANGUAGE sql STABLE AS $$SELECT id FROM public.tap_ids WHERE k = $1$$;
 CREATE FUNCTION public.img(text) RETURNS jsonb LANGUAGE sql STABLE
   AS $$SELECT coalesce(new_row, old_row) FROM crm_security.audit_log WHERE id = public.eid($1)$$;
+-- The reference to a crm2 envelope: its key id, "~" and the first 8 characters of its bytes.
+CREATE FUNCTION public.ref(env jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+  AS $$SELECT jsonb_build_object('enc', regexp_replace(env->>'enc', '^(crm2\.[0-9]+)\.(.{8}).*$', '\1~\2'))$$;
 
 \ir include/privacy_moved.sql
 
-SELECT plan(33);
+SELECT plan(36);
 
 -- crm2: one envelope per image.
+SELECT is((SELECT format FROM public.tap_default), 'crm2', 'crm2 is the default format');
 SELECT ok(public.img('INSERT1')->'name'->>'enc' ~ '^crm2\.[0-9]+\.[A-Za-z0-9_-]{60,}$',
           'crm2: the first personal member (in jsonb key order) holds the image''s envelope');
 SELECT is(ARRAY[public.img('INSERT1')->'email', public.img('INSERT1')->'notes'],
-          ARRAY[jsonb_build_object('enc', substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+)\.')),
-                jsonb_build_object('enc', substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+)\.'))],
-          '... the other personal members refer to it: {"enc": "crm2.<key id>"}');
+          ARRAY[public.ref(public.img('INSERT1')->'name'), public.ref(public.img('INSERT1')->'name')],
+          '... the other personal members refer to it: {"enc": "crm2.<key id>~<its first 8 characters>"}');
 SELECT is((SELECT count(*) FROM crm_security.audit_log l WHERE table_name = 'public.tap_env'
               AND l::text ~* 'sealperson|ann\.seal|vegan|oldformat|cat\.old|cat\.new'), 0::bigint,
           'no personal value in clear, in either format');
@@ -60,11 +63,11 @@ SELECT is(public.img('INSERT3'), '{"id": 3, "tenant_id": "t1", "name": null, "em
 -- crm1: one envelope per value, still read.
 SELECT is((SELECT count(*) FROM jsonb_each(public.img('INSERT4')) e(k, v)
             WHERE v->>'enc' ~ '^crm1\.[0-9]+\.[A-Za-z0-9_-]+$'), 2::bigint,
-          'crm1 (the default): each personal value its own envelope');
+          'crm1: each personal value its own envelope');
 SELECT is(crm_security.audit_personal_data(public.eid('INSERT4'))->'new_row'->>'email', 'cat.old@example.org',
           'a crm1 envelope is read');
 SELECT is(crm_security.audit_personal_data(public.eid('UPDATE4')) #>> '{old_row,name}', 'Cat Oldformat',
-          'a later write of the subject in crm2, under the same key, reads');
+          'a later write of the subject in crm2 (the default again), under the same key, reads');
 SELECT cmp_ok((SELECT pg_column_size(new_row) FROM crm_security.audit_log WHERE id = public.eid('INSERT1')), '<',
               (SELECT pg_column_size(new_row) FROM crm_security.audit_log WHERE id = public.eid('INSERT5')) - 50,
               'a crm2 image is smaller than the same image in crm1 (one nonce and tag, not three)');
@@ -100,6 +103,12 @@ SELECT is(public.moved(format($$UPDATE crm_security.audit_log SET new_row = json
 SELECT is(public.moved(format($$UPDATE crm_security.audit_log SET new_row = jsonb_set(new_row, '{name}', new_row->'email')
                                 WHERE id = %s$$, public.eid('INSERT4')), public.eid('INSERT4')),
           'refused', 'a crm1 envelope moved to another column');
+SELECT is(public.moved(format($$UPDATE crm_security.audit_log SET old_row = jsonb_set(old_row, '{phone}', new_row->'phone')
+                                WHERE id = %s$$, public.eid('UPDATE4')), public.eid('UPDATE4')),
+          'decrypted', '(control: the same copy of a plain member reads)');
+SELECT is(public.moved(format($$UPDATE crm_security.audit_log SET old_row = jsonb_set(old_row, '{email}', new_row->'email')
+                                WHERE id = %s$$, public.eid('UPDATE4')), public.eid('UPDATE4')),
+          'refused', 'a reference copied from the other image of the entry (same key and member) names another envelope');
 
 -- Hostile shapes in a column that is not personal, of an entry without personal values:
 -- only a well-formed reference or envelope is taken for one.
@@ -109,20 +118,22 @@ CREATE FUNCTION public.shape_verdicts(shapes jsonb[]) RETURNS text[] LANGUAGE sq
     FROM unnest(shapes) WITH ORDINALITY u(sh, o) $$;
 SELECT is(public.shape_verdicts(ARRAY[
             '{"enc": "crm2.99999999999999999999"}', '{"enc": "crm2."}', '{"enc": "crm2.5."}', '{"enc": "crm2.5.@@@@"}',
-            '{"enc": "crm2.5", "x": 1}', '{"enc": "crm2.-5"}', '{"enc": 5}', '{"enc": ["crm2.5"]}', '{"enc": "crm3.5"}',
-            '{"enc": "crm2.5"}',
+            '{"enc": "crm2.5~AAAAAAAA", "x": 1}', '{"enc": "crm2.-5"}', '{"enc": 5}', '{"enc": ["crm2.5~AAAAAAAA"]}', '{"enc": "crm3.5"}',
+            '{"enc": "crm2.5"}', '{"enc": "crm2.5~AAAAAAA"}', '{"enc": "crm2.5~AAAAAAAAA"}', '{"enc": "crm1.5~AAAAAAAA"}',
+            '{"enc": "crm2.5~AAAAAAAA"}',
             jsonb_build_object('enc', (SELECT substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+\.)')) || repeat('A', 1000000)),
             jsonb_build_object('enc', (SELECT substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+\.)')) || repeat('A', 60))]::jsonb[]),
           ARRAY['decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted',
+                'decrypted', 'decrypted', 'decrypted', 'decrypted',
                 'refused', 'refused', 'refused'],
-          'malformed shapes are plain values; a lone reference, a forged envelope (60 bytes, 1 MB) are refused');
+          'malformed shapes (a reference without its characters, or with 7 or 9) are plain values; a lone reference, a forged envelope (60 bytes, 1 MB) are refused');
 
 -- log_event metadata: the named members sealed together.
 SELECT ok(crm_security.log_event('export', 'contact', '2', 'success',
                                  '{"to": "ben.export@example.org", "cc": ["x@example.org"], "rows": 3}',
                                  subject => '2', personal_keys => ARRAY['to', 'cc']) > 0,
           'log_event with two personal members');
-SELECT ok((SELECT metadata->'cc'->>'enc' ~ '^crm2\.[0-9]+\.' AND metadata->'to'->>'enc' ~ '^crm2\.[0-9]+$'
+SELECT ok((SELECT metadata->'cc'->>'enc' ~ '^crm2\.[0-9]+\.' AND metadata->'to' = public.ref(metadata->'cc')
                   AND metadata->>'rows' = '3'
              FROM crm_security.audit_log WHERE operation = 'export'),
           '... one envelope (in "cc", first in key order), one reference, the rest plain');
@@ -161,6 +172,7 @@ SELECT * FROM finish();
 DROP FUNCTION public.shape_verdicts(jsonb[]);
 DROP FUNCTION public.moved(text, bigint);
 DROP FUNCTION public.img(text);
+DROP FUNCTION public.ref(jsonb);
 DROP FUNCTION public.eid(text);
-DROP TABLE public.tap_env, public.tap_ids;
+DROP TABLE public.tap_env, public.tap_ids, public.tap_default;
 DROP ROLE tap_env_app, tap_env_auditor;
