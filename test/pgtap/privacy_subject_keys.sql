@@ -124,6 +124,13 @@ INSERT INTO public.facts SELECT 'cache bytes', coalesce(sum(total_bytes), 0) FRO
  WHERE name = 'crm_security subject keys';
 UPDATE public.skpk SET name = 'again ' || id WHERE id BETWEEN 200001 AND 200010;
 COMMIT;
+-- After 8 new subjects in a row, a subject that is not cached goes straight to the
+-- insertion (its check of the unique index finds an existing key): a known subject met
+-- then keeps its key; the key id the attempt drew is skipped.
+INSERT INTO public.sk VALUES (600000, NULL, 'known', 'Knownname');
+INSERT INTO public.sk SELECT 600000 + g, NULL, 'streak' || g, 'Streakname' FROM generate_series(1, 20) g
+UNION ALL SELECT 600021, NULL, 'known', 'Knownname again'
+UNION ALL SELECT 600022, NULL, 'after', 'Aftername';
 -- The cache by subject also holds the subject ids (to compare them in full): 20,000
 -- subjects of 1,000 bytes (20 MB of ids) in one transaction.
 BEGIN;
@@ -133,7 +140,7 @@ INSERT INTO public.facts SELECT 'long cache bytes', coalesce(sum(total_bytes), 0
 UPDATE public.sk SET name = 'Longname again' WHERE id IN (300001, 300002);
 COMMIT;
 
-SELECT plan(49);
+SELECT plan(53);
 
 -- Rollback.
 SELECT cmp_ok(:rb_key::bigint, '>', 0::bigint,
@@ -226,6 +233,12 @@ SELECT is((SELECT count(*) FROM crm_security.audit_log
               AND public.env_key(new_row->'name') = public.key_of('long', lpad(((record_key->>'id')::int - 300000)::text, 1000, 'L'))
               AND crm_security.audit_personal_data(id)->'new_row'->>'name' = 'Longname again'), 2::bigint,
           '... and the first of them, written again after leaving the cache, keep their key');
+
+SELECT is(public.keys_of(NULL, 'known'), 1::bigint, 'a known subject met after a streak of new ones: one key');
+SELECT is(public.entry_key(600021), public.key_of(NULL, 'known'), '... its entry is under that key');
+SELECT is(public.entry_name(600021), 'Knownname again', '... and decrypts');
+SELECT is(public.key_of(NULL, 'after') - public.key_of(NULL, 'streak20'), 2::bigint,
+          '... found by the insertion, which drew a key id for nothing');
 
 -- What the direct path does not do.
 SELECT throws_ok($$INSERT INTO public.sk VALUES (42, NULL, 'blocked', 'Blockedname')$$,
