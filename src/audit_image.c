@@ -199,13 +199,15 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 
 	if (pk != NULL)
 	{
-		sealed = palloc0(sizeof(bool) * Max(n, 1));
-		envoff = palloc(sizeof(int) * Max(n, 1));
-		envlen = palloc(sizeof(int) * Max(n, 1));
-		initStringInfo(&pt);
+		/* One allocation for the three arrays: this runs for every row. */
+		envoff = palloc0(Max(n, 1) * (2 * sizeof(int) + sizeof(bool)));
+		envlen = envoff + Max(n, 1);
+		sealed = (bool *) (envlen + Max(n, 1));
 		initStringInfo(&envtext);
 		if (crm2)
 			audit_seal_init(&seal);
+		else
+			initStringInfo(&pt);
 	}
 
 	/* An UPDATE's new image takes the unchanged values of the old one as they are. */
@@ -427,9 +429,10 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	pfree(reused);
 	if (pk != NULL)
 	{
-		pfree(pt.data);
+		if (!crm2)
+			pfree(pt.data);
 		pfree(envtext.data);
-		pfree(sealed);
+		pfree(envoff);
 	}
 	return JsonbPGetDatum(res);
 }
