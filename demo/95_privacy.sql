@@ -23,8 +23,10 @@ UPDATE demo_customers SET plan = 'pro', email = 'jane@roe-consulting.example' WH
 
 \echo
 \echo '== 2. In the log, the personal values are ciphertext; the other columns are plain =='
+\echo '   (one envelope per row image, in name; email refers to it)'
 SELECT id, operation, new_row->>'customer_no' AS customer_no, new_row->>'plan' AS plan,
-       left(new_row->'email'->>'enc', 24) || '...' AS email_in_the_log
+       left(new_row->'name'->>'enc', 24) || '...' AS name_in_the_log,
+       new_row->'email'->>'enc' AS email_in_the_log
   FROM crm_security.audit_log WHERE table_name = 'public.demo_customers' ORDER BY id;
 
 \echo
