@@ -237,10 +237,11 @@ q "CREATE TABLE bench_ids AS SELECT id FROM crm_security.audit_log WHERE table_n
 read_us() { q "$MS SELECT pg_temp.ms('SELECT count(crm_security.audit_personal_data(id)) FROM (SELECT id FROM bench_ids ORDER BY id DESC LIMIT $1) s') * 1000 / $1"; }
 read_ms=$(read_us 50)
 # A seal summarizes the BRIN index's new page ranges: then a lookup reads one range.  It
-# skips that while a VACUUM of audit_log runs (which summarizes them when it ends), as
-# autovacuum may after millions of inserts: wait for such a VACUUM to end first.
+# skips that while a VACUUM or an ANALYZE of audit_log runs (they hold the lock it needs), as
+# autovacuum may after millions of inserts: wait for them to end first.
 for _ in $(seq 1 600); do
-    [ "$(q "SELECT count(*) FROM pg_stat_progress_vacuum WHERE relid = 'crm_security.audit_log'::regclass")" = 0 ] && break
+    [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'crm_security.audit_log'::regclass
+              AND mode = 'ShareUpdateExclusiveLock' AND granted AND pid <> pg_backend_pid()")" = 0 ] && break
     sleep 0.5
 done
 seal_ms=$(q "$MS SELECT pg_temp.ms('SELECT crm_security.seal_audit_log()')")
