@@ -116,7 +116,9 @@ aad_image(char *buf, int64 entry_id, const char *image, int64 key_id, const Audi
 		  int *len)
 {
 	size_t		imagelen = strlen(image);
-	size_t		need = sizeof(AAD_TAG2) + 32 + imagelen + s->names.len + 4 * (MAXINT8LEN + 1);
+	const AuditSealName *names = s->more != NULL ? s->more : s->inl;
+	size_t		need = sizeof(AAD_TAG2) + 32 + imagelen + 4 * (MAXINT8LEN + 1) +
+		(Size) s->namebytes + (Size) s->n * (MAXINT8LEN + 2);
 	char	   *out = need <= AAD_BUF ? buf : palloc(need);
 	char	   *p;
 
@@ -125,7 +127,14 @@ aad_image(char *buf, int64 entry_id, const char *image, int64 key_id, const Audi
 	p += pg_lltoa(key_id, p);
 	PUT(p, "\nvalues=", 8);
 	p += pg_lltoa(s->n, p);
-	PUT(p, s->names.data, s->names.len);
+	/* "\n<len>:<name>" for each value */
+	for (int i = 0; i < s->n; i++)
+	{
+		*p++ = '\n';
+		p += pg_lltoa(names[i].len, p);
+		*p++ = ':';
+		PUT(p, names[i].name, names[i].len);
+	}
 	*len = p - out;
 	return out;
 }
@@ -133,88 +142,99 @@ aad_image(char *buf, int64 entry_id, const char *image, int64 key_id, const Audi
 #undef PUT
 
 /*
- * The envelope string "<prefix><key id>.<base64url(nonce | ciphertext | tag)>" of pt
- * under key with associated data aad.
+ * A {"enc": "<string>"} object in *out (jbvBinary), laid out in jsonb's binary format as
+ * json_object_from_pairs() would lay it out (the header of one pair, the key's and the
+ * value's JEntry, the key, the string), with room for a string of len bytes: the caller
+ * writes it at the address returned.
  */
-static void
-envelope_string(StringInfo env, const char *prefix, const char *pt, int ptlen,
-				const char *aad, int aadlen, int64 key_id, const uint8 *key)
+#define ENV_KEY_LEN (sizeof(ENV_KEY) - 1)
+#define ENV_HEAD (3 * sizeof(uint32) + ENV_KEY_LEN)
+
+static char *
+envelope_object(int len, JsonbValue *out)
+{
+	Size		size = VARHDRSZ + ENV_HEAD + len;
+	char	   *jb;
+	uint32		w[3];
+
+	if (len > JENTRY_OFFLENMASK - ENV_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	jb = palloc(size);
+	/* The first entry holds its end offset (JB_OFFSET_STRIDE), the second its length. */
+	w[0] = 1 | JB_FOBJECT;
+	w[1] = JENTRY_ISSTRING | JENTRY_HAS_OFF | ENV_KEY_LEN;
+	w[2] = JENTRY_ISSTRING | (uint32) len;
+	SET_VARSIZE(jb, size);
+	memcpy(jb + VARHDRSZ, w, sizeof(w));
+	memcpy(jb + VARHDRSZ + sizeof(w), ENV_KEY, ENV_KEY_LEN);
+	out->type = jbvBinary;
+	out->val.binary.data = (JsonbContainer *) (jb + VARHDRSZ);
+	out->val.binary.len = size - VARHDRSZ;
+	return jb + VARHDRSZ + ENV_HEAD;
+}
+
+void
+audit_envelope_text(const JsonbValue *env, StringInfo out)
+{
+	const char *str = (const char *) env->val.binary.data + ENV_HEAD;
+	int			len = env->val.binary.len - ENV_HEAD;
+
+	Assert(env->type == jbvBinary && env->val.binary.len >= (int) ENV_HEAD);
+	/* What jsonb's output writes for it: the string needs no escapes. */
+	enlargeStringInfo(out, len + ENV_KEY_LEN + 8);
+	appendBinaryStringInfo(out, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
+	appendBinaryStringInfo(out, str, len);
+	appendBinaryStringInfo(out, "\"}", 2);
+}
+
+/*
+ * The envelope {"enc": "<prefix><key id>.<base64url(nonce | ciphertext | tag)>"} of pt
+ * under key with associated data aad, in *env; its string is returned.
+ */
+static const char *
+seal_into(JsonbValue *env, const char *prefix, const char *pt, int ptlen,
+		  const char *aad, int aadlen, int64 key_id, const uint8 *key)
 {
 	uint8		small[512];
 	uint8	   *buf;
 	int			blen;
-	int			cap;
+	char		id[MAXINT8LEN + 1];
+	int			idlen = pg_lltoa(key_id, id);
+	char	   *str;
+	char	   *p;
 
 	blen = CRM_GCM_NONCE_LEN + ptlen + CRM_GCM_TAG_LEN;
 	buf = blen <= (int) sizeof(small) ? small : palloc(blen);
 	crm_random_pooled(buf, CRM_GCM_NONCE_LEN);
 	crm_aes_gcm_encrypt(key, key_id, buf, (const uint8 *) aad, aadlen, (const uint8 *) pt, ptlen,
 						buf + CRM_GCM_NONCE_LEN, buf + CRM_GCM_NONCE_LEN + ptlen);
-
-	/* Sized exactly: prefix, key id, dot, the encoding and a terminator. */
-	cap = ENV_PREFIX_LEN + MAXINT8LEN + 1 + B64URL_ENC_LEN(blen) + 1;
-	env->data = palloc(cap);
-	env->maxlen = cap;
-	env->cursor = 0;
-	memcpy(env->data, prefix, ENV_PREFIX_LEN);
-	env->len = ENV_PREFIX_LEN;
-	env->len += pg_lltoa(key_id, env->data + env->len);
-	env->data[env->len++] = '.';
-	env->len += b64url_encode(buf, blen, env->data + env->len);
-	env->data[env->len] = '\0';
+	str = p = envelope_object(ENV_PREFIX_LEN + idlen + 1 + B64URL_ENC_LEN(blen), env);
+	memcpy(p, prefix, ENV_PREFIX_LEN);
+	p += ENV_PREFIX_LEN;
+	memcpy(p, id, idlen);
+	p += idlen;
+	*p++ = '.';
+	(void) b64url_encode(buf, blen, p);
 	if (buf != small)
 		pfree(buf);
-}
-
-/*
- * {"enc": s} as a jsonb container value, its text appended to text.  The object is laid
- * out by hand, as json_object_from_pairs() would lay it out: the header (one pair), the
- * key's and the value's JEntry (string lengths), then the key and the value.
- */
-static void
-envelope_object(const char *s, int len, JsonbValue *out, StringInfo text)
-{
-	const int	keylen = sizeof(ENV_KEY) - 1;
-	Size		size = VARHDRSZ + 3 * sizeof(uint32) + keylen + len;
-	char	   *jb = palloc(size);
-	uint32		w[3];
-
-	if (len > JENTRY_OFFLENMASK - keylen)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
-						JENTRY_OFFLENMASK)));
-	/* The first entry holds its end offset (JB_OFFSET_STRIDE), the second its length. */
-	w[0] = 1 | JB_FOBJECT;
-	w[1] = JENTRY_ISSTRING | JENTRY_HAS_OFF | keylen;
-	w[2] = JENTRY_ISSTRING | (uint32) len;
-	SET_VARSIZE(jb, size);
-	memcpy(jb + VARHDRSZ, w, sizeof(w));
-	memcpy(jb + VARHDRSZ + sizeof(w), ENV_KEY, keylen);
-	memcpy(jb + VARHDRSZ + sizeof(w) + keylen, s, len);
-	out->type = jbvBinary;
-	out->val.binary.data = (JsonbContainer *) (jb + VARHDRSZ);
-	out->val.binary.len = size - VARHDRSZ;
-	/* What jsonb's output writes for it: the string needs no escapes. */
-	appendBinaryStringInfo(text, "{\"" ENV_KEY "\": \"", sizeof("{\"" ENV_KEY "\": \"") - 1);
-	appendBinaryStringInfo(text, s, len);
-	appendBinaryStringInfo(text, "\"}", 2);
+	return str;
 }
 
 void
 audit_envelope_value(const AuditPersonalKey *pk, const char *name, int namelen,
-					 const char *pt, int ptlen, JsonbValue *env, StringInfo text)
+					 const char *pt, int ptlen, JsonbValue *env)
 {
-	StringInfoData s;
 	char		aadbuf[AAD_BUF];
 	char	   *aad;
 	int			aadlen;
 
 	aad = aad_value(aadbuf, pk->entry_id, pk->image, name, namelen, pk->key_id, &aadlen);
-	envelope_string(&s, ENV_PREFIX1, pt, ptlen, aad, aadlen, pk->key_id, pk->key);
+	(void) seal_into(env, ENV_PREFIX1, pt, ptlen, aad, aadlen, pk->key_id, pk->key);
 	if (aad != aadbuf)
 		pfree(aad);
-	envelope_object(s.data, s.len, env, text);
 }
 
 void
@@ -222,61 +242,67 @@ audit_seal_init(AuditSeal *s)
 {
 	initStringInfo(&s->pt);
 	appendStringInfoCharMacro(&s->pt, '[');
-	initStringInfo(&s->names);
 	s->n = 0;
+	s->namebytes = 0;
+	s->more = NULL;
+	s->cap = AUDIT_SEAL_NAMES;
 }
 
 StringInfo
 audit_seal_value(AuditSeal *s, const char *name, int namelen)
 {
-	char		num[MAXINT8LEN + 3];
-	int			len = 1;
+	AuditSealName *names;
 
+	if (s->n == s->cap)
+	{
+		/* More names than fit in the seal: all of them in memory of their own. */
+		if (s->more == NULL)
+		{
+			s->more = palloc(sizeof(AuditSealName) * s->cap * 2);
+			memcpy(s->more, s->inl, sizeof(AuditSealName) * s->n);
+		}
+		else
+			s->more = repalloc(s->more, sizeof(AuditSealName) * s->cap * 2);
+		s->cap *= 2;
+	}
+	names = s->more != NULL ? s->more : s->inl;
+	names[s->n].name = name;
+	names[s->n].len = namelen;
+	s->namebytes += namelen;
 	if (s->n > 0)
 		appendBinaryStringInfo(&s->pt, ", ", 2);
-	num[0] = '\n';
-	len += pg_lltoa(namelen, num + 1);
-	num[len++] = ':';
-	appendBinaryStringInfo(&s->names, num, len);
-	appendBinaryStringInfo(&s->names, name, namelen);
 	s->n++;
 	return &s->pt;
 }
 
-int
-audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, JsonbValue *ref,
-				  StringInfo text)
+void
+audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, JsonbValue *ref)
 {
-	StringInfoData e;
 	char		aadbuf[AAD_BUF];
 	char	   *aad;
 	int			aadlen;
-	char		r[ENV_PREFIX_LEN + MAXINT8LEN + 2 + REF_NONCE_CHARS];
-	int			rlen;
-	int			start;
-	int			envlen;
+	const char *e;
+	char	   *r;
+	char		id[MAXINT8LEN + 1];
+	int			idlen = pg_lltoa(pk->key_id, id);
 
 	Assert(s->n > 0);
 	appendStringInfoCharMacro(&s->pt, ']');
 	aad = aad_image(aadbuf, pk->entry_id, pk->image, pk->key_id, s, &aadlen);
-	envelope_string(&e, ENV_PREFIX2, s->pt.data, s->pt.len, aad, aadlen, pk->key_id, pk->key);
+	e = seal_into(env, ENV_PREFIX2, s->pt.data, s->pt.len, aad, aadlen, pk->key_id, pk->key);
 	if (aad != aadbuf)
 		pfree(aad);
 	explicit_bzero(s->pt.data, s->pt.len);
 	pfree(s->pt.data);
-	pfree(s->names.data);
-	start = text->len;
-	envelope_object(e.data, e.len, env, text);
-	envlen = text->len - start;
+	if (s->more != NULL)
+		pfree(s->more);
 	/* "crm2.<key id>~" and the first characters of the envelope's encoding (its nonce). */
+	r = envelope_object(ENV_PREFIX_LEN + idlen + 1 + REF_NONCE_CHARS, ref);
 	memcpy(r, ENV_PREFIX2, ENV_PREFIX_LEN);
-	rlen = ENV_PREFIX_LEN + pg_lltoa(pk->key_id, r + ENV_PREFIX_LEN);
-	Assert(e.len >= rlen + 1 + REF_NONCE_CHARS && e.data[rlen] == '.');
-	memcpy(r + rlen + 1, e.data + rlen + 1, REF_NONCE_CHARS);
-	r[rlen] = '~';
-	rlen += 1 + REF_NONCE_CHARS;
-	envelope_object(pstrdup(r), rlen, ref, text);
-	return envlen;
+	memcpy(r + ENV_PREFIX_LEN, id, idlen);
+	r[ENV_PREFIX_LEN + idlen] = '~';
+	Assert(e[ENV_PREFIX_LEN + idlen] == '.');
+	memcpy(r + ENV_PREFIX_LEN + idlen + 1, e + ENV_PREFIX_LEN + idlen + 1, REF_NONCE_CHARS);
 }
 
 AuditEnvelopeKind

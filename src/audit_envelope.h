@@ -26,31 +26,47 @@ extern void audit_envelope_init(void);
 
 /*
  * crm1: the envelope of one value whose jsonb text is pt (of member name) as a jsonb
- * object in *env (jbvBinary), its text as jsonb's output writes it appended to text.
+ * object in *env (jbvBinary, valid until the memory context is reset).
  */
 extern void audit_envelope_value(const AuditPersonalKey *pk, const char *name, int namelen,
-								 const char *pt, int ptlen, JsonbValue *env, StringInfo text);
+								 const char *pt, int ptlen, JsonbValue *env);
+
+/*
+ * Append the text of an envelope or reference that audit_envelope_value() or
+ * audit_seal_finish() made, as jsonb's output writes it, to out.
+ */
+extern void audit_envelope_text(const JsonbValue *env, StringInfo out);
 
 /*
  * crm2: the personal values of one image, sealed together.  audit_seal_value() starts a
- * value of member name (in the image's member order) and returns where its jsonb text is
- * to be appended; audit_seal_finish() encrypts them and gives the envelope, which takes
- * the place of the first value, and the reference to it, which takes the place of each
- * other one, as jsonb values (jbvBinary, valid until the memory context is reset); their
- * texts, as jsonb's output writes them, are appended to text, the envelope's first, whose
- * length it returns.  It wipes the plaintext.
+ * value of member name (in the image's member order; the name must stay where it is until
+ * the seal is finished or opened) and returns where its jsonb text is to be appended;
+ * audit_seal_finish() encrypts them and gives the envelope, which takes the place of the
+ * first value, and the reference to it, which takes the place of each other one, as jsonb
+ * values (jbvBinary, valid until the memory context is reset).  It wipes the plaintext.
  */
+#define AUDIT_SEAL_NAMES 8
+
+typedef struct AuditSealName
+{
+	const char *name;
+	int			len;
+} AuditSealName;
+
 typedef struct AuditSeal
 {
 	StringInfoData pt;			/* "[<value>, <value>, ...]" */
-	StringInfoData names;		/* "\n<len>:<name>" for each value */
 	int			n;
+	int			namebytes;		/* the names' lengths added up */
+	AuditSealName inl[AUDIT_SEAL_NAMES];	/* the first names */
+	AuditSealName *more;		/* all of them, once there are more */
+	int			cap;
 } AuditSeal;
 
 extern void audit_seal_init(AuditSeal *s);
 extern StringInfo audit_seal_value(AuditSeal *s, const char *name, int namelen);
-extern int	audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
-							  JsonbValue *ref, StringInfo text);
+extern void audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env,
+							  JsonbValue *ref);
 
 /* What a member's value is. */
 typedef enum AuditEnvelopeKind

@@ -182,28 +182,18 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 {
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
 	int64	   *ints = palloc(sizeof(int64) * Max(n, 1));
-	bool	   *reused = palloc0(sizeof(bool) * Max(n, 1));
+	/* reused[i]: taken from the old image; sealed[i]: an envelope or a reference. */
+	bool	   *reused = palloc0(sizeof(bool) * 2 * Max(n, 1));
+	bool	   *sealed = reused + Max(n, 1);
 	bool		scalars = true;
 	Jsonb	   *res;
-	/*
-	 * Personal values: sealed together (crm2) or each in its envelope (crm1), and the
-	 * text of what takes their place.
-	 */
-	bool	   *sealed = NULL;
+	/* Personal values: sealed together (crm2) or each in its envelope (crm1). */
 	bool		crm2 = audit_envelope_format == AUDIT_ENVELOPE_CRM2;
 	AuditSeal	seal;
 	StringInfoData pt;
-	StringInfoData envtext;
-	int		   *envoff = NULL;
-	int		   *envlen = NULL;
 
 	if (pk != NULL)
 	{
-		/* One allocation for the three arrays: this runs for every row. */
-		envoff = palloc0(Max(n, 1) * (2 * sizeof(int) + sizeof(bool)));
-		envlen = envoff + Max(n, 1);
-		sealed = (bool *) (envlen + Max(n, 1));
-		initStringInfo(&envtext);
 		if (crm2)
 			audit_seal_init(&seal);
 		else
@@ -344,10 +334,8 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 			sealed[i] = true;
 			if (!crm2)
 			{
-				envoff[i] = envtext.len;
 				audit_envelope_value(pk, c->key.val.string.val, c->key.val.string.len,
-									 pt.data, pt.len, v, &envtext);
-				envlen[i] = envtext.len - envoff[i];
+									 pt.data, pt.len, v);
 				explicit_bzero(pt.data, pt.len);
 			}
 		}
@@ -361,16 +349,14 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	{
 		JsonbValue	env,
 					ref;
-		int			elen = audit_seal_finish(&seal, pk, &env, &ref, &envtext);
 		bool		first = true;
 
+		audit_seal_finish(&seal, pk, &env, &ref);
 		for (int i = 0; i < n; i++)
 		{
 			if (!sealed[i])
 				continue;
 			pairs[i].value = first ? env : ref;
-			envoff[i] = first ? 0 : elen;
-			envlen[i] = first ? elen : envtext.len - elen;
 			first = false;
 		}
 	}
@@ -388,8 +374,8 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 				appendBinaryStringInfo(out, ", ", 2);
 			appendBinaryStringInfo(out, cols[i].key_text, cols[i].key_text_len);
 			img->off[i] = out->len;
-			if (sealed != NULL && sealed[i])
-				appendBinaryStringInfo(out, envtext.data + envoff[i], envlen[i]);
+			if (sealed[i])
+				audit_envelope_text(v, out);
 			else if (reused[i])
 			{
 				/* Enlarge first: the copy comes from the same buffer. */
@@ -427,13 +413,8 @@ audit_cols_jsonb(AuditRelInfo *info, AuditCol *cols, int n, TupleTableSlot *slot
 	}
 	img->scalars = scalars;
 	pfree(reused);
-	if (pk != NULL)
-	{
-		if (!crm2)
-			pfree(pt.data);
-		pfree(envtext.data);
-		pfree(envoff);
-	}
+	if (pk != NULL && !crm2)
+		pfree(pt.data);
 	return JsonbPGetDatum(res);
 }
 

@@ -79,11 +79,9 @@ encrypt_members(Jsonb *img, char **names, int n, const AuditPersonalKey *pk)
 	bool		crm2 = audit_envelope_format == AUDIT_ENVELOPE_CRM2;
 	JsonbValue	env,
 				ref;
-	StringInfoData text;
 	StringInfoData pt;
 	bool		first = true;
 
-	initStringInfo(&text);
 	initStringInfo(&pt);
 	if (crm2)
 	{
@@ -102,7 +100,7 @@ encrypt_members(Jsonb *img, char **names, int n, const AuditPersonalKey *pk)
 		}
 		if (seal.n == 0)
 			return img;
-		(void) audit_seal_finish(&seal, pk, &env, &ref, &text);
+		audit_seal_finish(&seal, pk, &env, &ref);
 	}
 
 	it = JsonbIteratorInit(&img->root);
@@ -133,7 +131,7 @@ encrypt_members(Jsonb *img, char **names, int n, const AuditPersonalKey *pk)
 					resetStringInfo(&pt);
 					append_value_text(&pt, &v);
 					audit_envelope_value(pk, key_v.val.string.val, key_v.val.string.len,
-										 pt.data, pt.len, &ev, &text);
+										 pt.data, pt.len, &ev);
 					explicit_bzero(pt.data, pt.len);
 					res = pushJsonbValue(&st, r, &ev);
 				}

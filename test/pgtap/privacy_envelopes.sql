@@ -25,6 +25,13 @@ INSERT INTO public.tap_env VALUES
   (5, 't1', 'Ann Sealperson', 'ann.seal@example.org', '555-1', '{"diet": "vegan", "n": [1, 2]}', 'x');
 RESET crm_security.audit_envelope_format;
 UPDATE public.tap_env SET email = 'cat.new@example.org' WHERE id = 4;
+-- Twenty personal columns: the names sealed outgrow the seal's own room (8, then 16).
+SELECT format('CREATE TABLE public.tap_wide20 (id int PRIMARY KEY, %s)',
+              string_agg(format('p%s text', g), ', ' ORDER BY g)) FROM generate_series(1, 20) g \gexec
+SELECT crm_security.enable_audit('public.tap_wide20', NULL, (SELECT array_agg('p' || g) FROM generate_series(1, 20) g)) \g /dev/null
+SELECT format('INSERT INTO public.tap_wide20 VALUES (1, %s)',
+              string_agg(format('%L', 'wide secret ' || g), ', ' ORDER BY g)) FROM generate_series(1, 20) g \gexec
+UPDATE public.tap_wide20 SET p7 = 'wide secret changed';
 CREATE TABLE public.tap_ids AS
 SELECT operation || (record_key->>'id') AS k, id FROM crm_security.audit_log WHERE table_name = 'public.tap_env';
 GRANT SELECT ON public.tap_ids TO PUBLIC;
@@ -37,7 +44,7 @@ CREATE FUNCTION public.ref(env jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
 
 \ir include/privacy_moved.sql
 
-SELECT plan(36);
+SELECT plan(39);
 
 -- crm2: one envelope per image.
 SELECT is((SELECT format FROM public.tap_default), 'crm2', 'crm2 is the default format');
@@ -59,6 +66,19 @@ SELECT is(crm_security.audit_personal_data(public.eid('INSERT2'))->'new_row'->>'
           'an image with one personal value: the envelope alone');
 SELECT is(public.img('INSERT3'), '{"id": 3, "tenant_id": "t1", "name": null, "email": null, "phone": "555-3", "notes": null, "plain": "z"}'::jsonb,
           'an image without personal values has no envelope');
+
+SELECT is((SELECT count(*) FROM crm_security.audit_log l WHERE table_name = 'public.tap_wide20' AND l::text ~ 'wide secret'),
+          0::bigint, 'twenty personal columns: none in clear');
+SELECT is((SELECT crm_security.audit_personal_data(id) FROM crm_security.audit_log
+            WHERE table_name = 'public.tap_wide20' AND operation = 'UPDATE'),
+          jsonb_build_object('old_row', (SELECT jsonb_object_agg('p' || g, 'wide secret ' || g) FROM generate_series(1, 20) g) || '{"id": 1}',
+                             'new_row', (SELECT jsonb_object_agg('p' || g, 'wide secret ' || g) FROM generate_series(1, 20) g)
+                                        || '{"id": 1, "p7": "wide secret changed"}',
+                             'metadata', NULL),
+          '... both images of an UPDATE read back, every member in its place');
+SELECT is((SELECT count(*) FROM crm_security.audit_log l, jsonb_each(l.new_row) e(k, v)
+            WHERE table_name = 'public.tap_wide20' AND operation = 'UPDATE' AND v ? 'enc'), 20::bigint,
+          '... one envelope and nineteen references');
 
 -- crm1: one envelope per value, still read.
 SELECT is((SELECT count(*) FROM jsonb_each(public.img('INSERT4')) e(k, v)
@@ -174,5 +194,5 @@ DROP FUNCTION public.moved(text, bigint);
 DROP FUNCTION public.img(text);
 DROP FUNCTION public.ref(jsonb);
 DROP FUNCTION public.eid(text);
-DROP TABLE public.tap_env, public.tap_ids, public.tap_default;
+DROP TABLE public.tap_env, public.tap_ids, public.tap_default, public.tap_wide20;
 DROP ROLE tap_env_app, tap_env_auditor;
