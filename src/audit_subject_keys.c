@@ -3,7 +3,7 @@
  *		The data keys of data subjects (crypto-shredding, docs/privacy.md): one random
  *		AES-256 key per (tenant, subject) in crm_security.audit_subject_keys, created on
  *		first use, wrapped under a key-encryption key derived from the entry key, cached for
- *		the transaction; and forget_subject(), which destroys one.
+ *		the transaction (forget_subject(), which destroys one, is in audit_forget.c).
  *
  * The table is owned by the extension's owner and not readable by PUBLIC: the extension
  * reads and writes it itself, never through its callers' privileges.  A key is found by
@@ -16,7 +16,7 @@
  *
  * Concurrent first writes for one subject agree on one key: the insertion is speculative,
  * as INSERT ... ON CONFLICT DO NOTHING on the unique (tenant_id, subject) is; it waits for
- * the other inserter, and the loser reads the winner's row.  The cache lives in the
+ * the other inserter, and the loser reads the winner's row.  The caches live in the
  * transaction's memory and is dropped when a subtransaction aborts (a key inserted there
  * is gone), so no session ever keeps a key past its transaction: once forget_subject()
  * commits, no backend can encrypt or decrypt with the destroyed key again.
@@ -34,11 +34,9 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/fmgroids.h"
@@ -48,10 +46,7 @@
 
 #include "crm_security.h"
 
-#include "audit_entry.h"
-#include "audit_envelope.h"
 #include "audit_key.h"
-#include "audit_personal.h"
 #include "audit_subject_insert.h"
 #include "audit_subject_keys.h"
 #include "crypto.h"
@@ -392,12 +387,6 @@ unwrap_failed(void)
 			 errhint("Restore the entry key file of the cluster the keys come from.")));
 }
 
-/* Run SQL on the key table as its owner (callers have no privilege on it). */
-typedef struct AsOwner
-{
-	Oid			save_userid;
-	int			save_sec;
-} AsOwner;
 
 static void
 keys_lookup(void)
@@ -418,8 +407,8 @@ keys_lookup(void)
 	}
 }
 
-static void
-as_owner_begin(AsOwner *s)
+void
+audit_keys_as_owner_begin(AuditKeysAsOwner *s)
 {
 	keys_lookup();
 	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
@@ -427,8 +416,8 @@ as_owner_begin(AsOwner *s)
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
-static void
-as_owner_end(AsOwner *s)
+void
+audit_keys_as_owner_end(AuditKeysAsOwner *s)
 {
 	SetUserIdAndSecContext(s->save_userid, s->save_sec);
 }
@@ -460,7 +449,6 @@ audit_check_subject(const char *subject, const char *tenant)
 				 errmsg("data subject id is too long"),
 				 errdetail("The limit is %d bytes.", AUDIT_SUBJECT_MAX)));
 }
-
 
 /*
  * The cheap path of a lookup: one probe of the unique index on (tenant_id, subject), no SQL
@@ -677,7 +665,7 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 	ById	   *ent;
 	bool		found;
 	volatile bool have = false;
-	AsOwner		own;
+	AuditKeysAsOwner own;
 	uint8		k[CRM_GCM_KEY_LEN];
 
 	subject_keys_init();
@@ -690,7 +678,7 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	as_owner_begin(&own);
+	audit_keys_as_owner_begin(&own);
 	PG_TRY();
 	{
 		Oid			types[1] = {INT8OID};
@@ -725,7 +713,7 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 	}
 	PG_FINALLY();
 	{
-		as_owner_end(&own);
+		audit_keys_as_owner_end(&own);
 	}
 	PG_END_TRY();
 	SPI_finish();
@@ -738,112 +726,4 @@ audit_subject_key_by_id(int64 key_id, uint8 *key)
 	}
 	explicit_bzero(k, sizeof(k));
 	return have;
-}
-
-/* How many entries hold values under key_id (SPI connected, as owner). */
-static int64
-count_entries(int64 key_id)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {audit_envelope_key_pattern(key_id)};
-	bool		isnull;
-
-	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM crm_security.audit_log "
-							  "WHERE " AUDIT_HOLDS_KEY_SQL,
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read crm_security.audit_log");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* SQL function: forget_subject(tenant_id text, subject text) returns bigint */
-PG_FUNCTION_INFO_V1(audit_forget_subject);
-Datum
-audit_forget_subject(PG_FUNCTION_ARGS)
-{
-	char	   *tenant = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *subject = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	volatile int64 entries = 0;
-	volatile int64 keys = 0;
-	AsOwner		own;
-	JsonbParseState *st = NULL;
-	JsonbValue	k,
-				v;
-
-	PreventCommandIfReadOnly("forget_subject()");
-	audit_check_subject(subject, tenant);
-
-	/* Nothing of this transaction may keep the key. */
-	audit_subject_keys_reset();
-	crm_aes_gcm_forget();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	as_owner_begin(&own);
-	PG_TRY();
-	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		args[2];
-		uint64		n;
-
-		args[0] = tenant ? CStringGetTextDatum(tenant) : CStringGetTextDatum(subject);
-		args[1] = CStringGetTextDatum(subject);
-		if (SPI_execute_with_args(tenant != NULL ?
-								  "DELETE FROM crm_security.audit_subject_keys "
-								  "WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND subject OPERATOR(pg_catalog.=) $2 "
-								  "RETURNING key_id" :
-								  "DELETE FROM crm_security.audit_subject_keys "
-								  "WHERE tenant_id IS NULL AND subject OPERATOR(pg_catalog.=) $1 "
-								  "RETURNING key_id",
-								  tenant ? 2 : 1, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
-			elog(ERROR, "could not delete from crm_security.audit_subject_keys");
-		n = SPI_processed;
-		keys = (int64) n;
-		if (n > 0)
-		{
-			int64	   *ids = palloc(sizeof(int64) * n);
-			bool		isnull;
-
-			for (uint64 i = 0; i < n; i++)
-				ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-			for (uint64 i = 0; i < n; i++)
-				entries += count_entries(ids[i]);
-		}
-	}
-	PG_FINALLY();
-	{
-		as_owner_end(&own);
-	}
-	PG_END_TRY();
-	SPI_finish();
-	audit_subject_keys_reset();
-
-	/* The event names the subject and the tenant, nothing of their data. */
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	k.type = jbvString;
-	k.val.string.val = "entries";
-	k.val.string.len = 7;
-	pushJsonbValue(&st, WJB_KEY, &k);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(entries);
-	pushJsonbValue(&st, WJB_VALUE, &v);
-	k.val.string.val = "keys_destroyed";
-	k.val.string.len = 14;
-	pushJsonbValue(&st, WJB_KEY, &k);
-	v.val.numeric = int64_to_numeric(keys);
-	pushJsonbValue(&st, WJB_VALUE, &v);
-	k.val.string.val = "subject_tenant_id";
-	k.val.string.len = 17;
-	pushJsonbValue(&st, WJB_KEY, &k);
-	if (tenant != NULL)
-	{
-		v.type = jbvString;
-		v.val.string.val = tenant;
-		v.val.string.len = strlen(tenant);
-	}
-	else
-		v.type = jbvNull;
-	pushJsonbValue(&st, WJB_VALUE, &v);
-	audit_internal_event("audit.forget", "subject", subject,
-						 JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
-	PG_RETURN_INT64(entries);
 }

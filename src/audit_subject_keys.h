@@ -31,4 +31,17 @@ extern bool audit_subject_key_by_id(int64 key_id, uint8 *key);
 /* Forget every data key cached by this transaction. */
 extern void audit_subject_keys_reset(void);
 
+/*
+ * Run SQL on the key table as its owner (callers have no privilege on it), as a
+ * security-restricted operation; the end restores the caller's user.
+ */
+typedef struct AuditKeysAsOwner
+{
+	Oid			save_userid;
+	int			save_sec;
+} AuditKeysAsOwner;
+
+extern void audit_keys_as_owner_begin(AuditKeysAsOwner *s);
+extern void audit_keys_as_owner_end(AuditKeysAsOwner *s);
+
 #endif							/* CRM_AUDIT_SUBJECT_KEYS_H */
