@@ -245,6 +245,9 @@ for _ in $(seq 1 600); do
     sleep 0.5
 done
 seal_ms=$(q "$MS SELECT pg_temp.ms('SELECT crm_security.seal_audit_log()')")
+# Should an autovacuum have taken the lock in between (the seal then leaves the ranges to
+# it), summarize what is left, waiting for the lock: the figure is that of a summarized log.
+q "SELECT brin_summarize_new_values('crm_security.audit_log_txid_id_brin')" >/dev/null
 read_sealed_ms=$(read_us 1000)
 q "CREATE INDEX bench_audit_log_id ON crm_security.audit_log (id)" >/dev/null
 read_ix_ms=$(read_us 1000)
