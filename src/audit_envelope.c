@@ -340,6 +340,10 @@ audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
 		/* A reference: its nonce characters, checked by audit_envelope_ref_matches(). */
 		if (end - c != 1 + REF_NONCE_CHARS)
 			return AUDIT_ENV_NONE;
+		for (const char *r = c + 1; r < end; r++)
+			if (!((*r >= 'A' && *r <= 'Z') || (*r >= 'a' && *r <= 'z') ||
+				  (*r >= '0' && *r <= '9') || *r == '-' || *r == '_'))
+				return AUDIT_ENV_NONE;
 		*bytes = (uint8 *) c + 1;
 		*len = REF_NONCE_CHARS;
 		return AUDIT_ENV_CRM2_REF;

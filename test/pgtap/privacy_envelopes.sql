@@ -140,13 +140,14 @@ SELECT is(public.shape_verdicts(ARRAY[
             '{"enc": "crm2.99999999999999999999"}', '{"enc": "crm2."}', '{"enc": "crm2.5."}', '{"enc": "crm2.5.@@@@"}',
             '{"enc": "crm2.5~AAAAAAAA", "x": 1}', '{"enc": "crm2.-5"}', '{"enc": 5}', '{"enc": ["crm2.5~AAAAAAAA"]}', '{"enc": "crm3.5"}',
             '{"enc": "crm2.5"}', '{"enc": "crm2.5~AAAAAAA"}', '{"enc": "crm2.5~AAAAAAAAA"}', '{"enc": "crm1.5~AAAAAAAA"}',
+            '{"enc": "crm2.5~AAAA+/=A"}', '{"enc": "crm2.5~AAAAAAé"}',
             '{"enc": "crm2.5~AAAAAAAA"}',
             jsonb_build_object('enc', (SELECT substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+\.)')) || repeat('A', 1000000)),
             jsonb_build_object('enc', (SELECT substring(public.img('INSERT1')->'name'->>'enc' FROM '^(crm2\.[0-9]+\.)')) || repeat('A', 60))]::jsonb[]),
           ARRAY['decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted',
-                'decrypted', 'decrypted', 'decrypted', 'decrypted',
+                'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted', 'decrypted',
                 'refused', 'refused', 'refused'],
-          'malformed shapes (a reference without its characters, or with 7 or 9) are plain values; a lone reference, a forged envelope (60 bytes, 1 MB) are refused');
+          'malformed shapes (a reference without its characters, with 7 or 9, or with characters outside base64url) are plain values; a lone reference, a forged envelope (60 bytes, 1 MB) are refused');
 
 -- log_event metadata: the named members sealed together.
 SELECT ok(crm_security.log_event('export', 'contact', '2', 'success',
