@@ -282,9 +282,9 @@ audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, Jso
 	char	   *aad;
 	int			aadlen;
 	const char *e;
+	const char *dot;
 	char	   *r;
-	char		id[MAXINT8LEN + 1];
-	int			idlen = pg_lltoa(pk->key_id, id);
+	int			head;
 
 	Assert(s->n > 0);
 	appendStringInfoCharMacro(&s->pt, ']');
@@ -296,13 +296,17 @@ audit_seal_finish(AuditSeal *s, const AuditPersonalKey *pk, JsonbValue *env, Jso
 	pfree(s->pt.data);
 	if (s->more != NULL)
 		pfree(s->more);
-	/* "crm2.<key id>~" and the first characters of the envelope's encoding (its nonce). */
-	r = envelope_object(ENV_PREFIX_LEN + idlen + 1 + REF_NONCE_CHARS, ref);
-	memcpy(r, ENV_PREFIX2, ENV_PREFIX_LEN);
-	memcpy(r + ENV_PREFIX_LEN, id, idlen);
-	r[ENV_PREFIX_LEN + idlen] = '~';
-	Assert(e[ENV_PREFIX_LEN + idlen] == '.');
-	memcpy(r + ENV_PREFIX_LEN + idlen + 1, e + ENV_PREFIX_LEN + idlen + 1, REF_NONCE_CHARS);
+	/*
+	 * The envelope's "crm2.<key id>", "~" and the first characters of its encoding (its
+	 * nonce's first bytes).
+	 */
+	dot = memchr(e + ENV_PREFIX_LEN, '.', MAXINT8LEN + 1);
+	Assert(dot != NULL);
+	head = dot - e;
+	r = envelope_object(head + 1 + REF_NONCE_CHARS, ref);
+	memcpy(r, e, head);
+	r[head] = '~';
+	memcpy(r + head + 1, dot + 1, REF_NONCE_CHARS);
 }
 
 AuditEnvelopeKind
@@ -337,15 +341,12 @@ audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
 	*key_id = id;
 	if (crm2 && *c == '~')
 	{
-		/* A reference: its nonce characters, checked by audit_envelope_ref_matches(). */
+		/* A reference: its nonce bytes, checked by audit_envelope_ref_matches(). */
 		if (end - c != 1 + REF_NONCE_CHARS)
 			return AUDIT_ENV_NONE;
-		for (const char *r = c + 1; r < end; r++)
-			if (!((*r >= 'A' && *r <= 'Z') || (*r >= 'a' && *r <= 'z') ||
-				  (*r >= '0' && *r <= '9') || *r == '-' || *r == '_'))
-				return AUDIT_ENV_NONE;
-		*bytes = (uint8 *) c + 1;
-		*len = REF_NONCE_CHARS;
+		*bytes = b64url_decode_palloc(c + 1, REF_NONCE_CHARS, len);
+		if (*bytes == NULL)
+			return AUDIT_ENV_NONE;
 		return AUDIT_ENV_CRM2_REF;
 	}
 	if (c == end || *c != '.')
@@ -360,14 +361,10 @@ audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes, int *len)
 bool
 audit_envelope_ref_matches(const uint8 *env, int envlen, const uint8 *ref, int reflen)
 {
-	char		chars[B64URL_ENC_LEN(REF_NONCE_BYTES) + 1];
-
 	StaticAssertStmt(B64URL_ENC_LEN(REF_NONCE_BYTES) == REF_NONCE_CHARS,
 					 "the nonce bytes of a reference fill its characters");
-	if (envlen < REF_NONCE_BYTES || reflen != REF_NONCE_CHARS)
-		return false;
-	(void) b64url_encode(env, REF_NONCE_BYTES, chars);
-	return memcmp(chars, ref, REF_NONCE_CHARS) == 0;
+	return envlen >= REF_NONCE_BYTES && reflen == REF_NONCE_BYTES &&
+		memcmp(env, ref, REF_NONCE_BYTES) == 0;
 }
 
 /* The plaintext of bytes (nonce, ciphertext, tag) under key and aad, or NULL. */

@@ -79,12 +79,12 @@ typedef enum AuditEnvelopeKind
 
 /*
  * The kind of v, its key id, and for an envelope its decoded bytes (nonce, ciphertext,
- * tag; palloc'd), for a reference its nonce characters (in v).
+ * tag; palloc'd), for a reference the first bytes of its envelope's nonce (palloc'd).
  */
 extern AuditEnvelopeKind audit_envelope_parse(JsonbValue *v, int64 *key_id, uint8 **bytes,
 											  int *len);
 
-/* Whether a reference's nonce characters are those of the envelope's bytes. */
+/* Whether a reference's nonce bytes are the first bytes of the envelope's. */
 extern bool audit_envelope_ref_matches(const uint8 *env, int envlen, const uint8 *ref,
 									   int reflen);
 

@@ -368,7 +368,7 @@ typedef struct Member
 	AuditEnvelopeKind kind;
 	int64		key_id;
 	uint8	   *bytes;			/* an envelope's nonce, ciphertext and tag; a
-								 * reference's nonce characters */
+								 * reference's first bytes of that nonce */
 	int			len;
 } Member;
 
