@@ -131,6 +131,17 @@ INSERT INTO public.sk VALUES (600000, NULL, 'known', 'Knownname');
 INSERT INTO public.sk SELECT 600000 + g, NULL, 'streak' || g, 'Streakname' FROM generate_series(1, 20) g
 UNION ALL SELECT 600021, NULL, 'known', 'Knownname again'
 UNION ALL SELECT 600022, NULL, 'after', 'Aftername';
+-- (tenant, subject) pairs that would run together unless the cache by subject encodes
+-- them apart: an empty tenant and none; the newline that separates them moved from the
+-- subject to the tenant; digits and a colon that look like the tenant's length.  Written
+-- in one transaction, so that each looks up the cache after the others.
+BEGIN;
+INSERT INTO public.sk VALUES (700001, '', 'split', 'Splitname'), (700002, NULL, 'split', 'Splitname'),
+  (700003, 'a', E'\nb', 'Splitname'), (700004, E'a\n', 'b', 'Splitname'),
+  (700005, '1:a', 'b', 'Splitname'), (700006, 'a', E'1:a\nb', 'Splitname'),
+  (700007, '~', 'c', 'Splitname'), (700008, NULL, E'c', 'Splitname');
+UPDATE public.sk SET name = 'Splitname again' WHERE id BETWEEN 700001 AND 700008;
+COMMIT;
 -- The cache by subject also holds the subject ids (to compare them in full): 20,000
 -- subjects of 1,000 bytes (20 MB of ids) in one transaction.
 BEGIN;
@@ -140,7 +151,7 @@ INSERT INTO public.facts SELECT 'long cache bytes', coalesce(sum(total_bytes), 0
 UPDATE public.sk SET name = 'Longname again' WHERE id IN (300001, 300002);
 COMMIT;
 
-SELECT plan(53);
+SELECT plan(55);
 
 -- Rollback.
 SELECT cmp_ok(:rb_key::bigint, '>', 0::bigint,
@@ -239,6 +250,12 @@ SELECT is(public.entry_key(600021), public.key_of(NULL, 'known'), '... its entry
 SELECT is(public.entry_name(600021), 'Knownname again', '... and decrypts');
 SELECT is(public.key_of(NULL, 'after') - public.key_of(NULL, 'streak20'), 2::bigint,
           '... found by the insertion, which drew a key id for nothing');
+
+SELECT is((SELECT count(DISTINCT public.entry_key(id)) FROM generate_series(700001, 700008) id), 8::bigint,
+          'eight (tenant, subject) pairs that share their characters: eight keys');
+SELECT is((SELECT count(*) FROM generate_series(700001, 700008) id
+            WHERE public.entry_name(id) = 'Splitname again'), 8::bigint,
+          '... each written again in the same transaction under its own key, and read back');
 
 -- What the direct path does not do.
 SELECT throws_ok($$INSERT INTO public.sk VALUES (42, NULL, 'blocked', 'Blockedname')$$,
