@@ -32,7 +32,6 @@
 #include "audit_envelope.h"
 #include "b64url.h"
 #include "crypto.h"
-#include "json_util.h"
 
 #define ENV_KEY "enc"
 #define ENV_PREFIX1 "crm1."
